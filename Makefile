@@ -1,0 +1,59 @@
+# Two commands matter: `make demo` and `make test`. Both set themselves up from a clean clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# No AWS account is needed for anything here: the tools only need a region and no telemetry.
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export POWERTOOLS_DEV ?= false
+
+.PHONY: venv test lint typecheck template-check build unit integration e2e demo bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy functions/process_object functions/plan_batch layers/common/python scripts/sluice_local
+
+template-check: venv $(CHECKOV_STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint --template-file template.yaml
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
+# checkov pins an older boto3 than aws-sam-cli: it gets a venv of its own.
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+build: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --template-file template.yaml --build-dir .aws-sam/build
+
+unit: venv
+	$(BIN)/pytest tests/unit tests/template
+
+# sam build runs inside pytest (tests/template/test_build.py), which also checks what it built.
+test: lint typecheck template-check
+	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered -m "not slow"
+
+demo: venv
+	$(BIN)/sluice-local demo
+
+bench: venv
+	$(BIN)/python benchmarks/handler_memory.py
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,124 @@
+"""ProcessObject handler: parse the event, process the object, shape the summary."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from downstream import Downstream, HttpDownstream, RetryPolicy, SimulatedDownstream
+from object_processor import process_object
+from sluice_common.errors import SluiceError
+from sluice_common.events import parse_object_ref
+from sluice_common.observability import bind_correlation, dt_metrics, logger, metrics, tracer
+
+
+@dataclass(frozen=True)
+class Settings:
+    downstream_url: str
+    timeout_s: float
+    policy: RetryPolicy
+    simulated_latency_ms: float
+    simulated_failure_rate: float
+    auth_secret_arn: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            downstream_url=env.get("DOWNSTREAM_API_URL", ""),
+            timeout_s=float(env.get("DOWNSTREAM_TIMEOUT_SECONDS", "5")),
+            policy=RetryPolicy(
+                max_attempts=int(env.get("DOWNSTREAM_MAX_ATTEMPTS", "5")),
+                base_s=float(env.get("DOWNSTREAM_BACKOFF_BASE_SECONDS", "0.2")),
+                cap_s=float(env.get("DOWNSTREAM_BACKOFF_MAX_SECONDS", "10")),
+            ),
+            simulated_latency_ms=float(env.get("SIMULATED_LATENCY_MS", "50")),
+            simulated_failure_rate=float(env.get("SIMULATED_FAILURE_RATE", "0")),
+            auth_secret_arn=env.get("DOWNSTREAM_AUTH_SECRET_ARN", ""),
+        )
+
+
+# One of each per container: settings, S3 client and HTTP pool are reused across invocations.
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@cache
+def s3_client() -> Any:
+    import boto3
+
+    return boto3.client("s3")
+
+
+@cache
+def downstream() -> Downstream:
+    config = settings()
+    if config.downstream_url:
+        return HttpDownstream(config.downstream_url, config.timeout_s)
+    return SimulatedDownstream(config.simulated_latency_ms, config.simulated_failure_rate)
+
+
+def auth_token() -> str | None:
+    arn = settings().auth_secret_arn
+    if not arn:
+        return None
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(arn, max_age=300))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    correlation = event.get("correlation") if isinstance(event, dict) else None
+    correlation = correlation if isinstance(correlation, dict) else {}
+    try:
+        ref = parse_object_ref(event)
+        bind_correlation(
+            bucket=ref.bucket,
+            key=ref.key,
+            message_id=correlation.get("message_id"),
+            execution=correlation.get("execution"),
+        )
+        summary = process_object(
+            s3_client(),
+            downstream(),
+            ref,
+            settings().policy,
+            correlation_id=correlation.get("message_id") or context.aws_request_id,
+            auth_token=auth_token(),
+        )
+    except SluiceError as exc:
+        metrics.add_metric(name="ObjectsFailed", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "object not processed", extra={"error": type(exc).__name__, "reason": str(exc)}
+        )
+        raise
+    metrics.add_metric(name="ObjectsProcessed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="RowsSent", unit=MetricUnit.Count, value=summary.rows_sent)
+    metrics.add_metric(name="RowsFailed", unit=MetricUnit.Count, value=summary.rows_failed)
+    metrics.add_metric(name="DownstreamRetries", unit=MetricUnit.Count, value=summary.retries)
+    metrics.add_metric(
+        name="ObjectProcessingDuration", unit=MetricUnit.Milliseconds, value=summary.duration_ms
+    )
+    logger.info(
+        "object processed",
+        extra={
+            "rows_read": summary.rows_read,
+            "rows_failed": summary.rows_failed,
+            **dt_metrics(
+                rows_sent=summary.rows_sent,
+                rows_failed=summary.rows_failed,
+                retries=summary.retries,
+                duration_ms=summary.duration_ms,
+            ),
+        },
+    )
+    return summary.to_dict()

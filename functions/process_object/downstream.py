@@ -1,0 +1,156 @@
+"""The downstream API: real HTTP or a simulated one, and the retry policy around either."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class DownstreamResponse:
+    status: int
+    retry_after: float | None = None
+
+
+class DownstreamTimeout(Exception):
+    """No answer within the timeout."""
+
+
+class DownstreamUnreachable(Exception):
+    """Connection refused, reset or DNS failure."""
+
+
+class Downstream(Protocol):
+    def post(self, body: bytes, headers: Mapping[str, str]) -> DownstreamResponse: ...
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class HttpDownstream:
+    """POST JSON over HTTP(S) with one keep-alive pool per container."""
+
+    def __init__(self, url: str, timeout_s: float, pool: Any = None) -> None:
+        import urllib3
+
+        self.url = url
+        self._timeout = urllib3.Timeout(connect=timeout_s, read=timeout_s)
+        self._pool = pool or urllib3.PoolManager(maxsize=4, retries=False)
+        self._errors = urllib3.exceptions
+
+    def post(self, body: bytes, headers: Mapping[str, str]) -> DownstreamResponse:
+        try:
+            response = self._pool.request(
+                "POST",
+                self.url,
+                body=body,
+                headers=dict(headers),
+                timeout=self._timeout,
+                retries=False,
+            )
+        except self._errors.NewConnectionError as exc:  # urllib3 files it under timeouts too
+            raise DownstreamUnreachable(f"cannot reach {self.url}: {exc}") from None
+        except self._errors.TimeoutError as exc:
+            raise DownstreamTimeout(f"no answer from {self.url}: {exc}") from None
+        except self._errors.HTTPError as exc:
+            raise DownstreamUnreachable(f"cannot reach {self.url}: {exc}") from None
+        return DownstreamResponse(
+            response.status, parse_retry_after(response.headers.get("Retry-After"))
+        )
+
+
+class SimulatedDownstream:
+    """Stands in for an API when DownstreamApiUrl is empty: realistic latency, some 503s."""
+
+    def __init__(
+        self,
+        latency_ms: float,
+        failure_rate: float,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.latency_ms = latency_ms
+        self.failure_rate = failure_rate
+        self._rng = rng or random.Random()  # noqa: S311 - simulation, not security
+        self._sleep = sleep
+
+    def post(self, body: bytes, headers: Mapping[str, str]) -> DownstreamResponse:
+        # Latency varies +-50% around the configured mean, as real APIs do.
+        self._sleep(self.latency_ms / 1000 * self._rng.uniform(0.5, 1.5))
+        if self._rng.random() < self.failure_rate:
+            return DownstreamResponse(503)
+        return DownstreamResponse(200)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_s: float = 0.2
+    cap_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    status: int | None
+    attempts: int
+    error: str | None = None
+
+
+def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
+    """Full jitter: uniform(0, min(cap, base * 2**(attempt-1)))."""
+    return rng.uniform(0, min(policy.cap_s, policy.base_s * 2 ** (attempt - 1)))
+
+
+def send_with_retry(
+    downstream: Downstream,
+    body: bytes,
+    headers: Mapping[str, str],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> SendResult:
+    """POST once, retrying 429/5xx/timeouts/unreachable with backoff and Retry-After."""
+    rng = rng or random.Random()  # noqa: S311 - jitter, not security
+    error = "not attempted"
+    status: int | None = None
+    for attempt in range(1, policy.max_attempts + 1):
+        retry_after: float | None = None
+        try:
+            response = downstream.post(body, headers)
+        except (DownstreamTimeout, DownstreamUnreachable) as exc:
+            status, error = None, str(exc)
+        else:
+            status = response.status
+            if 200 <= status < 300:
+                return SendResult(True, status, attempt)
+            error = f"HTTP {status}"
+            if status not in RETRYABLE_STATUS:
+                return SendResult(False, status, attempt, f"{error} (not retried)")
+            retry_after = response.retry_after
+        if attempt < policy.max_attempts:
+            delay = backoff_delay(policy, attempt, rng)
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, policy.cap_s))
+            sleep(delay)
+    return SendResult(
+        False, status, policy.max_attempts, f"{error} after {policy.max_attempts} attempts"
+    )

@@ -1,0 +1,1 @@
+"""Shared Sluice runtime code, deployed as the CommonLayer (/opt/python in Lambda)."""

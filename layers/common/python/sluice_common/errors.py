@@ -1,0 +1,43 @@
+"""Errors with messages a person can act on.
+
+The class name is the error name Step Functions sees (Lambda reports ``errorType`` as the class
+name), so the drain's Retry and Catch match on these names: keep them stable.
+"""
+
+from __future__ import annotations
+
+
+class SluiceError(Exception):
+    """Base of every error the pipeline raises on purpose."""
+
+    retryable: bool = False
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+class MalformedEvent(SluiceError):
+    """The event is neither an S3 "Object Created" EventBridge event nor the s3_details contract."""
+
+
+class ObjectNotFound(SluiceError):
+    """The object (or its bucket) no longer exists."""
+
+
+class AccessDenied(SluiceError):
+    """The function's role may not read the object."""
+
+
+class EmptyObject(SluiceError):
+    """The object has zero bytes."""
+
+
+class NotCsv(SluiceError):
+    """The object is binary, not UTF-8, or a folder marker."""
+
+
+class TransientError(SluiceError):
+    """S3 throttling, a 5xx or a network fault: worth retrying later."""
+
+    retryable = True

@@ -1,0 +1,1 @@
+"""Sluice local runtime: deploys template.yaml into the embedded AWS emulator (moto)."""

@@ -1,0 +1,51 @@
+"""`sluice-local`: run Sluice from template.yaml in the embedded AWS emulator, no AWS account."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--template", default="template.yaml", help="SAM template to deploy")
+    parser.add_argument(
+        "--config-env",
+        default="local",
+        help="samconfig.toml environment whose deploy parameter_overrides apply (default: local)",
+    )
+    parser.add_argument(
+        "--parameter-overrides",
+        default="",
+        help='extra overrides, as for sam deploy: "MaxConcurrency=3 StaggerSeconds=0"',
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.05,
+        help="run waits, retries and schedules this much of real time (default 0.05 = 20x faster)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sluice-local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="upload sample CSVs and drain them end to end")
+    _common(demo)
+    demo.add_argument("--objects", type=int, default=50, help="CSV objects to upload")
+    demo.add_argument("--rows", type=int, default=100, help="rows per object")
+    demo.add_argument("--failing", type=int, default=2, help="bad objects added (0-2)")
+    demo.add_argument(
+        "--downstream-latency", type=float, default=0.002, help="seconds per downstream call"
+    )
+    demo.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
+    demo.add_argument("--log-dir", default=".demo/logs", help="where function logs are written")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from sluice_local import demo as demo_module
+
+        return demo_module.main(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""The demo: upload sample CSVs, run the pipeline from template.yaml until drained, account for all.
+
+Also the engine of the e2e tests and benchmarks: :func:`run_job` returns the same
+:class:`JobReport` the demo prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from sluice_local.downstream import DownstreamServer
+from sluice_local.runtime import LocalPipeline
+
+# Odd but legal keys: spaces, '+', ':', '%', unicode, nested prefixes.
+_ODD_KEYS = [
+    "incoming/orders 2024-01.csv",
+    "incoming/a+b=c.csv",
+    "incoming/time:12:30.csv",
+    "incoming/100%-done.csv",
+    "incoming/naïve café/ümlaut ✓.csv",
+]
+
+
+@dataclass(frozen=True)
+class SampleObject:
+    key: str
+    body: bytes
+    rows: int  # data rows a correct pipeline sends downstream
+    expect: str  # "processed" or the error name it must be dead-lettered with
+
+
+def sample_objects(
+    count: int, rows: int, *, failing: int = 2, seed: int = 7, prefix: str = "incoming/"
+) -> list[SampleObject]:
+    """`count` CSV objects of `rows` rows (quoted fields, odd keys) plus `failing` bad ones."""
+    rng = random.Random(seed)  # noqa: S311 - sample data, not security
+    objects = []
+    for index in range(count):
+        key = (
+            _ODD_KEYS[index].replace("incoming/", prefix, 1)
+            if index < len(_ODD_KEYS)
+            else f"{prefix}batch-{index // 10:03d}/object-{index:05d}.csv"
+        )
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["id", "customer", "amount", "note"])
+        for row in range(rows):
+            note = rng.choice(["plain", 'says "hi", twice', "multi\nline", "comma, inside", ""])
+            writer.writerow([f"{index}-{row}", f"customer {rng.randint(1, 999)}", row, note])
+        objects.append(SampleObject(key, buffer.getvalue().encode(), rows, "processed"))
+    bad = [
+        SampleObject(
+            f"{prefix}broken/binary.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", 0, "NotCsv"
+        ),
+        SampleObject(f"{prefix}broken/empty.csv", b"", 0, "EmptyObject"),
+    ]
+    return objects + bad[:failing]
+
+
+@dataclass
+class JobReport:
+    uploaded: int
+    processed: int
+    dead_lettered: dict[str, str]  # key -> reason
+    unaccounted: list[str]
+    rows_expected: int
+    rows_received: int
+    duplicate_rows: int
+    peak_in_flight: int
+    max_concurrency: int
+    state_transitions: int
+    executions: int
+    wall_seconds: float
+    time_scale: float
+    invocations: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.unaccounted and self.duplicate_rows == 0
+
+    def table(self) -> str:
+        reasons = Counter(reason.split(":", 1)[0] for reason in self.dead_lettered.values())
+        rows = [
+            ("objects uploaded", str(self.uploaded)),
+            ("objects processed", str(self.processed)),
+            (
+                "objects dead-lettered",
+                f"{len(self.dead_lettered)}"
+                + (
+                    f"  ({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))})"
+                    if reasons
+                    else ""
+                ),
+            ),
+            ("objects unaccounted for", str(len(self.unaccounted))),
+            ("rows sent downstream", f"{self.rows_received} of {self.rows_expected} expected"),
+            ("duplicate rows downstream", str(self.duplicate_rows)),
+            (
+                "peak concurrent downstream calls",
+                f"{self.peak_in_flight} (limit MaxConcurrency={self.max_concurrency})",
+            ),
+            ("drain executions", str(self.executions)),
+            (
+                "state transitions",
+                f"{self.state_transitions} ({self.state_transitions / max(1, self.uploaded):.1f}"
+                " per object)",
+            ),
+            ("wall time", f"{self.wall_seconds:.1f} s (time scale {self.time_scale:g})"),
+        ]
+        width = max(len(name) for name, _ in rows)
+        lines = [f"  {name.ljust(width)}  {value}" for name, value in rows]
+        for key, reason in sorted(self.dead_lettered.items()):
+            lines.append(f"    dead letter: {key} -> {reason[:140]}")
+        for key in self.unaccounted:
+            lines.append(f"    UNACCOUNTED: {key}")
+        return "\n".join(lines)
+
+
+def upload(pipeline: LocalPipeline, objects: list[SampleObject], workers: int = 8) -> None:
+    s3 = pipeline.client("s3")
+    bucket = pipeline.outputs["BucketName"]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda o: s3.put_object(Bucket=bucket, Key=o.key, Body=o.body), objects))
+
+
+def run_job(
+    pipeline: LocalPipeline,
+    downstream: DownstreamServer,
+    objects: list[SampleObject],
+    *,
+    timeout: float = 600.0,
+    progress: Callable[[str], None] | None = None,
+) -> JobReport:
+    """Upload `objects`, let the template's schedule drain them, and account for each one."""
+    started = time.monotonic()
+    upload(pipeline, objects)
+    pipeline.start_schedules(fire_now=True)
+    deadline = started + timeout
+    keys = {o.key for o in objects}
+    last_print = 0.0
+    while True:
+        visible, in_flight = pipeline.queue_counts("ObjectQueueUrl")
+        dead, _ = pipeline.queue_counts("ObjectDeadLetterQueueUrl")
+        done = _processed_keys(pipeline) & keys
+        finished = len(done) + dead
+        now = time.monotonic()
+        if progress and now - last_print >= 0.5:
+            last_print = now
+            progress(
+                f"[{now - started:6.1f}s] objects {finished}/{len(objects)} done"
+                f" ({dead} dead-lettered) | rows sent {len(downstream.accepted())}"
+                f" | queue {visible} waiting, {in_flight} in flight"
+                f" | downstream in flight {downstream.in_flight} (peak {downstream.peak_in_flight})"
+            )
+        if finished >= len(objects) and visible == 0 and in_flight == 0:
+            break
+        if now > deadline:
+            break
+        time.sleep(0.1)
+    pipeline.stop_schedules()
+    pipeline.wait_for_executions("DrainStateMachine", timeout=60)
+    return account(pipeline, downstream, objects, time.monotonic() - started)
+
+
+def _processed_keys(pipeline: LocalPipeline) -> set[str]:
+    """Objects whose processing returned a summary with no failed rows."""
+    keys = set()
+    for invocation in pipeline.dispatcher.stats.results("ProcessObjectFunction"):
+        if invocation.errored or invocation.result.get("rows_failed", 0):
+            continue
+        keys.add(invocation.result.get("key"))
+    return keys
+
+
+def account(
+    pipeline: LocalPipeline,
+    downstream: DownstreamServer,
+    objects: list[SampleObject],
+    wall_seconds: float,
+) -> JobReport:
+    keys = {o.key for o in objects}
+    dead = {d.object_key or d.body[:60]: d.reason for d in pipeline.dead_letters()}
+    processed = (_processed_keys(pipeline) & keys) - set(dead)
+    accepted = downstream.accepted()
+    received_keys = Counter(
+        (r.body.get("key"), r.body.get("row")) for r in accepted if isinstance(r.body, dict)
+    )
+    assert pipeline.translated is not None
+    return JobReport(
+        uploaded=len(objects),
+        processed=len(processed),
+        dead_lettered=dead,
+        unaccounted=sorted(keys - processed - set(dead)),
+        rows_expected=sum(o.rows for o in objects if o.expect == "processed"),
+        rows_received=len(received_keys),
+        duplicate_rows=sum(n - 1 for n in received_keys.values() if n > 1),
+        peak_in_flight=downstream.peak_in_flight,
+        max_concurrency=int(pipeline.translated.parameters["MaxConcurrency"]),
+        state_transitions=pipeline.state_transitions("DrainStateMachine"),
+        executions=len(pipeline.executions("DrainStateMachine")),
+        wall_seconds=wall_seconds,
+        time_scale=pipeline.time_scale,
+        invocations=dict(pipeline.dispatcher.stats.invocations),
+    )
+
+
+def main(args: Any, out: TextIO = sys.stdout) -> int:
+    from sluice_local.template import parse_overrides, samconfig_overrides
+
+    template = Path(args.template)
+    overrides = samconfig_overrides(template.parent / "samconfig.toml", args.config_env)
+    overrides.update(parse_overrides(args.parameter_overrides or ""))
+    objects = sample_objects(args.objects, args.rows, failing=args.failing)
+    with DownstreamServer(latency_s=args.downstream_latency) as downstream:
+        overrides.setdefault("DownstreamApiUrl", downstream.url)
+        print(
+            f"Sluice local demo: {template} deployed into the embedded AWS emulator (moto)",
+            file=out,
+        )
+        print(f"  parameter overrides: {json.dumps(overrides)}", file=out)
+        print(
+            f"  time scale {args.time_scale:g}: Wait states, retries, long polls and schedules run"
+            f" {1 / args.time_scale:g}x faster than on AWS",
+            file=out,
+        )
+        print(f"  downstream API: {downstream.url} (local server, real HTTP)", file=out)
+        log_dir = Path(args.log_dir)
+        print(
+            f"  function logs: {log_dir}/<LogicalId>.log (what CloudWatch Logs would hold)",
+            file=out,
+        )
+        with LocalPipeline(
+            template, overrides, time_scale=args.time_scale, log_dir=log_dir
+        ) as pipeline:
+            for resource_type, note in sorted(_substituted(pipeline).items()):
+                print(f"  note: {resource_type} {note}", file=out)
+            print(
+                f"  uploading {len(objects)} objects to s3://{pipeline.outputs['BucketName']}",
+                file=out,
+            )
+            report = run_job(
+                pipeline,
+                downstream,
+                objects,
+                timeout=args.timeout,
+                progress=lambda line: print(line, file=out, flush=True),
+            )
+    print("\nSummary", file=out)
+    print(report.table(), file=out)
+    if not report.ok:
+        print("\nFAILED: some objects are unaccounted for or rows were duplicated", file=out)
+        return 1
+    print("\nOK: every object is processed or dead-lettered with a reason", file=out)
+    return 0
+
+
+def _substituted(pipeline: LocalPipeline) -> dict[str, str]:
+    from sluice_local.runtime import SUBSTITUTES
+
+    assert pipeline.translated is not None
+    types = {r["Type"] for r in pipeline.translated.cloudformation["Resources"].values()}
+    return {t: note for t, note in SUBSTITUTES.items() if t in types}
+
+
+@contextmanager
+def deployed(
+    template: Path,
+    overrides: dict[str, str] | None = None,
+    *,
+    time_scale: float = 0.02,
+    **downstream_options: Any,
+) -> Iterator[tuple[LocalPipeline, DownstreamServer]]:
+    """The template deployed locally, its DownstreamApiUrl pointing at a fresh local server."""
+    with DownstreamServer(**downstream_options) as downstream:
+        params = {"DownstreamApiUrl": downstream.url, **(overrides or {})}
+        with LocalPipeline(template, params, time_scale=time_scale) as pipeline:
+            yield pipeline, downstream

@@ -1,0 +1,295 @@
+"""Run each deployed function's real handler in-process, whatever invokes it.
+
+moto sends every invocation (boto3 invoke, Step Functions lambda:invoke, SNS, SQS and Kinesis
+event source mappings) through ``LambdaFunction._invoke_lambda``; replacing that one method with
+a dispatcher runs the function's code from its CodeUri folder with its layers importable, its
+template Environment, and a Lambda-like context.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sluice_local.context import LambdaContext
+from sluice_local.handlers import load_handler
+
+
+@dataclass(frozen=True)
+class FunctionRuntime:
+    """What the dispatcher needs to run one deployed function."""
+
+    function_name: str
+    logical_id: str
+    code_dir: Path
+    handler: str
+    layer_dirs: tuple[Path, ...]
+    environment: dict[str, str]
+    timeout_seconds: float
+    memory_mb: int
+
+
+class _ThreadEnviron(MutableMapping[str, str]):
+    """os.environ with a per-thread overlay: each invocation sees its own function's variables.
+
+    Several functions run at once in one process; Lambda gives each its own environment.
+    """
+
+    def __init__(self, base: MutableMapping[str, str]) -> None:
+        self._base = base
+        self._local = threading.local()
+
+    def _overlay(self) -> dict[str, str] | None:
+        return getattr(self._local, "overlay", None)
+
+    @contextmanager
+    def overlay(self, values: dict[str, str]) -> Iterator[None]:
+        previous = self._overlay()
+        self._local.overlay = {**(previous or {}), **values}
+        try:
+            yield
+        finally:
+            self._local.overlay = previous
+
+    def __getitem__(self, key: str) -> str:
+        overlay = self._overlay()
+        if overlay is not None and key in overlay:
+            return overlay[key]
+        return self._base[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = self._overlay()
+        if overlay is not None:
+            overlay[key] = value
+        else:
+            self._base[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        overlay = self._overlay()
+        if overlay is not None and key in overlay:
+            del overlay[key]
+        else:
+            del self._base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        overlay = self._overlay() or {}
+        yield from overlay
+        yield from (k for k in self._base if k not in overlay)
+
+    def __len__(self) -> int:
+        return len(set(self._base) | set(self._overlay() or {}))
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+
+class _ThreadStdout(io.TextIOBase):
+    """sys.stdout that sends what an invocation prints to its function's log file, as Lambda
+    sends it to the function's log group; everything else goes to the real stdout."""
+
+    def __init__(self, base: Any) -> None:
+        self._base = base
+        self._local = threading.local()
+
+    @contextmanager
+    def redirect(self, sink: _LogSink | None) -> Iterator[None]:
+        previous = getattr(self._local, "sink", None)
+        self._local.sink = sink
+        try:
+            yield
+        finally:
+            self._local.sink = previous
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        sink = getattr(self._local, "sink", None)
+        if sink is not None:
+            return sink.write(text)
+        return int(self._base.write(text))
+
+    def flush(self) -> None:
+        self._base.flush()
+
+
+class _LogSink:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._file = path.open("a", encoding="utf-8")
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            written = self._file.write(text)
+            self._file.flush()
+            return written
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    logical_id: str
+    event: Any
+    result: Any  # the handler's return value, or Lambda's error payload when errored
+    errored: bool
+
+
+@dataclass
+class InvocationStats:
+    invocations: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    error_types: Counter[str] = field(default_factory=Counter)
+    history: list[Invocation] = field(default_factory=list)
+
+    def results(self, logical_id: str) -> list[Invocation]:
+        return [i for i in list(self.history) if i.logical_id == logical_id]
+
+
+class Dispatcher:
+    """Maps moto function names to real handlers and installs itself into moto."""
+
+    def __init__(self, log_dir: Path | None = None) -> None:
+        self.log_dir = log_dir
+        self._sinks: dict[str, _LogSink] = {}
+        self._stdout: _ThreadStdout | None = None
+        self._functions: dict[str, FunctionRuntime] = {}
+        self._container = uuid.uuid4().hex[:8]  # fresh handler modules per deployment
+        self.stats = InvocationStats()
+        self._lock = threading.Lock()
+        self._original: Any = None
+        self._environ: _ThreadEnviron | None = None
+        self.crash_hook: Any = None  # set by fault-injection tests: callable(name, event) -> None
+
+    def register(self, runtime: FunctionRuntime) -> None:
+        """Call after :meth:`install`, so the handler's loggers write through the dispatcher."""
+        load_handler(  # fail early
+            runtime.code_dir, runtime.handler, runtime.layer_dirs, self._container
+        )
+        self._functions[runtime.function_name] = runtime
+        if self.log_dir is not None:
+            self._sinks[runtime.function_name] = _LogSink(
+                self.log_dir / f"{runtime.logical_id}.log"
+            )
+
+    def runtime_for(self, logical_id: str) -> FunctionRuntime:
+        for runtime in self._functions.values():
+            if runtime.logical_id == logical_id:
+                return runtime
+        raise KeyError(f"no deployed function with logical id {logical_id}")
+
+    def install(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+
+        if self._original is not None:
+            return
+        self._original = LambdaFunction._invoke_lambda
+        if not isinstance(os.environ, _ThreadEnviron):
+            # Intentional: wrap, not clear; os.getenv reads this module global at call time.
+            os.environ = _ThreadEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003
+        self._environ = os.environ  # type: ignore[assignment]
+        if not isinstance(sys.stdout, _ThreadStdout):
+            sys.stdout = _ThreadStdout(sys.stdout)
+        self._stdout = sys.stdout
+        dispatcher = self
+
+        def _invoke_lambda(fn: Any, event: Any = None) -> tuple[str, bool, str]:
+            return dispatcher.invoke(fn.function_name, event)
+
+        LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign,assignment]
+
+    def uninstall(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+
+        if self._original is not None:
+            LambdaFunction._invoke_lambda = self._original  # type: ignore[method-assign]
+            self._original = None
+        for sink in self._sinks.values():
+            sink.close()
+        self._sinks.clear()
+
+    def invoke(self, function_name: str, event: Any) -> tuple[str, bool, str]:
+        """Run the handler; returns moto's (payload_json, errored, logs) triple."""
+        runtime = self._functions.get(function_name)
+        if runtime is None:
+            raise RuntimeError(
+                f"function {function_name} was invoked but is not from the template; "
+                "the local runtime only runs the template's functions"
+            )
+        if isinstance(event, str | bytes):
+            event = json.loads(event or "{}")
+        with self._lock:
+            self.stats.invocations[runtime.logical_id] += 1
+        context = LambdaContext(
+            function_name=function_name,
+            timeout_seconds=runtime.timeout_seconds,
+            memory_limit_in_mb=runtime.memory_mb,
+        )
+        env = {
+            **runtime.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(runtime.memory_mb),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(runtime.timeout_seconds)),
+            "_HANDLER": runtime.handler,
+        }
+        handler = load_handler(
+            runtime.code_dir, runtime.handler, runtime.layer_dirs, self._container
+        )
+        started = time.monotonic()
+        assert self._environ is not None and self._stdout is not None
+        try:
+            with self._environ.overlay(env), self._stdout.redirect(self._sinks.get(function_name)):
+                if self.crash_hook is not None:
+                    self.crash_hook(runtime.logical_id, event)
+                result = handler(event, context)
+            elapsed = time.monotonic() - started
+            if elapsed > runtime.timeout_seconds:
+                return self._error(
+                    runtime,
+                    event,
+                    "Sandbox.Timedout",
+                    f"Task timed out after {runtime.timeout_seconds:.2f} seconds",
+                )
+            with self._lock:
+                self.stats.history.append(Invocation(runtime.logical_id, event, result, False))
+            return json.dumps(result, default=str), False, ""
+        except Exception as exc:
+            return self._error(
+                runtime,
+                event,
+                type(exc).__name__,
+                str(exc),
+                traceback.format_exception(type(exc), exc, exc.__traceback__)[-5:],
+            )
+
+    def _error(
+        self,
+        runtime: FunctionRuntime,
+        event: Any,
+        error_type: str,
+        message: str,
+        stack: list[str] | None = None,
+    ) -> tuple[str, bool, str]:
+        with self._lock:
+            self.stats.errors[runtime.logical_id] += 1
+            self.stats.error_types[error_type] += 1
+        payload = {"errorMessage": message, "errorType": error_type, "stackTrace": stack or []}
+        with self._lock:
+            self.stats.history.append(Invocation(runtime.logical_id, event, payload, True))
+        return json.dumps(payload), True, ""

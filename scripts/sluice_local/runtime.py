@@ -1,0 +1,434 @@
+"""Stand the pipeline up in the embedded AWS emulator (moto), from template.yaml itself.
+
+    with LocalPipeline(Path("template.yaml"), overrides={"MaxConcurrency": "3"}) as pipeline:
+        pipeline.client("s3").put_object(Bucket=pipeline.outputs["BucketName"], ...)
+        pipeline.start_drain()
+
+Deployment goes through moto's CloudFormation (every resource the template declares), then
+re-creates each state machine through the Step Functions API with its DefinitionSubstitutions
+resolved, because only that path executes (see ../shared/notes/local-aws.md). Functions run
+in-process through :mod:`sluice_local.invoker`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sluice_local import emulator_fixes, timescale
+from sluice_local.invoker import Dispatcher, FunctionRuntime
+from sluice_local.template import (
+    CODE_BUCKET,
+    SUBSTITUTION_OUTPUT_PREFIX,
+    TemplateError,
+    TranslatedTemplate,
+    load_and_translate,
+    substitute,
+)
+
+# Resource types moto's CloudFormation skips, and what stands in for them locally.
+SUBSTITUTES: dict[str, str] = {
+    "AWS::S3::BucketPolicy": "not applied: moto does not enforce resource policies "
+    "(tests/template checks the policy instead)",
+    "AWS::SQS::QueuePolicy": "not applied: moto does not enforce resource policies "
+    "(tests/template checks the policy instead)",
+}
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+@dataclass(frozen=True)
+class ScheduleRule:
+    name: str
+    expression: str
+    period_seconds: float
+    targets: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    body: str
+    attributes: dict[str, str]
+
+    @property
+    def reason(self) -> str:
+        """Why it is here: the drain's reason attribute, EventBridge's error, or SQS redrive."""
+        return (
+            self.attributes.get("sluice-reason")
+            or self.attributes.get("ERROR_MESSAGE")  # EventBridge target dead-letter
+            or "received MaxReceiveCount times without being deleted (SQS redrive)"
+        )
+
+    @property
+    def object_key(self) -> str | None:
+        try:
+            event = json.loads(self.body)
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(event, dict):
+            return None
+        details = event.get("s3_details") or {}
+        key = details.get("key") or (event.get("detail") or {}).get("object", {}).get("key")
+        return key if isinstance(key, str) else None
+
+
+def parse_rate(expression: str) -> float:
+    """Seconds between firings of an EventBridge ``rate(...)`` expression."""
+    text = expression.strip()
+    if not (text.startswith("rate(") and text.endswith(")")):
+        raise TemplateError(
+            f"schedule {expression!r}: the local runtime drives rate(...) schedules only; "
+            "cron(...) schedules are not fired locally (start the target by hand)"
+        )
+    value, _, unit = text[5:-1].strip().partition(" ")
+    seconds = {
+        "minute": 60,
+        "minutes": 60,
+        "hour": 3600,
+        "hours": 3600,
+        "day": 86400,
+        "days": 86400,
+    }
+    if unit not in seconds or not value.isdigit() or int(value) < 1:
+        raise TemplateError(f"schedule {expression!r} is not a valid rate expression")
+    return int(value) * seconds[unit]
+
+
+class LocalPipeline:
+    """The template deployed into moto, its handlers live, its schedules driven."""
+
+    def __init__(
+        self,
+        template_path: Path,
+        overrides: dict[str, str] | None = None,
+        *,
+        stack_name: str = "sluice-local",
+        time_scale: float = 1.0,
+        region: str = "us-east-1",
+        log_dir: Path | None = None,
+    ) -> None:
+        self.template_path = template_path
+        self.overrides = dict(overrides or {})
+        self.stack_name = stack_name
+        self.time_scale = time_scale
+        self.region = region
+        self.dispatcher = Dispatcher(log_dir)
+        self.outputs: dict[str, str] = {}
+        self.resources: dict[str, str] = {}
+        self.translated: TranslatedTemplate | None = None
+        self.state_machine_arns: dict[str, str] = {}
+        self.schedules: list[ScheduleRule] = []
+        self._mock: Any = None
+        self._clients: dict[str, Any] = {}
+        self._scheduler: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._env_backup: dict[str, str | None] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> LocalPipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalPipeline:
+        import warnings
+
+        from moto import mock_aws
+
+        # moto warns for each skipped type; SUBSTITUTES above says what stands in for each.
+        warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
+        logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
+        # moto logs every IsPresent miss and every caught task error at ERROR level; the
+        # outcome is in the execution history, which the runtime reads.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+
+        for key, value in {**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region}.items():
+            self._env_backup[key] = os.environ.get(key)
+            os.environ[key] = value
+        timescale.set_time_scale(self.time_scale)
+        emulator_fixes.install()
+        self.translated = load_and_translate(self.template_path, self.overrides)
+        self._check_supported(self.translated)
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        try:
+            self._deploy(self.translated)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._scheduler is not None:
+            self._scheduler.join(timeout=5)
+            self._scheduler = None
+        self.dispatcher.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        for key, value in self._env_backup.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        if service not in self._clients:
+            make_client: Any = boto3.client  # any service name, not one of the stub literals
+            self._clients[service] = make_client(service, region_name=self.region)
+        return self._clients[service]
+
+    # -- deployment ------------------------------------------------------------------------
+    @staticmethod
+    def _check_supported(translated: TranslatedTemplate) -> None:
+        from moto.cloudformation.parsing import resource_class_from_type
+
+        unsupported = sorted(
+            f"{logical_id} ({resource['Type']})"
+            for logical_id, resource in translated.cloudformation["Resources"].items()
+            if resource_class_from_type(resource["Type"]) is None
+            and resource["Type"] not in SUBSTITUTES
+        )
+        if unsupported:
+            raise TemplateError(
+                "the local runtime cannot emulate these resources: " + ", ".join(unsupported)
+            )
+
+    def _deploy(self, translated: TranslatedTemplate) -> None:
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=CODE_BUCKET)
+        placeholder = io.BytesIO()
+        with zipfile.ZipFile(placeholder, "w") as archive:
+            archive.writestr("README.txt", "code runs in-process from the template's CodeUri\n")
+        for logical_id in [*translated.functions, *translated.layers]:
+            s3.put_object(Bucket=CODE_BUCKET, Key=f"{logical_id}.zip", Body=placeholder.getvalue())
+
+        cfn = self.client("cloudformation")
+        cfn.create_stack(
+            StackName=self.stack_name,
+            TemplateBody=json.dumps(translated.cloudformation),
+            Parameters=[
+                {"ParameterKey": k, "ParameterValue": v} for k, v in translated.parameters.items()
+            ],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise TemplateError(f"stack {self.stack_name} ended {stack['StackStatus']}")
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        paginator = cfn.get_paginator("list_stack_resources")
+        for page in paginator.paginate(StackName=self.stack_name):
+            for resource in page["StackResourceSummaries"]:
+                self.resources[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
+
+        self._register_functions(translated)
+        self._create_state_machines(translated)
+        self._read_schedules(translated)
+
+    def _register_functions(self, translated: TranslatedTemplate) -> None:
+        self.dispatcher.install()
+        lam = self.client("lambda")
+        for logical_id, source in translated.functions.items():
+            name = self.resources[logical_id]
+            config = lam.get_function_configuration(FunctionName=name)
+            self.dispatcher.register(
+                FunctionRuntime(
+                    function_name=name,
+                    logical_id=logical_id,
+                    code_dir=source.code_dir,
+                    handler=config["Handler"],
+                    layer_dirs=tuple(translated.layers[i] for i in source.layer_logical_ids),
+                    environment=dict(config.get("Environment", {}).get("Variables", {})),
+                    timeout_seconds=float(config["Timeout"]),
+                    memory_mb=int(config["MemorySize"]),
+                )
+            )
+
+    def _create_state_machines(self, translated: TranslatedTemplate) -> None:
+        sfn, iam = self.client("stepfunctions"), self.client("iam")
+        for logical_id, machine in translated.state_machines.items():
+            props = translated.cloudformation["Resources"][logical_id]["Properties"]
+            values = {
+                key: self.outputs.pop(f"{SUBSTITUTION_OUTPUT_PREFIX}{logical_id}{key}")
+                for key in machine.substitution_keys
+            }
+            arn = self.resources[logical_id]
+            role_logical = (
+                props["RoleArn"]["Fn::GetAtt"][0]
+                if "Fn::GetAtt" in str(props.get("RoleArn"))
+                else None
+            )
+            role_arn = (
+                iam.get_role(RoleName=self.resources[role_logical])["Role"]["Arn"]
+                if role_logical
+                else str(props["RoleArn"])
+            )
+            created = sfn.create_state_machine(
+                name=arn.rsplit(":", 1)[-1],
+                definition=substitute(machine.definition, values),
+                roleArn=role_arn,
+                type=props.get("StateMachineType", "STANDARD"),
+            )
+            self.state_machine_arns[logical_id] = created["stateMachineArn"]
+
+    def _read_schedules(self, translated: TranslatedTemplate) -> None:
+        events = self.client("events")
+        for logical_id in translated.schedule_rules:
+            name = self.resources[logical_id]
+            rule = events.describe_rule(Name=name)
+            if rule.get("State") == "DISABLED":
+                continue
+            targets = events.list_targets_by_rule(Rule=name)["Targets"]
+            self.schedules.append(
+                ScheduleRule(
+                    name=logical_id,
+                    expression=rule["ScheduleExpression"],
+                    period_seconds=parse_rate(rule["ScheduleExpression"]),
+                    targets=tuple(targets),
+                )
+            )
+
+    # -- schedules -------------------------------------------------------------------------
+    def fire(self, schedule: ScheduleRule) -> list[str]:
+        """Deliver one scheduled event to each target, as EventBridge would."""
+        started = []
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": self.region,
+            "resources": [f"arn:aws:events:{self.region}:123456789012:rule/{schedule.name}"],
+            "detail": {},
+        }
+        for target in schedule.targets:
+            arn = target["Arn"]
+            payload = target.get("Input") or json.dumps(event)
+            if ":states:" in arn:
+                name = f"{schedule.name}-{uuid.uuid4().hex[:12]}"
+                self.client("stepfunctions").start_execution(
+                    stateMachineArn=arn, name=name, input=payload
+                )
+                started.append(name)
+            elif ":lambda:" in arn:
+                self.client("lambda").invoke(
+                    FunctionName=arn, InvocationType="Event", Payload=payload.encode()
+                )
+                started.append(arn)
+            else:
+                raise TemplateError(f"schedule {schedule.name}: target {arn} is not supported")
+        return started
+
+    def start_schedules(self, fire_now: bool = True) -> None:
+        """Fire every schedule of the template on its period (time-scaled)."""
+        if self._scheduler is not None:
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            next_due = {
+                s.name: time.monotonic() + (0 if fire_now else s.period_seconds * self.time_scale)
+                for s in self.schedules
+            }
+            while not self._stop.is_set():
+                now = time.monotonic()
+                for schedule in self.schedules:
+                    if now >= next_due[schedule.name]:
+                        self.fire(schedule)
+                        next_due[schedule.name] = now + schedule.period_seconds * self.time_scale
+                self._stop.wait(0.05)
+
+        self._scheduler = threading.Thread(target=run, name="sluice-scheduler", daemon=True)
+        self._scheduler.start()
+
+    def stop_schedules(self) -> None:
+        self._stop.set()
+        if self._scheduler is not None:
+            self._scheduler.join(timeout=5)
+            self._scheduler = None
+
+    # -- observation -----------------------------------------------------------------------
+    def queue_counts(self, output_key: str) -> tuple[int, int]:
+        """(visible, in flight) messages of the queue whose URL is the given stack output."""
+        attrs = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.outputs[output_key],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]), int(
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def dead_letters(self, output_key: str = "ObjectDeadLetterQueueUrl") -> list[DeadLetter]:
+        """Every message in a dead-letter queue, left in place (made visible again)."""
+        sqs = self.client("sqs")
+        url = self.outputs[output_key]
+        seen: dict[str, DeadLetter] = {}
+        handles: list[str] = []
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=60,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                handles.append(message["ReceiptHandle"])
+                attributes = {
+                    k: v.get("StringValue", "")
+                    for k, v in message.get("MessageAttributes", {}).items()
+                }
+                seen[message["MessageId"]] = DeadLetter(message["Body"], attributes)
+        for handle in handles:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+        return list(seen.values())
+
+    def executions(self, logical_id: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        result: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arns[logical_id]
+        ):
+            result.extend(page["executions"])
+        return result
+
+    def running_executions(self, logical_id: str) -> int:
+        return sum(1 for e in self.executions(logical_id) if e["status"] == "RUNNING")
+
+    def state_transitions(self, logical_id: str) -> int:
+        """States entered across all executions: what Standard workflows are billed on."""
+        sfn = self.client("stepfunctions")
+        total = 0
+        for execution in self.executions(logical_id):
+            for page in sfn.get_paginator("get_execution_history").paginate(
+                executionArn=execution["executionArn"]
+            ):
+                total += sum(1 for e in page["events"] if e["type"].endswith("StateEntered"))
+        return total
+
+    def wait_for_executions(self, logical_id: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.running_executions(logical_id):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{logical_id} executions still running after {timeout}s")
+            time.sleep(0.1)

@@ -1,0 +1,69 @@
+"""`sam build` cross-builds every function and the layer for python3.13 without Docker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sam") / "build"
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "SAM_CLI_TELEMETRY": "0",
+    }
+    done = subprocess.run(
+        [
+            str(bin_dir / "sam"),
+            "build",
+            "--template-file",
+            "template.yaml",
+            "--build-dir",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out
+
+
+def test_every_function_and_layer_is_built(build_dir: Path) -> None:
+    built = yaml.safe_load((build_dir / "template.yaml").read_text())["Resources"]
+    functions = {k: v for k, v in built.items() if v["Type"] == "AWS::Serverless::Function"}
+    assert functions
+    for logical_id, resource in functions.items():
+        source = (
+            ROOT
+            / yaml.safe_load((ROOT / "template.yaml").read_text())["Resources"][logical_id][
+                "Properties"
+            ]["CodeUri"]
+        )
+        artifact = build_dir / resource["Properties"]["CodeUri"]
+        assert {p.name for p in source.glob("*.py")} <= {p.name for p in artifact.glob("*.py")}
+
+
+def test_the_layer_ships_its_code_and_pinned_dependencies_for_313(build_dir: Path) -> None:
+    python = build_dir / "CommonLayer" / "python"
+    assert (python / "sluice_common" / "events.py").is_file()
+    shipped = {p.name for p in python.iterdir()}
+    assert {"aws_lambda_powertools", "aws_xray_sdk", "urllib3", "wrapt", "jmespath"} <= shipped
+    assert "botocore" not in shipped  # provided by the runtime
+    # Compiled extensions, if any, are for CPython 3.13 on x86_64 Linux.
+    for ext in python.rglob("*.so"):
+        assert "cpython-313-x86_64-linux-gnu" in ext.name or ".abi3." in ext.name, ext
+    assert not list(python.rglob("__pycache__"))

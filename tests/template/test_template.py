@@ -1,0 +1,221 @@
+"""Checks on template.yaml and the ASL that need no emulator."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from sluice_local.template import load_and_translate
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:downstream-AbCdEf"
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def _state_machines() -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in TEMPLATE["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::StateMachine"
+    }
+
+
+def test_every_asl_file_is_used_by_a_state_machine() -> None:
+    used = {props["DefinitionUri"] for props in _state_machines().values()}
+    files = {str(p.relative_to(ROOT)) for p in (ROOT / "statemachine").glob("*.asl.json")}
+    assert files == used
+
+
+@pytest.mark.parametrize("logical_id", sorted(_state_machines()))
+def test_asl_placeholders_and_substitutions_match_both_ways(logical_id: str) -> None:
+    props = _state_machines()[logical_id]
+    text = (ROOT / props["DefinitionUri"]).read_text()
+    json.loads(text)  # valid JSON with the placeholders still in it
+    placeholders = set(PLACEHOLDER.findall(text))
+    substitutions = set(props.get("DefinitionSubstitutions", {}))
+    assert placeholders - substitutions == set(), "placeholders without a substitution"
+    assert substitutions - placeholders == set(), "substitutions no placeholder uses"
+
+
+def test_every_lambda_task_retries_transient_lambda_errors() -> None:
+    transient = {
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    }
+
+    def tasks(states: dict[str, Any]) -> Any:
+        for name, state in states.items():
+            if state.get("Type") == "Task":
+                yield name, state
+            processor = state.get("ItemProcessor") or state.get("Iterator")
+            if processor:
+                yield from tasks(processor["States"])
+
+    for props in _state_machines().values():
+        definition = json.loads((ROOT / props["DefinitionUri"]).read_text())
+        lambda_tasks = [
+            (n, s)
+            for n, s in tasks(definition["States"])
+            if s["Resource"].endswith("lambda:invoke")
+        ]
+        assert lambda_tasks
+        for name, state in lambda_tasks:
+            retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
+            assert transient <= retried, f"{name} does not retry {transient - retried}"
+
+
+def test_every_parameter_is_in_the_readme_configuration_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in TEMPLATE["Parameters"] if f"`{name}`" not in readme]
+    assert missing == []
+
+
+def test_every_output_is_in_the_readme_outputs_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in TEMPLATE["Outputs"] if f"`{name}`" not in readme]
+    assert missing == []
+
+
+def test_serverless_repo_version_matches_pyproject() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    app = TEMPLATE["Metadata"]["AWS::ServerlessRepo::Application"]
+    assert app["SemanticVersion"] == pyproject["project"]["version"]
+    assert app["SpdxLicenseId"] == pyproject["project"]["license"]
+
+
+def test_queue_visibility_covers_six_function_timeouts_by_default() -> None:
+    params = TEMPLATE["Parameters"]
+    assert (
+        params["QueueVisibilityTimeoutSeconds"]["Default"]
+        >= 6 * params["FunctionTimeout"]["Default"]
+    )
+
+
+def test_module_names_are_unique_across_functions_and_layers() -> None:
+    # Lambda puts every layer on one path; the local runtime shares one process.
+    seen: dict[str, Path] = {}
+    roots = [*(ROOT / "functions").iterdir(), *(ROOT / "layers").glob("*/python")]
+    for root in roots:
+        for module in root.glob("*.py"):
+            if module.name == "app.py":
+                continue
+            assert module.stem not in seen, f"{module} and {seen[module.stem]} share a name"
+            seen[module.stem] = module
+        for package in (p for p in root.iterdir() if (p / "__init__.py").is_file()):
+            assert package.name not in seen, f"{package} clashes with {seen[package.name]}"
+            seen[package.name] = package
+
+
+def _branches(value: Any) -> list[Any]:
+    """Both outcomes of a condition: a policy is checked whether or not it is switched on."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        return [v for branch in value["Fn::If"][1:] for v in _branches(branch)]
+    if isinstance(value, dict) and value.get("Ref") == "AWS::NoValue":
+        return []
+    return [value]
+
+
+def _policy_statements(cfn: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for logical_id, resource in cfn["Resources"].items():
+        props = resource.get("Properties", {})
+        policies = [b for p in props.get("Policies", []) for b in _branches(p)]
+        documents = [p["PolicyDocument"] for p in policies]
+        if "PolicyDocument" in props:
+            documents.append(props["PolicyDocument"])
+        for document in documents:
+            statements = document["Statement"]
+            for statement in statements if isinstance(statements, list) else [statements]:
+                found.append((logical_id, statement))
+    return found
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {
+            "ExistingBucketName": "my-existing-bucket",
+            "DownstreamAuthSecretArn": SECRET_ARN,
+        },
+    ],
+    ids=["defaults", "existing-bucket-with-secret"],
+)
+def test_no_allow_statement_has_a_wildcard_action_or_unscoped_resource(
+    overrides: dict[str, str],
+) -> None:
+    cfn = load_and_translate(ROOT / "template.yaml", overrides).cloudformation
+    statements = _policy_statements(cfn)
+    assert statements
+    # X-Ray trace segments cannot be scoped to a resource (AWS documents Resource "*").
+    unscoped_ok = {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "xray:GetSamplingStatisticSummaries",
+    }
+    for logical_id, statement in statements:
+        if statement["Effect"] != "Allow":
+            continue
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        assert not any("*" in a for a in actions), f"{logical_id}: wildcard action {actions}"
+        resources = statement.get("Resource", [])
+        resources = resources if isinstance(resources, list) else [resources]
+        if "*" in resources:
+            assert set(actions) <= unscoped_ok, f"{logical_id}: {actions} on Resource '*'"
+
+
+def test_deny_statements_only_enforce_tls() -> None:
+    cfn = load_and_translate(ROOT / "template.yaml").cloudformation
+    denies = [s for _, s in _policy_statements(cfn) if s["Effect"] == "Deny"]
+    assert denies
+    for statement in denies:
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_created_bucket_is_private_and_encrypted() -> None:
+    bucket = TEMPLATE["Resources"]["ObjectBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"]
+
+
+def test_queues_are_encrypted() -> None:
+    queues = [r for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::SQS::Queue"]
+    assert queues and all(q["Properties"].get("SqsManagedSseEnabled") for q in queues)
+
+
+def test_every_log_group_has_retention() -> None:
+    groups = [r for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert groups and all("RetentionInDays" in g["Properties"] for g in groups)
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[re.sub(r"\[.*\]", "", name).lower().replace("_", "-")] = version
+    return pins
+
+
+def test_layer_pins_equal_the_versions_tests_and_the_local_runtime_use() -> None:
+    # What runs in Lambda is what the tests ran: same versions as constraints.txt.
+    layer = _pins(ROOT / "layers/common/requirements.txt")
+    tested = _pins(ROOT / "constraints.txt")
+    assert layer
+    assert {name: tested.get(name) for name in layer} == layer
+    assert "botocore" not in layer and "boto3" not in layer  # the Lambda runtime provides them

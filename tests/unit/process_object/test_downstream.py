@@ -1,0 +1,133 @@
+"""Downstream calls over real HTTP (local server on 127.0.0.1): retries, backoff, Retry-After."""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+import time
+from email.utils import formatdate
+from typing import Any
+
+import pytest
+
+from downstream import (
+    DownstreamTimeout,
+    DownstreamUnreachable,
+    HttpDownstream,
+    RetryPolicy,
+    SimulatedDownstream,
+    backoff_delay,
+    parse_retry_after,
+    send_with_retry,
+)
+from sluice_local.downstream import DownstreamServer
+
+POLICY = RetryPolicy(max_attempts=4, base_s=0.5, cap_s=8)
+BODY = b'{"row": 1}'
+HEADERS = {"Content-Type": "application/json", "Idempotency-Key": "k1"}
+
+
+def send(api: DownstreamServer, sleeps: Any, timeout_s: float = 2.0) -> object:
+    return send_with_retry(
+        HttpDownstream(api.url, timeout_s),
+        BODY,
+        HEADERS,
+        POLICY,
+        sleep=sleeps,
+        rng=random.Random(1),
+    )
+
+
+def test_success_is_one_post_with_the_body_and_headers(api: DownstreamServer, sleeps: Any) -> None:
+    result = send(api, sleeps)
+    assert (result.ok, result.status, result.attempts) == (True, 200, 1)
+    [request] = api.requests
+    assert request.body == {"row": 1}
+    assert request.headers["Idempotency-Key"] == "k1"
+    assert sleeps == []
+
+
+def test_5xx_and_429_are_retried_with_growing_jittered_backoff(
+    api: DownstreamServer, sleeps: Any
+) -> None:
+    api.script(503, 429, 502)
+    result = send(api, sleeps)
+    assert (result.ok, result.attempts) == (True, 4)
+    assert len(api.requests) == 4
+    caps = [0.5, 1.0, 2.0]
+    assert all(0 <= s <= cap for s, cap in zip(sleeps, caps, strict=True))
+
+
+def test_retry_after_is_honoured_up_to_the_cap(api: DownstreamServer, sleeps: Any) -> None:
+    api.script((429, {"Retry-After": "3"}), (503, {"Retry-After": "120"}))
+    result = send(api, sleeps)
+    assert result.ok and result.attempts == 3
+    assert sleeps[0] >= 3
+    assert sleeps[1] == POLICY.cap_s
+
+
+def test_client_errors_are_not_retried(api: DownstreamServer, sleeps: Any) -> None:
+    api.script(400)
+    result = send(api, sleeps)
+    assert (result.ok, result.status, result.attempts) == (False, 400, 1)
+    assert result.error == "HTTP 400 (not retried)"
+    assert len(api.requests) == 1
+
+
+def test_retries_end_with_an_error_naming_the_last_failure(
+    api: DownstreamServer, sleeps: Any
+) -> None:
+    api.configure(failure_rate=1.0, failure_status=503)
+    result = send(api, sleeps)
+    assert (result.ok, result.attempts) == (False, 4)
+    assert result.error == "HTTP 503 after 4 attempts"
+    assert len(sleeps) == 3  # no sleep after the last attempt
+
+
+def test_a_timeout_is_retried(api: DownstreamServer, sleeps: Any) -> None:
+    api.configure(timeout_hold_s=1.0)
+    api.script("timeout")
+    started = time.monotonic()
+    result = send(api, sleeps, timeout_s=0.2)
+    assert result.ok and result.attempts == 2
+    assert time.monotonic() - started < 1.0  # the client gave up, it did not wait for the hold
+
+
+def test_timeout_and_unreachable_raise_their_own_errors(api: DownstreamServer) -> None:
+    api.configure(timeout_hold_s=1.0)
+    api.script("timeout")
+    with pytest.raises(DownstreamTimeout, match=re.escape("no answer from http://127.0.0.1")):
+        HttpDownstream(api.url, 0.2).post(BODY, HEADERS)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(DownstreamUnreachable, match="cannot reach"):
+        HttpDownstream(f"http://127.0.0.1:{port}/rows", 0.5).post(BODY, HEADERS)
+
+
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    now = time.time()
+    assert parse_retry_after("7") == 7
+    assert parse_retry_after(formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)
+    assert parse_retry_after(formatdate(now - 30, usegmt=True), now=now) == 0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:
+    rng = random.Random(3)
+    policy = RetryPolicy(max_attempts=10, base_s=0.1, cap_s=1.0)
+    for attempt in range(1, 10):
+        delays = [backoff_delay(policy, attempt, rng) for _ in range(200)]
+        ceiling = min(1.0, 0.1 * 2 ** (attempt - 1))
+        assert max(delays) <= ceiling
+        assert min(delays) < ceiling / 4  # jitter reaches down near zero
+
+
+def test_simulated_downstream_fails_at_its_configured_rate(sleeps: Any) -> None:
+    never = SimulatedDownstream(40, 0.0, rng=random.Random(1), sleep=sleeps)
+    always = SimulatedDownstream(40, 1.0, rng=random.Random(1), sleep=sleeps)
+    assert {never.post(BODY, HEADERS).status for _ in range(20)} == {200}
+    assert {always.post(BODY, HEADERS).status for _ in range(20)} == {503}
+    assert all(0.02 <= s <= 0.06 for s in sleeps)

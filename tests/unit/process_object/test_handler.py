@@ -1,0 +1,167 @@
+"""The handler with the sample events from events/ (what `sam local invoke -e` sends)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice_common.errors import MalformedEvent, NotCsv, ObjectNotFound
+from sluice_local.downstream import DownstreamServer
+from sluice_local.handlers import Handler
+
+EVENTS = Path(__file__).resolve().parents[3] / "events"
+CSV = b'\xef\xbb\xbfid,amount\n1,9.99\n2,"1,000.00"\n'
+
+
+@pytest.fixture
+def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The JSON log lines the handler writes (Powertools' handler, its formatter, a buffer)."""
+    from sluice_common.observability import logger
+
+    buffer = io.StringIO()
+    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
+    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line]
+    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+
+
+def event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return loaded
+
+
+@pytest.fixture
+def handler(
+    fresh_handler: Callable[[], Handler],
+    api: DownstreamServer,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Handler:
+    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
+    monkeypatch.setenv("DOWNSTREAM_BACKOFF_BASE_SECONDS", "0.01")
+    return fresh_handler()
+
+
+def put_object_named_in(s3: Any, sample: dict[str, Any]) -> str:
+    details = sample.get("s3_details") or sample["detail"]["object"]
+    bucket = sample.get("s3_details", {}).get("bucket") or sample["detail"]["bucket"]["name"]
+    s3.put_object(Bucket=bucket, Key=details["key"], Body=CSV)
+    return str(details["key"])
+
+
+@pytest.mark.parametrize(
+    "name", ["process_object_s3_details.json", "process_object_eventbridge.json"]
+)
+def test_sample_events_process_the_object_they_name(
+    name: str,
+    handler: Handler,
+    s3: Any,
+    api: DownstreamServer,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+    logs: Callable[[], list[dict[str, Any]]],
+) -> None:
+    sample = event(name)
+    key = put_object_named_in(s3, sample)
+    summary = handler(sample, lambda_context)
+
+    assert summary["key"] == key
+    assert (summary["rows_read"], summary["rows_sent"], summary["rows_failed"]) == (2, 2, 0)
+    assert [r.body["data"] for r in api.requests] == [
+        {"id": "1", "amount": "9.99"},
+        {"id": "2", "amount": "1,000.00"},
+    ]
+    done = next(line for line in logs() if line.get("message") == "object processed")
+    assert done["s3_key"] == key
+    assert done["dt.metrics"]["sluice.rows_sent"] == 2
+    emf = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert emf["RowsSent"] == [2.0] and emf["ObjectsProcessed"] == [1.0]
+
+
+def test_correlation_ids_from_the_drain_label_every_log_line(
+    handler: Handler,
+    s3: Any,
+    lambda_context: Any,
+    logs: Callable[[], list[dict[str, Any]]],
+) -> None:
+    sample = event("process_object_s3_details.json")
+    put_object_named_in(s3, sample)
+    handler(sample, lambda_context)
+    lines = logs()
+    assert lines
+    assert {line["message_id"] for line in lines} == {sample["correlation"]["message_id"]}
+    assert {line["execution"] for line in lines} == {"sam-local-invoke"}
+
+
+def test_the_failing_sample_raises_object_not_found_with_the_key(
+    handler: Handler,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+    logs: Callable[[], list[dict[str, Any]]],
+) -> None:
+    with pytest.raises(ObjectNotFound) as raised:
+        handler(event("process_object_missing_object.json"), lambda_context)
+    assert "incoming/deleted-before-processing.csv was deleted" in str(raised.value)
+    warning = next(line for line in logs() if line.get("message") == "object not processed")
+    assert warning["error"] == "ObjectNotFound"
+    assert warning["reason"] == str(raised.value)
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["ObjectsFailed"] == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "message"),
+    [
+        ([], MalformedEvent, "event must be a JSON object, got list"),
+        ({}, MalformedEvent, "event is neither"),
+        ({"s3_details": "k.csv"}, MalformedEvent, "s3_details must be an object"),
+        ({"s3_details": {"bucket": "b"}}, MalformedEvent, "s3_details.key is missing"),
+        (
+            {"source": "aws.s3", "detail-type": "Object Deleted", "detail": {}},
+            MalformedEvent,
+            "expected an aws.s3 'Object Created' event",
+        ),
+        ({"s3_details": {"bucket": "b", "key": "folder/"}}, NotCsv, "is a folder marker"),
+    ],
+)
+def test_malformed_events_raise_a_clear_typed_error(
+    bad: Any, error: type[Exception], message: str, handler: Handler, lambda_context: Any
+) -> None:
+    with pytest.raises(error, match=message.replace("(", r"\(")):
+        handler(bad, lambda_context)
+
+
+def test_without_a_url_the_simulated_api_is_used(
+    fresh_handler: Callable[[], Handler],
+    s3: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOWNSTREAM_API_URL", "")
+    monkeypatch.setenv("SIMULATED_LATENCY_MS", "1")
+    sample = event("process_object_s3_details.json")
+    put_object_named_in(s3, sample)
+    assert fresh_handler()(sample, lambda_context)["rows_sent"] == 2
+
+
+def test_the_auth_token_comes_from_secrets_manager(
+    fresh_handler: Callable[[], Handler],
+    api: DownstreamServer,
+    s3: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+
+    arn = boto3.client("secretsmanager").create_secret(
+        Name="sluice/downstream-token", SecretString="tok-123"
+    )["ARN"]
+    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
+    monkeypatch.setenv("DOWNSTREAM_AUTH_SECRET_ARN", arn)
+    sample = event("process_object_s3_details.json")
+    put_object_named_in(s3, sample)
+    fresh_handler()(sample, lambda_context)
+    assert {r.headers["Authorization"] for r in api.requests} == {"Bearer tok-123"}
