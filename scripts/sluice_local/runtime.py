@@ -58,6 +58,22 @@ class ScheduleRule:
     targets: tuple[dict[str, Any], ...]
 
 
+def _skip_unsupported_type_warnings(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("No Moto CloudFormation support for")
+
+
+def readable_reason(reason: str) -> str:
+    """Turn 'Error: {Lambda's error JSON}' into 'Error: its errorMessage', what a person needs."""
+    error, _, cause = reason.partition(": ")
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        return reason
+    if isinstance(parsed, dict) and isinstance(parsed.get("errorMessage"), str):
+        return f"{error}: {parsed['errorMessage']}"
+    return reason
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     body: str
@@ -66,7 +82,7 @@ class DeadLetter:
     @property
     def reason(self) -> str:
         """Why it is here: the drain's reason attribute, EventBridge's error, or SQS redrive."""
-        return (
+        return readable_reason(
             self.attributes.get("sluice-reason")
             or self.attributes.get("ERROR_MESSAGE")  # EventBridge target dead-letter
             or "received MaxReceiveCount times without being deleted (SQS redrive)"
@@ -151,7 +167,7 @@ class LocalPipeline:
 
         # moto warns for each skipped type; SUBSTITUTES above says what stands in for each.
         warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
-        logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
+        logging.getLogger("moto").addFilter(_skip_unsupported_type_warnings)
         # moto logs every IsPresent miss and every caught task error at ERROR level; the
         # outcome is in the execution history, which the runtime reads.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)

@@ -34,7 +34,7 @@ class EmptyObject(SluiceError):
 
 
 class NotCsv(SluiceError):
-    """The object is binary, not UTF-8, or a folder marker."""
+    """The object is binary, its header is unreadable, or its key is a folder marker."""
 
 
 class TransientError(SluiceError):
