@@ -12,6 +12,7 @@ import json
 import random
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -85,6 +86,7 @@ class JobReport:
     wall_seconds: float
     time_scale: float
     invocations: dict[str, int] = field(default_factory=dict)
+    throttles: dict[str, int] = field(default_factory=dict)  # reserved concurrency at work
 
     @property
     def ok(self) -> bool:
@@ -142,11 +144,32 @@ def run_job(
     *,
     timeout: float = 600.0,
     progress: Callable[[str], None] | None = None,
+    extra_drains: int = 0,
+    bypass_guard: bool = False,
 ) -> JobReport:
-    """Upload `objects`, let the template's schedule drain them, and account for each one."""
+    """Upload `objects`, let the template's schedule drain them, and account for each one.
+
+    ``extra_drains`` more drain executions start at once beside the schedule's (overlapping
+    triggers); with ``bypass_guard`` they start as hand-overs, which skip the overlap guard, as
+    if the guard had failed: then only the function's reserved concurrency holds the bound.
+    """
     started = time.monotonic()
     upload(pipeline, objects)
     pipeline.start_schedules(fire_now=True)
+    sfn = pipeline.client("stepfunctions")
+    drain = pipeline.state_machine_arns["DrainStateMachine"]
+    start_input = json.dumps({"handoverFrom": "overlap"} if bypass_guard else {})
+    with ThreadPoolExecutor(max_workers=max(1, extra_drains)) as pool:
+        list(
+            pool.map(
+                lambda n: sfn.start_execution(
+                    stateMachineArn=drain,
+                    name=f"overlap-{n}-{uuid.uuid4().hex[:6]}",
+                    input=start_input,
+                ),
+                range(extra_drains),
+            )
+        )
     deadline = started + timeout
     keys = {o.key for o in objects}
     last_print = 0.0
@@ -213,6 +236,7 @@ def account(
         wall_seconds=wall_seconds,
         time_scale=pipeline.time_scale,
         invocations=dict(pipeline.dispatcher.stats.invocations),
+        throttles=dict(pipeline.dispatcher.stats.throttles),
     )
 
 

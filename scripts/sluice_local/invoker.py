@@ -39,6 +39,7 @@ class FunctionRuntime:
     environment: dict[str, str]
     timeout_seconds: float
     memory_mb: int
+    reserved_concurrency: int | None = None
 
 
 class _ThreadEnviron(MutableMapping[str, str]):
@@ -143,6 +144,19 @@ class _LogSink:
             self._file.close()
 
 
+def _throttled(function_name: str, reserved: int) -> Exception:
+    """Lambda's answer when a function is at its reserved concurrency: HTTP 429, which a caller
+    sees as TooManyRequestsException (Step Functions: Lambda.TooManyRequestsException)."""
+    from moto.core.exceptions import JsonRESTError
+
+    error = JsonRESTError(
+        "TooManyRequestsException",
+        f"Rate Exceeded: {function_name} is at its reserved concurrency ({reserved})",
+    )
+    error.code = 429
+    return error
+
+
 @dataclass(frozen=True)
 class Invocation:
     logical_id: str
@@ -156,6 +170,9 @@ class InvocationStats:
     invocations: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     error_types: Counter[str] = field(default_factory=Counter)
+    throttles: Counter[str] = field(default_factory=Counter)
+    in_flight: Counter[str] = field(default_factory=Counter)
+    peak_in_flight: Counter[str] = field(default_factory=Counter)
     history: list[Invocation] = field(default_factory=list)
 
     def results(self, logical_id: str) -> list[Invocation]:
@@ -234,8 +251,26 @@ class Dispatcher:
             )
         if isinstance(event, str | bytes):
             event = json.loads(event or "{}")
+        logical_id = runtime.logical_id
         with self._lock:
-            self.stats.invocations[runtime.logical_id] += 1
+            # Lambda enforces reserved concurrency on every path; moto does not, so this does.
+            reserved = runtime.reserved_concurrency
+            if reserved is not None and self.stats.in_flight[logical_id] >= reserved:
+                self.stats.throttles[logical_id] += 1
+                raise _throttled(function_name, reserved)
+            self.stats.invocations[logical_id] += 1
+            self.stats.in_flight[logical_id] += 1
+            self.stats.peak_in_flight[logical_id] = max(
+                self.stats.peak_in_flight[logical_id], self.stats.in_flight[logical_id]
+            )
+        try:
+            return self._run(runtime, event)
+        finally:
+            with self._lock:
+                self.stats.in_flight[logical_id] -= 1
+
+    def _run(self, runtime: FunctionRuntime, event: Any) -> tuple[str, bool, str]:
+        function_name = runtime.function_name
         context = LambdaContext(
             function_name=function_name,
             timeout_seconds=runtime.timeout_seconds,

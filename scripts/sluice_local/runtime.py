@@ -264,6 +264,7 @@ class LocalPipeline:
         for logical_id, source in translated.functions.items():
             name = self.resources[logical_id]
             config = lam.get_function_configuration(FunctionName=name)
+            reserved = lam.get_function_concurrency(FunctionName=name)
             self.dispatcher.register(
                 FunctionRuntime(
                     function_name=name,
@@ -274,6 +275,7 @@ class LocalPipeline:
                     environment=dict(config.get("Environment", {}).get("Variables", {})),
                     timeout_seconds=float(config["Timeout"]),
                     memory_mb=int(config["MemorySize"]),
+                    reserved_concurrency=reserved.get("ReservedConcurrentExecutions"),
                 )
             )
 
