@@ -33,7 +33,11 @@ def main() -> None:
     }
     started = time.monotonic()
     with deployed(
-        ROOT / "template.yaml", overrides, time_scale=args.time_scale, latency_s=0.001
+        ROOT / "template.yaml",
+        overrides,
+        time_scale=args.time_scale,
+        latency_s=0.001,
+        log_dir=ROOT / ".demo" / "bench-logs",
     ) as (pipeline, downstream):
         deployed_in = time.monotonic() - started
         report = run_job(pipeline, downstream, objects, timeout=3600)

@@ -304,10 +304,13 @@ def deployed(
     overrides: dict[str, str] | None = None,
     *,
     time_scale: float = 0.02,
+    log_dir: Path | None = None,
     **downstream_options: Any,
 ) -> Iterator[tuple[LocalPipeline, DownstreamServer]]:
-    """The template deployed locally, its DownstreamApiUrl pointing at a fresh local server."""
+    """The template deployed locally, its DownstreamApiUrl pointing at a fresh local server.
+
+    Function logs go to ``log_dir/<LogicalId>.log`` when given, else to stdout."""
     with DownstreamServer(**downstream_options) as downstream:
         params = {"DownstreamApiUrl": downstream.url, **(overrides or {})}
-        with LocalPipeline(template, params, time_scale=time_scale) as pipeline:
+        with LocalPipeline(template, params, time_scale=time_scale, log_dir=log_dir) as pipeline:
             yield pipeline, downstream

@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -173,6 +173,9 @@ class InvocationStats:
     throttles: Counter[str] = field(default_factory=Counter)
     in_flight: Counter[str] = field(default_factory=Counter)
     peak_in_flight: Counter[str] = field(default_factory=Counter)
+    busy_seconds: defaultdict[str, float] = field(
+        default_factory=lambda: defaultdict(float)
+    )  # what Lambda bills as duration
     history: list[Invocation] = field(default_factory=list)
 
     def results(self, logical_id: str) -> list[Invocation]:
@@ -263,11 +266,13 @@ class Dispatcher:
             self.stats.peak_in_flight[logical_id] = max(
                 self.stats.peak_in_flight[logical_id], self.stats.in_flight[logical_id]
             )
+        started = time.monotonic()
         try:
             return self._run(runtime, event)
         finally:
             with self._lock:
                 self.stats.in_flight[logical_id] -= 1
+                self.stats.busy_seconds[logical_id] += time.monotonic() - started
 
     def _run(self, runtime: FunctionRuntime, event: Any) -> tuple[str, bool, str]:
         function_name = runtime.function_name

@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,10 @@ class LocalPipeline:
         # moto warns for each skipped type; SUBSTITUTES above says what stands in for each.
         warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
         logging.getLogger("moto").addFilter(_skip_unsupported_type_warnings)
+        # Invocations running at once here share Powertools' process-wide metric set (in Lambda
+        # each has a process of its own), so one flush may publish another's metrics and the
+        # other then finds none: totals stay right, the warning is noise.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         # moto logs every IsPresent miss and every caught task error at ERROR level; the
         # outcome is in the execution history, which the runtime reads.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
@@ -435,14 +440,24 @@ class LocalPipeline:
 
     def state_transitions(self, logical_id: str) -> int:
         """States entered across all executions: what Standard workflows are billed on."""
+        return self.history_counts(logical_id)["StateEntered"]
+
+    def history_counts(self, logical_id: str) -> Counter[str]:
+        """Counts from every execution's history: ``StateEntered`` (billed transitions) and
+        ``task:<resourceType>:<resource>`` per service call a Task state scheduled."""
         sfn = self.client("stepfunctions")
-        total = 0
+        counts: Counter[str] = Counter()
         for execution in self.executions(logical_id):
             for page in sfn.get_paginator("get_execution_history").paginate(
                 executionArn=execution["executionArn"]
             ):
-                total += sum(1 for e in page["events"] if e["type"].endswith("StateEntered"))
-        return total
+                for event in page["events"]:
+                    if event["type"].endswith("StateEntered"):
+                        counts["StateEntered"] += 1
+                    elif event["type"] == "TaskScheduled":
+                        details = event.get("taskScheduledEventDetails", {})
+                        counts[f"task:{details.get('resourceType')}:{details.get('resource')}"] += 1
+        return counts
 
     def wait_for_executions(self, logical_id: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
