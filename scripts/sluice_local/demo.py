@@ -179,7 +179,7 @@ def run_job(
         done = _processed_keys(pipeline) & keys
         finished = len(done) + dead
         now = time.monotonic()
-        if progress and now - last_print >= 0.5:
+        if progress and now - last_print >= 1.0:
             last_print = now
             progress(
                 f"[{now - started:6.1f}s] objects {finished}/{len(objects)} done"
@@ -191,7 +191,7 @@ def run_job(
             break
         if now > deadline:
             break
-        time.sleep(0.1)
+        time.sleep(0.5)  # counting a deep queue costs moto O(messages): poll gently
     pipeline.stop_schedules()
     pipeline.wait_for_executions("DrainStateMachine", timeout=60)
     return account(pipeline, downstream, objects, time.monotonic() - started)

@@ -30,6 +30,36 @@ def install() -> None:
     parsing.clean_json = clean_json
     _install_sdk_casing()
     _install_bucket_properties()
+    _install_sqs_atomicity()
+
+
+def _install_sqs_atomicity() -> None:
+    """SQS hands a message to one receiver at a time and a delete is final; moto's queue is not
+    thread-safe. Its delete rebuilds the message list and assigns it back, so two deletes at
+    once (a Map deleting its items in parallel) can undo one another and the message comes back
+    after the visibility timeout (seen: 11 of 1,000 objects processed twice); an append racing
+    the rebuild is lost. Each queue's own lock (the Condition moto appends under, re-entrant,
+    released while a long poll waits) now also covers delete, receive and visibility changes."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    original_delete = Queue.delete_message
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        with self._messages_lock:
+            original_delete(self, receipt_handle)
+
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
+
+    for name in ("receive_message", "change_message_visibility"):
+        original = getattr(SQSBackend, name)
+
+        def locked(
+            self: Any, queue_name: str, *args: Any, _original: Any = original, **kwargs: Any
+        ) -> Any:
+            with self.get_queue(queue_name)._messages_lock:
+                return _original(self, queue_name, *args, **kwargs)
+
+        setattr(SQSBackend, name, locked)
 
 
 def _install_bucket_properties() -> None:

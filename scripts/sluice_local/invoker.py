@@ -108,19 +108,30 @@ class _ThreadStdout(io.TextIOBase):
     def redirect(self, sink: _LogSink | None) -> Iterator[None]:
         previous = getattr(self._local, "sink", None)
         self._local.sink = sink
+        self._local.pending = ""
         try:
             yield
         finally:
+            if sink is not None and self._local.pending:
+                sink.write(self._local.pending + "\n")
             self._local.sink = previous
+            self._local.pending = ""
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
         sink = getattr(self._local, "sink", None)
-        if sink is not None:
-            return sink.write(text)
-        return int(self._base.write(text))
+        if sink is None:
+            return int(self._base.write(text))
+        # print() writes the text and the newline separately: whole lines only, so lines of
+        # invocations running at once never interleave in the log file.
+        pending = self._local.pending + text
+        complete, newline, rest = pending.rpartition("\n")
+        if newline:
+            sink.write(complete + newline)
+        self._local.pending = rest
+        return len(text)
 
     def flush(self) -> None:
         self._base.flush()

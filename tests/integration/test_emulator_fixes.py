@@ -1,0 +1,38 @@
+"""The emulator behaves like SQS where the pipeline relies on it (see emulator_fixes.py)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+from moto import mock_aws
+
+from sluice_local import emulator_fixes
+
+
+def test_parallel_deletes_and_sends_are_all_kept() -> None:
+    emulator_fixes.install()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "600"})["QueueUrl"]
+        for n in range(300):
+            sqs.send_message(QueueUrl=url, MessageBody=str(n))
+        handles = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            handles += [m["ReceiptHandle"] for m in batch]
+        assert len(handles) == 300
+
+        def delete_then_send(handle: str) -> None:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+            sqs.send_message(QueueUrl=url, MessageBody="new")
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(delete_then_send, handles))
+
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        # Every delete stuck (no old message back) and every send landed (none lost).
+        assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+        assert attributes["ApproximateNumberOfMessages"] == "300"
