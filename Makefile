@@ -52,8 +52,12 @@ test: lint typecheck template-check
 demo: venv
 	$(BIN)/sluice-local demo
 
+# Each script prints its figures (README "Measured"); together they take about 15 minutes.
 bench: venv
 	$(BIN)/python benchmarks/handler_memory.py
+	$(BIN)/python benchmarks/local_run.py
+	$(BIN)/python benchmarks/cost_model.py
+	$(BIN)/python benchmarks/bound.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage
