@@ -26,7 +26,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 typecheck: venv
-	$(BIN)/mypy functions/process_object functions/plan_batch layers/common/python scripts/sluice_local
+	$(BIN)/mypy functions/process_object functions/plan_batch functions/drain_lease layers/common/python scripts/sluice_local
 
 template-check: venv $(CHECKOV_STAMP)
 	$(BIN)/cfn-lint template.yaml

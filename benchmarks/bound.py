@@ -2,10 +2,11 @@
 
     .venv/bin/python benchmarks/bound.py [--objects 1000 --rows 5 --max-concurrency 5]
 
-Uploads a burst of objects, then starts extra drain executions at once beside the schedule's:
-some through the front door (the overlap guard applies) and some as hand-overs (past the guard,
-as if it had failed), so only ProcessObject's reserved concurrency stands between them and the
-downstream. The local downstream records every request's start and end; from those:
+Uploads a burst of objects, then starts extra drain executions at once beside the schedule's.
+By default the drain lease is broken on purpose (every drain is told it holds it), so only
+ProcessObject's reserved concurrency stands between the drains and the downstream;
+--no-lease-broken measures the normal case. The local downstream records every request's start
+and end; from those:
 
 - peak in flight / limit (goal <= 1.00) and violations (requests that started with more than
   MaxConcurrency in flight, goal 0);
@@ -19,11 +20,19 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from sluice_local.demo import deployed, run_job, sample_objects
 from sluice_local.downstream import RecordedRequest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def lease_always_held(logical_id: str, event: Any, result: Any) -> Any:
+    """A lease that misjudges: every drain is told it holds the lease."""
+    if logical_id == "DrainLeaseFunction" and event.get("action") == "hold":
+        return {**result, "held": True, "keepGoing": True}
+    return result
 
 
 def utilization(requests: list[RecordedRequest], limit: int) -> tuple[float, float]:
@@ -43,6 +52,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5)
     parser.add_argument("--max-concurrency", type=int, default=5)
     parser.add_argument("--extra-drains", type=int, default=4)
+    parser.add_argument(
+        "--lease-broken",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="every drain is told it holds the lease: only reserved concurrency bounds the load",
+    )
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--time-scale", type=float, default=0.02)
     args = parser.parse_args()
@@ -60,13 +75,14 @@ def main() -> None:
         latency_s=args.latency_ms / 1000,
         log_dir=ROOT / ".demo" / "bench-logs",
     ) as (pipeline, downstream):
+        if args.lease_broken:
+            pipeline.dispatcher.result_hook = lease_always_held
         report = run_job(
             pipeline,
             downstream,
             objects,
             timeout=3600,
             extra_drains=args.extra_drains,
-            bypass_guard=True,
         )
         requests = list(downstream.requests)
         stats = pipeline.dispatcher.stats
@@ -75,7 +91,8 @@ def main() -> None:
     used, window = utilization(requests, limit)
     print(f"objects x rows              {report.uploaded} x {args.rows}")
     print(f"MaxConcurrency              {limit}")
-    print(f"overlapping drains          schedule + {args.extra_drains} started past the guard")
+    lease = "broken (every drain told it holds it)" if args.lease_broken else "working"
+    print(f"overlapping drains          schedule + {args.extra_drains} at once; lease {lease}")
     print(f"downstream latency          {args.latency_ms:g} ms; time scale {args.time_scale:g}")
     print(
         f"processed / dead / lost     {report.processed} / {len(report.dead_lettered)} / "

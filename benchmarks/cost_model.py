@@ -3,9 +3,12 @@
     .venv/bin/python benchmarks/cost_model.py [--objects 200 --rows 10]
 
 Runs the shipped template (samconfig's local overrides, no others) through the local runtime,
-then counts what AWS would bill: Step Functions state transitions and the SQS calls each Task made
-(from the execution histories), Lambda requests and billed duration (from the runtime's
-dispatcher), one EventBridge -> SQS delivery and one S3 GET per object. The same model prices the
+then counts what AWS would bill: for the drain state machine, state transitions (Standard) or
+executions and their billed duration (Express); the SQS calls each Task made (from the execution
+histories); Lambda requests and billed duration (from the runtime's dispatcher); one EventBridge
+-> SQS delivery and one S3 GET per object. Express duration is each execution's wall time on the
+local runtime: Wait states run time-scaled there, while every service runs slower than on AWS in
+one emulator process; the figure is an estimate, printed as such. The same model prices the
 seeds' per-object design from its structure (see SEED_DESIGN). Prints figures; asserts nothing.
 
 Prices: us-east-1 list prices, no free tier, checked 2026-11:
@@ -26,6 +29,7 @@ Prices: us-east-1 list prices, no free tier, checked 2026-11:
 from __future__ import annotations
 
 import argparse
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,8 @@ MILLION = 1_000_000
 
 PRICE = {
     "sfn_transition": 0.025 / 1000,
+    "sfn_express_request": 1.00 / MILLION,
+    "sfn_express_gb_second": 0.00001667,  # billed per 64 MB and per 100 ms
     "sqs_request": 0.40 / MILLION,
     "lambda_request": 0.20 / MILLION,
     "lambda_gb_second": 0.0000166667,
@@ -50,7 +56,9 @@ PRICE = {
 class Counts:
     """Billable units per object."""
 
-    transitions: float
+    transitions: float  # Standard
+    express_requests: float
+    express_gb_seconds: float
     sqs_requests: float
     planner_requests: float
     planner_gb_seconds: float
@@ -61,15 +69,23 @@ class Counts:
     def orchestration_and_queueing(self) -> dict[str, float]:
         """$ per million objects, per line item (per-row compute excluded)."""
         return {
-            "Step Functions transitions": self.transitions * PRICE["sfn_transition"] * MILLION,
+            "Step Functions transitions (Standard)": (
+                self.transitions * PRICE["sfn_transition"] * MILLION
+            ),
+            "Step Functions requests (Express)": (
+                self.express_requests * PRICE["sfn_express_request"] * MILLION
+            ),
+            "Step Functions duration (Express, estimate)": (
+                self.express_gb_seconds * PRICE["sfn_express_gb_second"] * MILLION
+            ),
             "SQS requests": self.sqs_requests * PRICE["sqs_request"] * MILLION,
             "EventBridge (AWS service events)": 0.0,
-            "Lambda requests (PlanBatch + ProcessObject)": (
+            "Lambda requests (drain functions + ProcessObject)": (
                 (self.planner_requests + self.processor_requests)
                 * PRICE["lambda_request"]
                 * MILLION
             ),
-            "Lambda duration (PlanBatch)": (
+            "Lambda duration (drain functions)": (
                 self.planner_gb_seconds * PRICE["lambda_gb_second"] * MILLION
             ),
         }
@@ -88,6 +104,8 @@ class Counts:
 # Measured with such a drain on this emulator: 5.4 states per object (shared/notes/local-aws.md).
 SEED_DESIGN = Counts(
     transitions=5.4,
+    express_requests=0,
+    express_gb_seconds=0,
     sqs_requests=1 + 0.1 + 1,  # EventBridge delivery, receive per 10, delete per message
     planner_requests=0,
     planner_gb_seconds=0,
@@ -112,21 +130,33 @@ def measure(objects: int, rows: int, time_scale: float) -> tuple[Counts, dict[st
     ):
         report = run_job(pipeline, downstream, sample, timeout=3600)
         history = pipeline.history_counts("DrainStateMachine")
+        executions = pipeline.executions("DrainStateMachine")
         stats = pipeline.dispatcher.stats
         memory_gb = {
             logical_id: pipeline.dispatcher.runtime_for(logical_id).memory_mb / 1024
-            for logical_id in ("PlanBatchFunction", "ProcessObjectFunction")
+            for logical_id in stats.invocations
         }
-        parameters = dict(pipeline.translated.parameters) if pipeline.translated else {}
+        assert pipeline.translated is not None
+        parameters = dict(pipeline.translated.parameters)
+        machine_type = pipeline.translated.cloudformation["Resources"]["DrainStateMachine"][
+            "Properties"
+        ].get("StateMachineType", "STANDARD")
     sqs_calls = Counter({k: v for k, v in history.items() if k.startswith("task:") and ":sqs" in k})
     n = report.uploaded
+    express = machine_type == "EXPRESS"
+    billed_seconds = sum(
+        math.ceil((e["stopDate"] - e["startDate"]).total_seconds() * 10) / 10
+        for e in executions
+        if e.get("stopDate")
+    )
+    drain_functions = [f for f in stats.invocations if f != "ProcessObjectFunction"]
     counts = Counts(
-        transitions=history["StateEntered"] / n,
+        transitions=0 if express else history["StateEntered"] / n,
+        express_requests=len(executions) / n if express else 0,
+        express_gb_seconds=billed_seconds * 64 / 1024 / n if express else 0,
         sqs_requests=(n + sum(sqs_calls.values())) / n,  # + one EventBridge delivery each
-        planner_requests=stats.invocations["PlanBatchFunction"] / n,
-        planner_gb_seconds=stats.busy_seconds["PlanBatchFunction"]
-        * memory_gb["PlanBatchFunction"]
-        / n,
+        planner_requests=sum(stats.invocations[f] for f in drain_functions) / n,
+        planner_gb_seconds=sum(stats.busy_seconds[f] * memory_gb[f] for f in drain_functions) / n,
         processor_requests=stats.invocations["ProcessObjectFunction"] / n,
         processor_gb_seconds=stats.busy_seconds["ProcessObjectFunction"]
         * memory_gb["ProcessObjectFunction"]
@@ -136,7 +166,10 @@ def measure(objects: int, rows: int, time_scale: float) -> tuple[Counts, dict[st
     facts: dict[str, object] = {
         "objects": n,
         "unaccounted": len(report.unaccounted),
+        "drain type": machine_type,
         "executions": report.executions,
+        "drain execution seconds": round(billed_seconds, 1),
+        "Lambda invocations": dict(stats.invocations),
         "sqs calls by Task": dict(sqs_calls),
         "MaxConcurrency": parameters.get("MaxConcurrency"),
         "ReceiveBatchSize": parameters.get("ReceiveBatchSize"),
@@ -161,15 +194,15 @@ def main() -> None:
 
     sluice = counts.orchestration_and_queueing()
     seed = SEED_DESIGN.orchestration_and_queueing()
-    print(f"\n{'$ per million objects':<46} {'Sluice':>10} {'seed design':>12}")
+    print(f"\n{'$ per million objects':<52} {'Sluice':>10} {'seed design':>12}")
     for item in sluice:
-        print(f"  {item:<44} {sluice[item]:>10.2f} {seed[item]:>12.2f}")
+        print(f"  {item:<50} {sluice[item]:>10.2f} {seed[item]:>12.2f}")
     total, seed_total = sum(sluice.values()), sum(seed.values())
-    print(f"  {'orchestration + queueing':<44} {total:>10.2f} {seed_total:>12.2f}")
-    print(f"  {'ratio Sluice / seed':<44} {total / seed_total:>10.2f}")
+    print(f"  {'orchestration + queueing':<50} {total:>10.2f} {seed_total:>12.2f}")
+    print(f"  {'ratio Sluice / seed':<50} {total / seed_total:>10.2f}")
     print("\nNot included above (per-object work, the same in any design):")
     for item, value in counts.excluded().items():
-        print(f"  {item:<44} {value:>10.2f}")
+        print(f"  {item:<50} {value:>10.2f}")
 
 
 if __name__ == "__main__":

@@ -145,27 +145,22 @@ def run_job(
     timeout: float = 600.0,
     progress: Callable[[str], None] | None = None,
     extra_drains: int = 0,
-    bypass_guard: bool = False,
 ) -> JobReport:
     """Upload `objects`, let the template's schedule drain them, and account for each one.
 
     ``extra_drains`` more drain executions start at once beside the schedule's (overlapping
-    triggers); with ``bypass_guard`` they start as hand-overs, which skip the overlap guard, as
-    if the guard had failed: then only the function's reserved concurrency holds the bound.
+    triggers, as a duplicate Express start or a person would make).
     """
     started = time.monotonic()
     upload(pipeline, objects)
     pipeline.start_schedules(fire_now=True)
     sfn = pipeline.client("stepfunctions")
     drain = pipeline.state_machine_arns["DrainStateMachine"]
-    start_input = json.dumps({"handoverFrom": "overlap"} if bypass_guard else {})
     with ThreadPoolExecutor(max_workers=max(1, extra_drains)) as pool:
         list(
             pool.map(
                 lambda n: sfn.start_execution(
-                    stateMachineArn=drain,
-                    name=f"overlap-{n}-{uuid.uuid4().hex[:6]}",
-                    input=start_input,
+                    stateMachineArn=drain, name=f"overlap-{n}-{uuid.uuid4().hex[:6]}", input="{}"
                 ),
                 range(extra_drains),
             )

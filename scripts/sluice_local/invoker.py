@@ -207,6 +207,9 @@ class Dispatcher:
         self._original: Any = None
         self._environ: _ThreadEnviron | None = None
         self.crash_hook: Any = None  # set by fault-injection tests: callable(name, event) -> None
+        # Fault injection on answers: callable(name, event, result) -> result (e.g. a lease
+        # that wrongly says "held").
+        self.result_hook: Any = None
 
     def register(self, runtime: FunctionRuntime) -> None:
         """Call after :meth:`install`, so the handler's loggers write through the dispatcher."""
@@ -309,6 +312,8 @@ class Dispatcher:
                 if self.crash_hook is not None:
                     self.crash_hook(runtime.logical_id, event)
                 result = handler(event, context)
+                if self.result_hook is not None:
+                    result = self.result_hook(runtime.logical_id, event, result)
             elapsed = time.monotonic() - started
             if elapsed > runtime.timeout_seconds:
                 return self._error(

@@ -443,8 +443,8 @@ class LocalPipeline:
         return self.history_counts(logical_id)["StateEntered"]
 
     def history_counts(self, logical_id: str) -> Counter[str]:
-        """Counts from every execution's history: ``StateEntered`` (billed transitions) and
-        ``task:<resourceType>:<resource>`` per service call a Task state scheduled."""
+        """Counts from every execution's history: ``StateEntered`` (what Standard bills),
+        ``state:<name>`` per state, and ``task:<resourceType>:<resource>`` per service call."""
         sfn = self.client("stepfunctions")
         counts: Counter[str] = Counter()
         for execution in self.executions(logical_id):
@@ -454,6 +454,7 @@ class LocalPipeline:
                 for event in page["events"]:
                     if event["type"].endswith("StateEntered"):
                         counts["StateEntered"] += 1
+                        counts[f"state:{event['stateEnteredEventDetails']['name']}"] += 1
                     elif event["type"] == "TaskScheduled":
                         details = event.get("taskScheduledEventDetails", {})
                         counts[f"task:{details.get('resourceType')}:{details.get('resource')}"] += 1

@@ -4,6 +4,7 @@ drain -> Lambda -> local downstream API, deployed from template.yaml."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,23 +49,33 @@ def test_max_concurrency_parameter_bounds_downstream_load(max_concurrency: int) 
         assert report.peak_in_flight >= 2
 
 
-@pytest.mark.parametrize("bypass_guard", [False, True], ids=["guarded", "guard-bypassed"])
-def test_overlapping_drains_never_exceed_the_bound(bypass_guard: bool) -> None:
-    # Four drains start at once beside the schedule's. Guarded, all but the oldest stand down;
-    # with the guard bypassed (hand-over starts), the function's reserved concurrency still
-    # holds the bound and the throttled invocations are retried, so nothing is lost.
+def lease_always_held(logical_id: str, event: Any, result: Any) -> Any:
+    """A lease that misjudges: every drain is told it holds the lease."""
+    if logical_id == "DrainLeaseFunction" and event.get("action") == "hold":
+        return {**result, "held": True, "keepGoing": True}
+    return result
+
+
+@pytest.mark.parametrize("lease_broken", [False, True], ids=["lease", "lease-broken"])
+def test_overlapping_drains_never_exceed_the_bound(lease_broken: bool) -> None:
+    # Four drains start at once beside the schedule's. With the lease, all but one stand down;
+    # with the lease broken, the function's reserved concurrency still holds the bound and the
+    # throttled invocations are retried, so nothing is lost.
     objects = sample_objects(count=16, rows=8, failing=0)
     overrides = {"MaxConcurrency": "2", "StaggerSeconds": "0"}
     with deployed(ROOT / "template.yaml", overrides, latency_s=0.02) as (pipeline, downstream):
-        report = run_job(
-            pipeline, downstream, objects, timeout=240, extra_drains=4, bypass_guard=bypass_guard
-        )
+        if lease_broken:
+            pipeline.dispatcher.result_hook = lease_always_held
+        report = run_job(pipeline, downstream, objects, timeout=240, extra_drains=4)
         peak_instances = pipeline.dispatcher.stats.peak_in_flight["ProcessObjectFunction"]
+        stood_down = pipeline.history_counts("DrainStateMachine")
     assert report.unaccounted == [] and report.duplicate_rows == 0
     assert report.rows_received == report.rows_expected
     assert report.peak_in_flight <= 2
     assert peak_instances <= 2
-    if bypass_guard:
-        assert report.throttles.get("ProcessObjectFunction", 0) > 0  # the backstop did the work
+    throttles = report.throttles.get("ProcessObjectFunction", 0)
+    if lease_broken:
+        assert throttles > 0  # the backstop did the work
     else:
-        assert report.throttles.get("ProcessObjectFunction", 0) == 0  # the guard did
+        assert throttles == 0  # the lease did
+        assert stood_down["state:AnotherDrainIsRunning"] >= 4

@@ -1,0 +1,122 @@
+"""The drain lease against emulated DynamoDB: one holder, expiry, renewal, hand-over, release."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from sluice_local.handlers import load_handler
+
+ROOT = Path(__file__).resolve().parents[3]
+handler = load_handler(
+    ROOT / "functions/drain_lease", "app.lambda_handler", [ROOT / "layers/common"]
+)
+import lease  # noqa: E402  (importable once the handler's code dir is on the path)
+
+SETTINGS = lease.LeaseSettings(table="leases", function_timeout_s=60, max_stagger_s=30)
+T0 = datetime(2024, 1, 15, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="leases",
+            AttributeDefinitions=[{"AttributeName": "lease", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "lease", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_one_drain_holds_the_lease_and_another_is_told_who(dynamodb: Any) -> None:
+    first = lease.hold(dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(0))
+    second = lease.hold(dynamodb, SETTINGS, owner="b", started_at=at(1), now=at(1))
+    assert (first.held, first.keep_going) == (True, True)
+    assert first.expires_at == at(SETTINGS.batch_seconds).timestamp()
+    assert (second.held, second.keep_going, second.holder) == (False, False, "a")
+
+
+def test_the_holder_renews_for_each_batch(dynamodb: Any) -> None:
+    lease.hold(dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(0))
+    renewed = lease.hold(dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(80))
+    assert renewed.held and renewed.expires_at == at(80 + SETTINGS.batch_seconds).timestamp()
+    assert not lease.hold(dynamodb, SETTINGS, owner="b", started_at=at(100), now=at(100)).held
+
+
+def test_a_dead_drains_lease_is_free_once_its_last_batch_could_have_ended(dynamodb: Any) -> None:
+    lease.hold(dynamodb, SETTINGS, owner="dead", started_at=at(0), now=at(0))
+    end_of_last_batch = SETTINGS.batch_seconds
+    assert not lease.hold(
+        dynamodb, SETTINGS, owner="b", started_at=at(10), now=at(end_of_last_batch - 1)
+    ).held
+    assert lease.hold(
+        dynamodb, SETTINGS, owner="b", started_at=at(10), now=at(end_of_last_batch + 1)
+    ).held
+
+
+def test_no_batch_starts_that_could_outlive_the_express_limit(dynamodb: Any) -> None:
+    last_start = lease.EXPRESS_LIMIT_SECONDS - SETTINGS.batch_seconds
+    assert lease.hold(
+        dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(last_start)
+    ).keep_going
+    late = lease.hold(dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(last_start + 1))
+    assert (late.held, late.keep_going) == (True, False)
+
+
+def test_the_execution_a_drain_hands_over_to_takes_its_lease(dynamodb: Any) -> None:
+    lease.hold(dynamodb, SETTINGS, owner="old", started_at=at(0), now=at(150))  # last batch
+    assert not lease.hold(dynamodb, SETTINGS, owner="old", started_at=at(0), now=at(200)).keep_going
+    stranger = lease.hold(dynamodb, SETTINGS, owner="x", started_at=at(201), now=at(201))
+    heir = lease.hold(
+        dynamodb, SETTINGS, owner="new", started_at=at(201), now=at(201), handover_from="old"
+    )
+    assert not stranger.held
+    assert heir.held and heir.holder == "new"
+
+
+def test_only_the_holder_releases(dynamodb: Any) -> None:
+    lease.hold(dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(0))
+    assert not lease.release(dynamodb, SETTINGS, owner="b")
+    assert lease.release(dynamodb, SETTINGS, owner="a")
+    assert lease.hold(dynamodb, SETTINGS, owner="b", started_at=at(1), now=at(1)).held
+
+
+def test_settings_that_leave_no_room_for_a_batch_are_refused(dynamodb: Any) -> None:
+    too_long = lease.LeaseSettings(table="leases", function_timeout_s=270, max_stagger_s=30)
+    with pytest.raises(lease.LeaseConfigurationError, match="exceeds the Express drain's 300 s"):
+        lease.hold(dynamodb, too_long, owner="a", started_at=at(0), now=at(0))
+
+
+def test_handler_with_the_sample_event(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+) -> None:
+    monkeypatch.setenv("LEASE_TABLE", "leases")
+    monkeypatch.setenv("PROCESS_FUNCTION_TIMEOUT_SECONDS", "60")
+    monkeypatch.setenv("MAX_STAGGER_SECONDS", "30")
+    fresh = load_handler(
+        ROOT / "functions/drain_lease", "app.lambda_handler", [ROOT / "layers/common"], "t-lease"
+    )
+    event = json.loads((ROOT / "events/drain_lease_hold.json").read_text())
+    event["startedAt"] = datetime.now(UTC).isoformat()
+    held = fresh(event, lambda_context)
+    assert (held["held"], held["keepGoing"], held["holder"]) == (True, True, event["owner"])
+    other = fresh({**event, "owner": "someone-else"}, lambda_context)
+    assert (other["held"], other["holder"]) == (False, event["owner"])
+    assert fresh({"action": "release", "owner": event["owner"]}, lambda_context) == {
+        "released": True
+    }
+    with pytest.raises(Exception, match="action must be 'hold' or 'release'"):
+        fresh({"action": "steal", "owner": "x"}, lambda_context)
