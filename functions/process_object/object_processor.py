@@ -53,8 +53,20 @@ class ObjectSummary:
 
 def idempotency_key(ref: ObjectRef, row: int) -> str:
     """Same object content + row -> same key, so the downstream can drop a repeat."""
+    return _row_keys(ref)(row)
+
+
+def _row_keys(ref: ObjectRef) -> Callable[[int], str]:
+    """idempotency_key for each row of one object, hashing the object's part once."""
     revision = ref.version_id or ref.etag or ""
-    return hashlib.sha256(f"{ref.bucket}/{ref.key}/{revision}/{row}".encode()).hexdigest()
+    base = hashlib.sha256(f"{ref.bucket}/{ref.key}/{revision}/".encode())
+
+    def key(row: int) -> str:
+        digest = base.copy()
+        digest.update(str(row).encode())
+        return digest.hexdigest()
+
+    return key
 
 
 def open_object(s3_client: Any, ref: ObjectRef) -> tuple[Any, str]:
@@ -128,6 +140,7 @@ def process_object(
         else:
             summary.failed_rows_truncated = True
 
+    row_key = _row_keys(ref)
     try:
         for item in read_rows(body, label=f"s3://{ref.bucket}/{key}"):
             summary.rows_read += 1
@@ -139,7 +152,7 @@ def process_object(
             result = send_with_retry(
                 downstream,
                 payload.encode(),
-                {**headers, "Idempotency-Key": idempotency_key(ref, row)},
+                {**headers, "Idempotency-Key": row_key(row)},
                 policy,
                 sleep=sleep,
                 rng=rng,

@@ -1,0 +1,113 @@
+"""How fast the ProcessObject handler reads rows, and how fast it starts.
+
+    .venv/bin/python benchmarks/handler_speed.py [--mb 20] [--runs 5]
+
+1. Rows/s through the domain code (object_processor.process_object: stream, parse, build each
+   row's JSON payload and idempotency key, "send") with a downstream that accepts at once,
+   divided by rows/s of a bare ``csv.reader`` over the same bytes, both measured in this run.
+   The ratio is the share of parsing speed the handler keeps (goal >= 0.70).
+2. Cold import: the handler module (with its layer) in a fresh interpreter, divided by a bare
+   ``import boto3`` in a fresh interpreter; the median of --runs each (goal <= 1.5).
+
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ROW = b'42,"a quoted, field",2024-01-15T10:00:00Z,' + b"x" * 60 + b"\n"
+
+
+class MemoryS3:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def get_object(self, **_: Any) -> dict[str, Any]:
+        return {"Body": io.BytesIO(self.data)}
+
+
+class AcceptAll:
+    def post(self, body: bytes, headers: Mapping[str, str]) -> Any:
+        from downstream import DownstreamResponse
+
+        return DownstreamResponse(200)
+
+
+def rows_per_second(data: bytes) -> tuple[float, float, int]:
+    sys.path[:0] = [str(ROOT / "functions/process_object"), str(ROOT / "layers/common/python")]
+    import object_processor
+    from downstream import RetryPolicy
+    from sluice_common.events import ObjectRef
+
+    started = time.perf_counter()
+    rows = sum(1 for _ in csv.reader(io.TextIOWrapper(io.BytesIO(data), "utf-8", newline="")))
+    raw = (rows - 1) / (time.perf_counter() - started)
+
+    started = time.perf_counter()
+    summary = object_processor.process_object(
+        MemoryS3(data), AcceptAll(), ObjectRef("bench", "speed.csv"), RetryPolicy()
+    )
+    handler = summary.rows_sent / (time.perf_counter() - started)
+    return raw, handler, summary.rows_sent
+
+
+def cold_import_ms(code: str, runs: int, extra_path: list[Path]) -> float:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(p) for p in extra_path),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    timings = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import time; t = time.perf_counter(); {code}; "
+                "print((time.perf_counter() - t) * 1000)",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        timings.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+
+    data = b"id,note,at,pad\n" + ROW * (args.mb * 2**20 // len(ROW))
+    raw, handler, rows = rows_per_second(data)
+    print(f"rows                          {rows} ({args.mb} MB)")
+    print(f"csv.reader rows/s             {raw:,.0f}")
+    print(f"handler rows/s (no-op send)   {handler:,.0f}")
+    print(f"ratio                         {handler / raw:.2f}")
+
+    layer = ROOT / "layers/common/python"
+    boto3_ms = cold_import_ms("import boto3", args.runs, [])
+    app_ms = cold_import_ms("import app", args.runs, [ROOT / "functions/process_object", layer])
+    print(f"cold import boto3 (median)    {boto3_ms:.0f} ms")
+    print(f"cold import handler (median)  {app_ms:.0f} ms")
+    print(f"ratio                         {app_ms / boto3_ms:.2f}")
+
+
+if __name__ == "__main__":
+    main()
