@@ -10,7 +10,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from downstream import Downstream, HttpDownstream, RetryPolicy, SimulatedDownstream
+from downstream import (
+    Downstream,
+    HttpDownstream,
+    PacedDownstream,
+    RetryPolicy,
+    SimulatedDownstream,
+)
 from object_processor import process_object
 from sluice_common.errors import SluiceError
 from sluice_common.events import parse_object_ref
@@ -25,6 +31,8 @@ class Settings:
     simulated_latency_ms: float
     simulated_failure_rate: float
     auth_secret_arn: str
+    rate_limit_per_second: float  # for the whole downstream; 0 = none
+    max_concurrency: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,6 +48,8 @@ class Settings:
             simulated_latency_ms=float(env.get("SIMULATED_LATENCY_MS", "50")),
             simulated_failure_rate=float(env.get("SIMULATED_FAILURE_RATE", "0")),
             auth_secret_arn=env.get("DOWNSTREAM_AUTH_SECRET_ARN", ""),
+            rate_limit_per_second=float(env.get("DOWNSTREAM_RATE_LIMIT_PER_SECOND", "0")),
+            max_concurrency=int(env.get("MAX_CONCURRENCY", "1")),
         )
 
 
@@ -59,9 +69,15 @@ def s3_client() -> Any:
 @cache
 def downstream() -> Downstream:
     config = settings()
-    if config.downstream_url:
-        return HttpDownstream(config.downstream_url, config.timeout_s)
-    return SimulatedDownstream(config.simulated_latency_ms, config.simulated_failure_rate)
+    api: Downstream = (
+        HttpDownstream(config.downstream_url, config.timeout_s)
+        if config.downstream_url
+        else SimulatedDownstream(config.simulated_latency_ms, config.simulated_failure_rate)
+    )
+    if config.rate_limit_per_second > 0:
+        # This instance's share: at most max_concurrency instances run at once.
+        return PacedDownstream(api, config.rate_limit_per_second / config.max_concurrency)
+    return api
 
 
 def auth_token() -> str | None:

@@ -101,6 +101,38 @@ class SimulatedDownstream:
         return DownstreamResponse(200)
 
 
+class PacedDownstream:
+    """At most ``per_second`` requests per second from this instance, retries included.
+
+    The downstream's rate limit is shared by static partition: at most MaxConcurrency instances
+    run at once (reserved concurrency), so each paces at limit / MaxConcurrency and together they
+    never exceed the limit, with no coordination per request.
+    """
+
+    def __init__(
+        self,
+        inner: Downstream,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if per_second <= 0:
+            raise ValueError("per_second must be positive")
+        self.inner = inner
+        self.interval = 1.0 / per_second
+        self._clock = clock
+        self._sleep = sleep
+        self._next = clock()
+
+    def post(self, body: bytes, headers: Mapping[str, str]) -> DownstreamResponse:
+        now = self._clock()
+        if now < self._next:
+            self._sleep(self._next - now)
+            now = self._next
+        self._next = now + self.interval
+        return self.inner.post(body, headers)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 5

@@ -79,3 +79,16 @@ def test_overlapping_drains_never_exceed_the_bound(lease_broken: bool) -> None:
     else:
         assert throttles == 0  # the lease did
         assert stood_down["state:AnotherDrainIsRunning"] >= 4
+
+
+def test_the_downstream_rate_limit_holds_across_all_instances() -> None:
+    objects = sample_objects(count=8, rows=12, failing=0)
+    overrides = {"MaxConcurrency": "3", "StaggerSeconds": "0", "DownstreamRateLimitPerSecond": "30"}
+    with deployed(ROOT / "template.yaml", overrides, latency_s=0.001) as (pipeline, downstream):
+        report = run_job(pipeline, downstream, objects, timeout=240)
+        starts = sorted(r.started for r in downstream.requests)
+    assert report.unaccounted == [] and report.rows_received == 8 * 12
+    # Each instance paces at 30 / 3 per second, so no second-long window holds more than 30.
+    busiest = max(sum(1 for t in starts[i:] if t < start + 1.0) for i, start in enumerate(starts))
+    assert busiest <= 30
+    assert report.peak_in_flight <= 3

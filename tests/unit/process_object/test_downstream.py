@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from downstream import (
+    DownstreamResponse,
     DownstreamTimeout,
     DownstreamUnreachable,
     HttpDownstream,
+    PacedDownstream,
     RetryPolicy,
     SimulatedDownstream,
     backoff_delay,
@@ -131,3 +133,52 @@ def test_simulated_downstream_fails_at_its_configured_rate(sleeps: Any) -> None:
     assert {never.post(BODY, HEADERS).status for _ in range(20)} == {200}
     assert {always.post(BODY, HEADERS).status for _ in range(20)} == {503}
     assert all(0.02 <= s <= 0.06 for s in sleeps)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Accept:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.times: list[float] = []
+
+    def post(self, body: bytes, headers: Any) -> DownstreamResponse:
+        self.times.append(self.clock.now)
+        return DownstreamResponse(200)
+
+
+def test_paced_downstream_spaces_requests_and_keeps_no_idle_credit() -> None:
+    clock = FakeClock()
+    inner = Accept(clock)
+    paced = PacedDownstream(inner, per_second=4, clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        paced.post(BODY, HEADERS)
+    assert [t - 100 for t in inner.times] == [0, 0.25, 0.5, 0.75, 1.0]
+    clock.now += 10  # idle: no burst of saved-up requests afterwards
+    paced.post(BODY, HEADERS)
+    paced.post(BODY, HEADERS)
+    assert inner.times[-1] - inner.times[-2] == 0.25
+
+
+def test_retries_count_against_the_rate() -> None:
+    clock = FakeClock()
+    inner = Accept(clock)
+    failing = SimulatedDownstream(0, 1.0, rng=random.Random(1), sleep=lambda s: None)
+
+    class Recorder:
+        def post(self, body: bytes, headers: Any) -> DownstreamResponse:
+            inner.post(body, headers)
+            return failing.post(body, headers)
+
+    paced = PacedDownstream(Recorder(), per_second=2, clock=clock, sleep=clock.sleep)
+    send_with_retry(paced, BODY, HEADERS, RetryPolicy(3, 0.0, 0.0), sleep=clock.sleep)
+    assert [t - 100 for t in inner.times] == [0, 0.5, 1.0]
