@@ -92,3 +92,24 @@ def test_the_downstream_rate_limit_holds_across_all_instances() -> None:
     busiest = max(sum(1 for t in starts[i:] if t < start + 1.0) for i, start in enumerate(starts))
     assert busiest <= 30
     assert report.peak_in_flight <= 3
+
+
+def test_a_429_storm_slows_the_pace_and_nothing_is_lost() -> None:
+    objects = sample_objects(count=40, rows=5, failing=0)
+    overrides = {
+        "MaxConcurrency": "4",
+        "StaggerSeconds": "0",
+        "ReceiveBatchSize": "5",
+        "DownstreamMaxAttempts": "10",
+    }
+    with deployed(
+        ROOT / "template.yaml", overrides, latency_s=0.002, failure_rate=0.3, failure_status=429
+    ) as (pipeline, downstream):
+        report = run_job(pipeline, downstream, objects, timeout=300)
+        plans = [i.result for i in pipeline.dispatcher.stats.results("PlanBatchFunction")]
+    assert report.unaccounted == [] and report.duplicate_rows == 0
+    assert report.rows_received == 40 * 5
+    reasons = [plan["pace"]["reason"] for plan in plans]
+    assert any(reason.startswith("backpressure") for reason in reasons), reasons
+    assert min(plan["concurrency"] for plan in plans[1:]) < 4
+    assert report.peak_in_flight <= 4
