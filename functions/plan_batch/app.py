@@ -45,7 +45,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     results = (event.get("feedback") or {}).get("results") or []
     feedback = Feedback.from_results(results if isinstance(results, list) else [results])
     pace = next_pace(previous, feedback, queue_depth, now, scaling)
-    items = plan_batch(messages, queue_depth, stagger)
+    items = plan_batch(messages, queue_depth, stagger, str(event.get("queueUrl") or ""))
     rejected = sum(1 for item in items if "error" in item)
     logger.info(
         "batch planned",

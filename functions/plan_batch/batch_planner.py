@@ -64,9 +64,13 @@ def _error(name: str, cause: str) -> dict[str, Any]:
 
 
 def plan_batch(
-    messages: Sequence[Mapping[str, Any]], queue_depth: int, settings: StaggerSettings
+    messages: Sequence[Mapping[str, Any]],
+    queue_depth: int,
+    settings: StaggerSettings,
+    queue_url: str = "",
 ) -> list[dict[str, Any]]:
-    """Items for the drain's Map, highest priority first, each with its delay in seconds."""
+    """Items for the drain's Map, highest priority first, each with its delay in seconds and
+    the queue it came from (where it is deleted or returned)."""
     indexed = sorted(enumerate(messages), key=lambda pair: (-message_priority(pair[1]), pair[0]))
     step = stagger_step(settings, queue_depth)
     items = []
@@ -75,6 +79,7 @@ def plan_batch(
         items.append(
             {
                 "messageId": message.get("MessageId", ""),
+                "queueUrl": queue_url,
                 "receiptHandle": message.get("ReceiptHandle", ""),
                 "body": message.get("Body") or "(empty body)",
                 "priority": message_priority(message),

@@ -145,14 +145,18 @@ def run_job(
     timeout: float = 600.0,
     progress: Callable[[str], None] | None = None,
     extra_drains: int = 0,
+    after_upload: Callable[[], None] | None = None,
 ) -> JobReport:
     """Upload `objects`, let the template's schedule drain them, and account for each one.
 
     ``extra_drains`` more drain executions start at once beside the schedule's (overlapping
-    triggers, as a duplicate Express start or a person would make).
+    triggers, as a duplicate Express start or a person would make). ``after_upload`` runs once
+    the objects are uploaded (e.g. to send priority messages behind the backlog).
     """
     started = time.monotonic()
     upload(pipeline, objects)
+    if after_upload is not None:
+        after_upload()
     pipeline.start_schedules(fire_now=True)
     sfn = pipeline.client("stepfunctions")
     drain = pipeline.state_machine_arns["DrainStateMachine"]

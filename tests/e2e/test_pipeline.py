@@ -3,6 +3,7 @@ drain -> Lambda -> local downstream API, deployed from template.yaml."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,29 @@ def test_a_429_storm_slows_the_pace_and_nothing_is_lost() -> None:
     assert any(reason.startswith("backpressure") for reason in reasons), reasons
     assert min(plan["concurrency"] for plan in plans[1:]) < 4
     assert report.peak_in_flight <= 4
+
+
+def test_priority_objects_finish_before_the_backlog() -> None:
+    objects = sample_objects(count=40, rows=3, failing=0)
+    overrides = {"MaxConcurrency": "3", "StaggerSeconds": "0", "ReceiveBatchSize": "5"}
+    with deployed(ROOT / "template.yaml", overrides, latency_s=0.005) as (pipeline, downstream):
+        s3, sqs = pipeline.client("s3"), pipeline.client("sqs")
+        bucket = pipeline.outputs["BucketName"]
+        urgent = [f"urgent/{n}.csv" for n in range(3)]  # outside the watched prefix: no event
+        for key in urgent:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"id\n1\n2\n")
+
+        def prioritise() -> None:
+            for key in urgent:
+                sqs.send_message(
+                    QueueUrl=pipeline.outputs["PriorityQueueUrl"],
+                    MessageBody=json.dumps({"s3_details": {"bucket": bucket, "key": key}}),
+                )
+
+        report = run_job(pipeline, downstream, objects, timeout=240, after_upload=prioritise)
+        finished = [
+            i.result["key"] for i in pipeline.dispatcher.stats.results("ProcessObjectFunction")
+        ]
+    assert report.unaccounted == []
+    positions = sorted(finished.index(key) for key in urgent)
+    assert positions[-1] < 15, positions  # done within the first batches, not after 40 objects

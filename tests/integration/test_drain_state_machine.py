@@ -34,14 +34,16 @@ def _put_csv(pipeline: LocalPipeline, key: str, rows: int) -> None:
     )
 
 
-def _send(pipeline: LocalPipeline, body: Any, priority: int | None = None) -> str:
+def _send(
+    pipeline: LocalPipeline, body: Any, priority: int | None = None, queue: str = "ObjectQueueUrl"
+) -> str:
     attributes = (
         {"priority": {"DataType": "Number", "StringValue": str(priority)}}
         if priority is not None
         else {}
     )
     return pipeline.client("sqs").send_message(
-        QueueUrl=pipeline.outputs["ObjectQueueUrl"],
+        QueueUrl=pipeline.outputs[queue],
         MessageBody=body if isinstance(body, str) else json.dumps(body),
         MessageAttributes=attributes,
     )["MessageId"]
@@ -89,7 +91,7 @@ def fresh(stack: Any) -> Any:
     pipeline.dispatcher.stats = InvocationStats()
     yield pipeline, downstream
     pipeline.dispatcher.crash_hook = None
-    for queue in ("ObjectQueueUrl", "ObjectDeadLetterQueueUrl"):
+    for queue in ("ObjectQueueUrl", "PriorityQueueUrl", "ObjectDeadLetterQueueUrl"):
         _empty(pipeline, queue)
 
 
@@ -226,3 +228,22 @@ def test_a_second_drain_ends_at_once_while_one_is_running(fresh: Any) -> None:
     assert _entered(pipeline, first["executionArn"], "QueueDrained") == 1
     assert downstream.peak_in_flight <= 3
     assert len(downstream.accepted()) == 24
+
+
+def test_the_priority_queue_goes_before_the_backlog(fresh: Any) -> None:
+    pipeline, downstream = fresh
+    for n in range(12):
+        _put_csv(pipeline, f"direct/b-{n}.csv", rows=1)
+        _send(pipeline, _details(pipeline, f"direct/b-{n}.csv"))
+    _put_csv(pipeline, "direct/urgent.csv", rows=1)
+    _send(pipeline, _details(pipeline, "direct/urgent.csv"), queue="PriorityQueueUrl")
+
+    execution = _run_drain(pipeline)
+
+    assert execution["status"] == "SUCCEEDED"
+    plans = [i.result for i in pipeline.dispatcher.stats.results("PlanBatchFunction")]
+    assert [item["s3Details"]["key"] for item in plans[0]["items"]] == ["direct/urgent.csv"]
+    assert plans[0]["items"][0]["queueUrl"] == pipeline.outputs["PriorityQueueUrl"]
+    assert len(downstream.accepted()) == 13
+    for queue in ("ObjectQueueUrl", "PriorityQueueUrl"):  # deleted from the queue it came from
+        assert pipeline.queue_counts(queue) == (0, 0)

@@ -89,8 +89,11 @@ def test_unreadable_priority_counts_as_zero() -> None:
 
 def test_sample_event_runs_through_the_handler(lambda_context: Any) -> None:
     event = json.loads((ROOT / "events/plan_batch_received_messages.json").read_text())
-    items = handler(event, lambda_context)["items"]
+    planned = handler(event, lambda_context)
+    items = planned["items"]
     assert [i["messageId"][-1] for i in items] == ["2", "1", "3"]  # priority 9 first
+    assert {i["queueUrl"] for i in items} == {event["queueUrl"]}  # deleted where received
+    assert planned["concurrency"] == 2  # MinConcurrency 1 + one batch of backlog
     assert items[0]["s3Details"]["key"] == "incoming/urgent orders.csv"
     assert items[1]["s3Details"]["key"] == "incoming/orders.csv"
     assert items[2]["error"]["Error"] == "MalformedEvent"
