@@ -22,45 +22,14 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sluice_local.context import LambdaContext
+from sluice_local.generated import GeneratedBody
 from sluice_local.handlers import load_handler
 
 ROOT = Path(__file__).resolve().parents[1]
-ROW = b'42,"a quoted, field",2024-01-15T10:00:00Z,' + b"x" * 60 + b"\n"
-
-
-class GeneratedBody:
-    """A botocore-StreamingBody look-alike over generated CSV bytes: never whole in memory."""
-
-    def __init__(self, total_bytes: int) -> None:
-        self.rows = max(1, total_bytes // len(ROW))
-        self._chunks = self._generate()
-        self._pending = b""
-
-    def _generate(self) -> Iterator[bytes]:
-        yield b"id,note,at,pad\n"
-        left = self.rows
-        while left:
-            n = min(left, 1000)
-            left -= n
-            yield ROW * n
-
-    def read(self, amt: int | None = None) -> bytes:
-        amt = amt or 1 << 16
-        while len(self._pending) < amt:
-            nxt = next(self._chunks, None)
-            if nxt is None:
-                break
-            self._pending += nxt
-        out, self._pending = self._pending[:amt], self._pending[amt:]
-        return out
-
-    def close(self) -> None:
-        self._chunks.close()
 
 
 class StreamingS3:

@@ -26,8 +26,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sluice_local.generated import HEADER, ROW
+
 ROOT = Path(__file__).resolve().parents[1]
-ROW = b'42,"a quoted, field",2024-01-15T10:00:00Z,' + b"x" * 60 + b"\n"
 
 
 class MemoryS3:
@@ -94,7 +95,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    data = b"id,note,at,pad\n" + ROW * (args.mb * 2**20 // len(ROW))
+    data = HEADER + ROW * (args.mb * 2**20 // len(ROW))
     raw, handler, rows = rows_per_second(data)
     print(f"rows                          {rows} ({args.mb} MB)")
     print(f"csv.reader rows/s             {raw:,.0f}")

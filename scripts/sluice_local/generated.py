@@ -1,0 +1,38 @@
+"""CSV objects generated on the fly, for memory tests and benchmarks of any size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+HEADER = b"id,note,at,pad\n"
+ROW = b'42,"a quoted, field",2024-01-15T10:00:00Z,' + b"x" * 60 + b"\n"
+
+
+class GeneratedBody:
+    """A botocore-StreamingBody look-alike over generated CSV rows: never whole in memory."""
+
+    def __init__(self, total_bytes: int) -> None:
+        self.rows = max(1, total_bytes // len(ROW))
+        self._chunks = self._generate()
+        self._pending = b""
+
+    def _generate(self) -> Iterator[bytes]:
+        yield HEADER
+        left = self.rows
+        while left:
+            n = min(left, 1000)
+            left -= n
+            yield ROW * n
+
+    def read(self, amt: int | None = None) -> bytes:
+        amt = amt or 1 << 16
+        while len(self._pending) < amt:
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                break
+            self._pending += nxt
+        out, self._pending = self._pending[:amt], self._pending[amt:]
+        return out
+
+    def close(self) -> None:
+        self._chunks.close()
