@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 
 HEADER = b"id,note,at,pad\n"
 ROW = b'42,"a quoted, field",2024-01-15T10:00:00Z,' + b"x" * 60 + b"\n"
@@ -16,7 +16,7 @@ class GeneratedBody:
         self._chunks = self._generate()
         self._pending = b""
 
-    def _generate(self) -> Iterator[bytes]:
+    def _generate(self) -> Generator[bytes, None, None]:
         yield HEADER
         left = self.rows
         while left:
