@@ -219,3 +219,16 @@ def test_layer_pins_equal_the_versions_tests_and_the_local_runtime_use() -> None
     assert layer
     assert {name: tested.get(name) for name in layer} == layer
     assert "botocore" not in layer and "boto3" not in layer  # the Lambda runtime provides them
+
+
+def test_every_function_has_a_sample_event_the_readme_shows() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for logical_id, resource in TEMPLATE["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        folder = Path(resource["Properties"]["CodeUri"]).name
+        samples = sorted((ROOT / "events").glob(f"{folder}_*.json"))
+        assert samples, f"{logical_id} has no events/{folder}_*.json"
+        for sample in samples:
+            json.loads(sample.read_text())
+        assert f"sam local invoke {logical_id} -e events/{samples[0].name}" in readme
