@@ -2,11 +2,10 @@
 
     .venv/bin/python benchmarks/bound.py [--objects 1000 --rows 5 --max-concurrency 5]
 
-Uploads a burst of objects, then starts extra drain executions at once beside the schedule's.
-By default the drain lease is broken on purpose (every drain is told it holds it), so only
-ProcessObject's reserved concurrency stands between the drains and the downstream;
---no-lease-broken measures the normal case. The local downstream records every request's start
-and end; from those:
+Uploads a burst of objects, then starts extra drain executions at once beside the schedule's
+(overlapping triggers). With --lease-broken every drain is told it holds the lease, so drains
+pile up and only ProcessObject's reserved concurrency stands between them and the downstream.
+The local downstream records every request's start and end; from those:
 
 - peak in flight / limit (goal <= 1.00) and violations (requests that started with more than
   MaxConcurrency in flight, goal 0);
@@ -54,9 +53,9 @@ def main() -> None:
     parser.add_argument("--extra-drains", type=int, default=4)
     parser.add_argument(
         "--lease-broken",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="every drain is told it holds the lease: only reserved concurrency bounds the load",
+        action="store_true",
+        help="every drain, the schedule's too, is told it holds the lease: drains pile up and only"
+        " reserved concurrency bounds the load",
     )
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--time-scale", type=float, default=0.02)
