@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -123,13 +124,15 @@ class PacedDownstream:
         self._clock = clock
         self._sleep = sleep
         self._next = clock()
+        self._lock = threading.Lock()
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> DownstreamResponse:
-        now = self._clock()
-        if now < self._next:
-            self._sleep(self._next - now)
-            now = self._next
-        self._next = now + self.interval
+        with self._lock:  # one slot per caller, even when threads share the instance
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self._sleep(start - now)
         return self.inner.post(body, headers)
 
 

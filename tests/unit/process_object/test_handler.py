@@ -165,3 +165,17 @@ def test_the_auth_token_comes_from_secrets_manager(
     put_object_named_in(s3, sample)
     fresh_handler()(sample, lambda_context)
     assert {r.headers["Authorization"] for r in api.requests} == {"Bearer tok-123"}
+
+
+def test_the_rate_limit_is_shared_out_by_max_concurrency(
+    fresh_handler: Callable[[], Handler], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setenv("DOWNSTREAM_API_URL", "http://127.0.0.1:9/rows")
+    monkeypatch.setenv("DOWNSTREAM_RATE_LIMIT_PER_SECOND", "30")
+    monkeypatch.setenv("MAX_CONCURRENCY", "3")
+    app = sys.modules[fresh_handler().__module__]  # the handler's own module instance
+    paced = app.downstream()
+    assert type(paced).__name__ == "PacedDownstream"
+    assert paced.interval == pytest.approx(0.1)  # 30 / 3 per second for this instance
