@@ -19,19 +19,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from sluice_local.demo import deployed, run_job, sample_objects
 from sluice_local.downstream import RecordedRequest
+from sluice_local.faults import lease_always_held
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def lease_always_held(logical_id: str, event: Any, result: Any) -> Any:
-    """A lease that misjudges: every drain is told it holds the lease."""
-    if logical_id == "DrainLeaseFunction" and event.get("action") == "hold":
-        return {**result, "held": True, "keepGoing": True}
-    return result
 
 
 def utilization(requests: list[RecordedRequest], limit: int) -> tuple[float, float]:

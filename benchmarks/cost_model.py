@@ -60,8 +60,8 @@ class Counts:
     express_requests: float
     express_gb_seconds: float
     sqs_requests: float
-    planner_requests: float
-    planner_gb_seconds: float
+    drain_fn_requests: float
+    drain_fn_gb_seconds: float
     processor_requests: float
     processor_gb_seconds: float
     s3_gets: float
@@ -81,12 +81,12 @@ class Counts:
             "SQS requests": self.sqs_requests * PRICE["sqs_request"] * MILLION,
             "EventBridge (AWS service events)": 0.0,
             "Lambda requests (drain functions + ProcessObject)": (
-                (self.planner_requests + self.processor_requests)
+                (self.drain_fn_requests + self.processor_requests)
                 * PRICE["lambda_request"]
                 * MILLION
             ),
             "Lambda duration (drain functions)": (
-                self.planner_gb_seconds * PRICE["lambda_gb_second"] * MILLION
+                self.drain_fn_gb_seconds * PRICE["lambda_gb_second"] * MILLION
             ),
         }
 
@@ -107,8 +107,8 @@ SEED_DESIGN = Counts(
     express_requests=0,
     express_gb_seconds=0,
     sqs_requests=1 + 0.1 + 1,  # EventBridge delivery, receive per 10, delete per message
-    planner_requests=0,
-    planner_gb_seconds=0,
+    drain_fn_requests=0,
+    drain_fn_gb_seconds=0,
     processor_requests=1,
     processor_gb_seconds=0,
     s3_gets=1,
@@ -155,8 +155,8 @@ def measure(objects: int, rows: int, time_scale: float) -> tuple[Counts, dict[st
         express_requests=len(executions) / n if express else 0,
         express_gb_seconds=billed_seconds * 64 / 1024 / n if express else 0,
         sqs_requests=(n + sum(sqs_calls.values())) / n,  # + one EventBridge delivery each
-        planner_requests=sum(stats.invocations[f] for f in drain_functions) / n,
-        planner_gb_seconds=sum(stats.busy_seconds[f] * memory_gb[f] for f in drain_functions) / n,
+        drain_fn_requests=sum(stats.invocations[f] for f in drain_functions) / n,
+        drain_fn_gb_seconds=sum(stats.busy_seconds[f] * memory_gb[f] for f in drain_functions) / n,
         processor_requests=stats.invocations["ProcessObjectFunction"] / n,
         processor_gb_seconds=stats.busy_seconds["ProcessObjectFunction"]
         * memory_gb["ProcessObjectFunction"]

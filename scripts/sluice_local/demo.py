@@ -158,17 +158,20 @@ def run_job(
     if after_upload is not None:
         after_upload()
     pipeline.start_schedules(fire_now=True)
-    sfn = pipeline.client("stepfunctions")
-    drain = pipeline.state_machine_arns["DrainStateMachine"]
-    with ThreadPoolExecutor(max_workers=max(1, extra_drains)) as pool:
-        list(
-            pool.map(
-                lambda n: sfn.start_execution(
-                    stateMachineArn=drain, name=f"overlap-{n}-{uuid.uuid4().hex[:6]}", input="{}"
-                ),
-                range(extra_drains),
+    if extra_drains:
+        sfn = pipeline.client("stepfunctions")
+        drain = pipeline.state_machine_arns["DrainStateMachine"]
+        with ThreadPoolExecutor(max_workers=extra_drains) as pool:
+            list(
+                pool.map(
+                    lambda n: sfn.start_execution(
+                        stateMachineArn=drain,
+                        name=f"overlap-{n}-{uuid.uuid4().hex[:6]}",
+                        input="{}",
+                    ),
+                    range(extra_drains),
+                )
             )
-        )
     deadline = started + timeout
     keys = {o.key for o in objects}
     last_print = 0.0

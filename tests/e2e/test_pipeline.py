@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sluice_local.demo import deployed, run_job, sample_objects
+from sluice_local.faults import lease_always_held
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -48,13 +48,6 @@ def test_max_concurrency_parameter_bounds_downstream_load(max_concurrency: int) 
         assert report.peak_in_flight == 1
     else:
         assert report.peak_in_flight >= 2
-
-
-def lease_always_held(logical_id: str, event: Any, result: Any) -> Any:
-    """A lease that misjudges: every drain is told it holds the lease."""
-    if logical_id == "DrainLeaseFunction" and event.get("action") == "hold":
-        return {**result, "held": True, "keepGoing": True}
-    return result
 
 
 @pytest.mark.parametrize("lease_broken", [False, True], ids=["lease", "lease-broken"])
