@@ -1,6 +1,7 @@
 """Fixes to moto where it departs from AWS in ways the template relies on.
 
-Each fix makes moto behave like the real service; none restates the pipeline.
+Each fix makes moto behave like the real service, or keeps moto's own overhead from distorting
+what the benchmarks measure; none restates the pipeline.
 """
 
 from __future__ import annotations
@@ -31,6 +32,85 @@ def install() -> None:
     _install_sdk_casing()
     _install_bucket_properties()
     _install_sqs_atomicity()
+    _install_sfn_client_reuse()
+    _install_parse_once()
+    _install_sqs_clock_once()
+
+
+def _install_parse_once() -> None:
+    """Per-request work moto repeats that AWS does not have, found by sampling a benchmark run:
+    every execution re-parsed its ASL with ANTLR (a schedule tick costs ~0.3 s of CPU), and
+    every S3 request reloaded ``moto.s3.urls``. Parse each definition once (the parsed program
+    is evaluated against a per-execution Environment, as a Map's iterations already share
+    theirs) and load the S3 URL module once (its environment does not change during a run)."""
+    import functools
+
+    import moto.s3.urls
+    from moto.s3.models import S3Backend
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parse = functools.lru_cache(maxsize=64)(AmazonStateLanguageParser.parse)
+    AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+    S3Backend._url_module = property(lambda self: moto.s3.urls)  # type: ignore[method-assign,assignment]
+
+
+def _install_sqs_clock_once() -> None:
+    """moto's SQS read the clock twice per message on every receive and depth read (O(queue)
+    datetime calls under the queue lock): with 1,000 messages queued that, not the drain, set
+    the pace of benchmarks/bound.py. Same visibility rules, the clock read once per call."""
+    from moto.core.utils import unix_time_millis
+    from moto.sqs.models import Queue
+
+    def messages(self: Any) -> list[Any]:
+        now = unix_time_millis()
+        return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+    def delayed(self: Any) -> int:
+        now = unix_time_millis()
+        return sum(1 for m in self._messages if now < m.delayed_until)
+
+    def not_visible(self: Any) -> int:
+        now = unix_time_millis()
+        return sum(1 for m in self._messages if not now > m.visible_at)
+
+    Queue.messages = property(messages)  # type: ignore[method-assign,assignment]
+    Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[method-assign,assignment]
+    Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[method-assign,assignment]
+
+
+def _install_sfn_client_reuse() -> None:
+    """moto's Step Functions interpreter built a new boto3 client for every Task state (tens of
+    ms of CPU each, under the GIL every worker shares), which showed up as idle downstream time
+    in benchmarks/bound.py. AWS has no such cost; clients are thread-safe, so reuse one per
+    region and service."""
+    import importlib
+    import threading
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    create = boto_client.boto_client_for
+    cache: dict[tuple[str, str, bool], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto's own factory ignores state_credentials too (fixed test keys).
+        key = (region, service, bool(boto_client.botocore_stubber.enabled))
+        with lock:
+            if key not in cache:
+                cache[key] = create(region, service)
+            return cache[key]
+
+    prefix = "moto.stepfunctions.parser.asl.component.state.exec."
+    for module in (
+        "state_task.lambda_eval_utils",
+        "state_task.service.state_task_service_aws_sdk",
+        "state_task.service.state_task_service_sqs",
+        "state_task.service.state_task_service_sfn",
+        "state_task.service.state_task_service_dynamodb",
+        "state_task.service.state_task_service_sns",
+        "state_task.service.state_task_service_events",
+    ):
+        importlib.import_module(prefix + module).boto_client_for = boto_client_for  # type: ignore[attr-defined]
 
 
 def _install_sqs_atomicity() -> None:

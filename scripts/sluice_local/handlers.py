@@ -37,11 +37,14 @@ def load_handler(
     Each ``container`` name gets its own instance of the handler module (a cold start), so
     per-container caches (settings, clients) never outlive a deployment.
     """
+    cache_key = (str(code_dir), handler, container)  # before resolve(): called per invocation
+    with _lock:
+        if cache_key in _loaded:
+            return _loaded[cache_key]
     code_dir = code_dir.resolve()
     module_name, _, func_name = handler.rpartition(".")
     if not module_name or not func_name:
         raise ValueError(f"handler {handler!r} is not of the form 'module.function'")
-    cache_key = (str(code_dir), handler, container)
     with _lock:
         if cache_key in _loaded:
             return _loaded[cache_key]

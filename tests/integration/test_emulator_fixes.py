@@ -36,3 +36,33 @@ def test_parallel_deletes_and_sends_are_all_kept() -> None:
         # Every delete stuck (no old message back) and every send landed (none lost).
         assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
         assert attributes["ApproximateNumberOfMessages"] == "300"
+
+
+def test_visibility_and_delay_counts_follow_sqs_rules() -> None:
+    emulator_fixes.install()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="v")["QueueUrl"]
+        for n in range(3):
+            sqs.send_message(QueueUrl=url, MessageBody=str(n))
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+        [received] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
+
+        def counts() -> tuple[str, str, str]:
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+            a = attributes["Attributes"]
+            return (
+                a["ApproximateNumberOfMessages"],
+                a["ApproximateNumberOfMessagesNotVisible"],
+                a["ApproximateNumberOfMessagesDelayed"],
+            )
+
+        assert counts() == ("2", "1", "1")
+        sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=received["ReceiptHandle"], VisibilityTimeout=0
+        )
+        assert counts() == ("3", "0", "1")
+        bodies = set()
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            bodies |= {m["Body"] for m in batch}
+        assert bodies == {"0", "1", "2"}  # the delayed message stays hidden
