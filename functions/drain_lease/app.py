@@ -20,6 +20,7 @@ def settings() -> LeaseSettings:
         table=os.environ["LEASE_TABLE"],
         function_timeout_s=float(os.environ["PROCESS_FUNCTION_TIMEOUT_SECONDS"]),
         max_stagger_s=float(os.environ["MAX_STAGGER_SECONDS"]),
+        round_s=float(os.environ["ROUND_SECONDS"]),
     )
 
 

@@ -1,11 +1,14 @@
 """The drain lease: at most one drain works the queue at a time.
 
 One DynamoDB item names the drain execution that holds the lease and until when. A drain takes
-or renews it before every batch, for as long as that batch can possibly run (the function
-timeout plus the largest stagger delay), so a drain that dies stops holding it by itself at
-the latest when its last batch could have ended: no invocation it started can still be running
-when another drain starts. A drain hands the lease to the execution it starts when it nears the
-Express 5-minute limit.
+or renews it before every round, for the round (``ScaleCooldownSeconds``, shortened to fit the
+Express limit) plus a tail: the largest stagger delay, one function timeout (workers take a new
+batch only before the round's deadline, sized to fit one timeout at the observed pace) and a
+margin. A drain that dies stops holding it by itself once its last round could have ended.
+A drain hands the lease to the execution it starts when it nears the Express 5-minute limit.
+If a round ever overruns its lease (objects far slower than observed), a second drain may start
+beside it: ProcessObject's reserved concurrency still bounds the downstream load, and the extra
+invocations are throttled and retried (measured in benchmarks/bound.py --lease-broken).
 
 Takes its DynamoDB client as an argument; no boto3 import at module level.
 """
@@ -18,11 +21,12 @@ from typing import Any
 
 LEASE_KEY = "drain"
 EXPRESS_LIMIT_SECONDS = 300  # an Express execution is stopped after 5 minutes
-MARGIN_SECONDS = 15  # Lambda/Step Functions latency between renewing and starting the batch
+MARGIN_SECONDS = 15  # Lambda/Step Functions latency between renewing and starting the round
+MIN_ROUND_SECONDS = 5  # a shorter last round is not worth it: hand over instead
 
 
 class LeaseConfigurationError(Exception):
-    """The settings leave no room for a single batch inside an Express execution."""
+    """The settings leave no room for a single round inside an Express execution."""
 
 
 @dataclass(frozen=True)
@@ -30,14 +34,15 @@ class LeaseSettings:
     table: str
     function_timeout_s: float
     max_stagger_s: float
+    round_s: float = 30.0
 
     @property
-    def batch_seconds(self) -> float:
-        """The longest a batch started now can run: its last item's delay, then its timeout."""
+    def tail_seconds(self) -> float:
+        """How long a round can run past its deadline: a late worker's delay, then one batch."""
         return self.function_timeout_s + self.max_stagger_s + MARGIN_SECONDS
 
     def check(self) -> None:
-        if self.batch_seconds > EXPRESS_LIMIT_SECONDS:
+        if self.tail_seconds > EXPRESS_LIMIT_SECONDS:
             raise LeaseConfigurationError(
                 f"FunctionTimeout ({self.function_timeout_s:g} s) + MaxStaggerSeconds "
                 f"({self.max_stagger_s:g} s) + {MARGIN_SECONDS} s exceeds the Express drain's "
@@ -48,9 +53,10 @@ class LeaseSettings:
 @dataclass(frozen=True)
 class Hold:
     held: bool  # this execution holds the lease now
-    keep_going: bool  # and may start another batch before the Express limit
+    keep_going: bool  # and may start another round before the Express limit
     holder: str  # who holds it (this execution, or the other drain)
     expires_at: float
+    round_deadline: float = 0.0  # workers take no new batch after this (epoch seconds)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +64,7 @@ class Hold:
             "keepGoing": self.keep_going,
             "holder": self.holder,
             "expiresAt": self.expires_at,
+            "roundDeadline": self.round_deadline,
         }
 
 
@@ -70,14 +77,16 @@ def hold(
     now: datetime,
     handover_from: str | None = None,
 ) -> Hold:
-    """Take or renew the lease for one more batch, if this execution may have it."""
+    """Take or renew the lease for one more round, if this execution may have it."""
     settings.check()
     elapsed = (now - started_at).total_seconds()
-    keep_going = elapsed + settings.batch_seconds <= EXPRESS_LIMIT_SECONDS
+    room = EXPRESS_LIMIT_SECONDS - elapsed - settings.tail_seconds
+    round_s = max(0.0, min(settings.round_s, room))
+    keep_going = room >= min(settings.round_s, MIN_ROUND_SECONDS)
     now_s = now.timestamp()
-    expires_at = now_s + settings.batch_seconds
+    expires_at = now_s + round_s + settings.tail_seconds
     if not keep_going:
-        # No new batch in this execution: it hands over and keeps what it holds until then.
+        # No new round in this execution: it hands over and keeps what it holds until then.
         return Hold(held=True, keep_going=False, holder=owner, expires_at=now_s)
     condition = "attribute_not_exists(lease) OR expiresAt < :now OR holder = :owner"
     values: dict[str, Any] = {":now": {"N": _n(now_s)}, ":owner": {"S": owner}}
@@ -107,7 +116,13 @@ def hold(
             holder=current.get("holder", {}).get("S", "unknown"),
             expires_at=float(current.get("expiresAt", {}).get("N", "0")),
         )
-    return Hold(held=True, keep_going=True, holder=owner, expires_at=expires_at)
+    return Hold(
+        held=True,
+        keep_going=True,
+        holder=owner,
+        expires_at=expires_at,
+        round_deadline=now_s + round_s,
+    )
 
 
 def release(dynamodb: Any, settings: LeaseSettings, *, owner: str) -> bool:

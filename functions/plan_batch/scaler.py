@@ -1,14 +1,17 @@
-"""How many objects the next batch may process at once: queue depth, then backpressure.
+"""How many workers the next round runs at once: queue depth, then backpressure.
 
 1. Depth: ``MinConcurrency`` plus one per batch of backlog (``ceil(depth / batch_size)``), at most
    ``MaxConcurrency``: a trickle runs gently, a backlog at full width.
 2. Backpressure (additive increase, multiplicative decrease): a ceiling that halves when the last
-   batch saw the downstream push back (more than ``RETRY_RATIO`` of its calls retried for
+   round saw the downstream push back (more than ``RETRY_RATIO`` of its calls retried for
    429/5xx/timeouts, or its time per row more than ``SLOW_FACTOR`` x the running baseline) and
-   grows by one per ``cooldown`` of healthy batches, back up to ``MaxConcurrency``.
+   grows by one per ``cooldown`` of healthy rounds, back up to ``MaxConcurrency``. Within a round,
+   a worker whose own batch was pushed back stops at once (:func:`pushback`), so the load drops
+   before the round ends.
 
 The result never exceeds MaxConcurrency, which ProcessObject's reserved concurrency enforces
-anyway. State (the ceiling, when it last moved, the per-row baseline) travels with the drain.
+anyway. State (the ceiling, when it last moved, the per-row and per-object baselines) travels
+with the drain.
 """
 
 from __future__ import annotations
@@ -33,12 +36,35 @@ class ScalerSettings:
 
 @dataclass(frozen=True)
 class Feedback:
-    """What the last batch's ProcessObject summaries say about the downstream."""
+    """What ProcessObject summaries say about the downstream (one batch, or a whole round)."""
 
     calls: int = 0  # rows sent + rows failed + retries
     retries: int = 0
     rows: int = 0
     duration_ms: int = 0
+    objects: int = 0  # objects that ran (dead-lettered before running: not counted)
+
+    def __add__(self, other: Feedback) -> Feedback:
+        return Feedback(
+            self.calls + other.calls,
+            self.retries + other.retries,
+            self.rows + other.rows,
+            self.duration_ms + other.duration_ms,
+            self.objects + other.objects,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Feedback:
+        if not isinstance(data, Mapping):
+            return cls()
+        return cls(**{name: int(data.get(name) or 0) for name in cls.__dataclass_fields__})
+
+    @property
+    def seconds_per_object(self) -> float | None:
+        return self.duration_ms / self.objects / 1000 if self.objects else None
 
     @property
     def retry_ratio(self) -> float:
@@ -50,7 +76,7 @@ class Feedback:
 
     @classmethod
     def from_results(cls, results: Iterable[Mapping[str, Any]]) -> Feedback:
-        calls = retries = rows = duration = 0
+        calls = retries = rows = duration = objects = 0
         for result in results:
             if not isinstance(result, Mapping):
                 continue
@@ -59,8 +85,21 @@ class Feedback:
             calls += sent + failed + retried
             retries += retried
             rows += sent + failed
-            duration += int(result.get("durationMs") or 0)
-        return cls(calls, retries, rows, duration)
+            ran = int(result.get("durationMs") or 0)
+            duration += ran
+            objects += 1 if ran else 0
+        return cls(calls, retries, rows, duration, objects)
+
+    @classmethod
+    def from_workers(cls, outputs: Iterable[Any]) -> Feedback:
+        """A round's feedback: each worker's running totals plus its last batch's results."""
+        total = cls()
+        for output in outputs:
+            if isinstance(output, Mapping):
+                last = output.get("last")
+                total += cls.from_dict(output.get("totals"))
+                total += cls.from_results(last if isinstance(last, list) else [])
+        return total
 
 
 @dataclass(frozen=True)
@@ -70,6 +109,7 @@ class Pace:
     baseline_ms_per_row: float | None = None
     concurrency: int = 0
     reason: str = "start"
+    seconds_per_object: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,12 +119,14 @@ class Pace:
         if not isinstance(data, Mapping) or "ceiling" not in data:
             return cls(ceiling=settings.max_concurrency, changed_at=now - settings.cooldown_s)
         baseline = data.get("baseline_ms_per_row")
+        per_object = data.get("seconds_per_object")
         return cls(
             ceiling=float(data["ceiling"]),
             changed_at=float(data.get("changed_at", now)),
             baseline_ms_per_row=float(baseline) if baseline is not None else None,
             concurrency=int(data.get("concurrency", 0)),
             reason=str(data.get("reason", "")),
+            seconds_per_object=float(per_object) if per_object is not None else None,
         )
 
 
@@ -93,31 +135,45 @@ def by_depth(settings: ScalerSettings, queue_depth: int) -> int:
     return max(settings.min_concurrency, min(settings.max_concurrency, wanted))
 
 
+def pushback(feedback: Feedback, baseline_ms_per_row: float | None) -> str | None:
+    """Why the downstream is pushing back, by the batch's results; None when it is not."""
+    if feedback.retry_ratio > RETRY_RATIO:
+        return f"backpressure: {feedback.retry_ratio:.0%} of calls retried"
+    ms_per_row = feedback.ms_per_row
+    if (
+        baseline_ms_per_row is not None
+        and ms_per_row is not None
+        and ms_per_row > SLOW_FACTOR * baseline_ms_per_row
+    ):
+        return f"backpressure: {ms_per_row:.0f} ms per row vs {baseline_ms_per_row:.0f} ms baseline"
+    return None
+
+
+def _average(previous: float | None, value: float | None) -> float | None:
+    if value is None:
+        return previous
+    if previous is None:
+        return value
+    return (1 - BASELINE_WEIGHT) * previous + BASELINE_WEIGHT * value
+
+
 def next_pace(
     previous: Pace, feedback: Feedback, queue_depth: int, now: float, settings: ScalerSettings
 ) -> Pace:
     ceiling, changed_at, reason = previous.ceiling, previous.changed_at, "steady"
-    ms_per_row = feedback.ms_per_row
     baseline = previous.baseline_ms_per_row
-    slow = baseline is not None and ms_per_row is not None and ms_per_row > SLOW_FACTOR * baseline
-    pushed_back = feedback.retry_ratio > RETRY_RATIO or slow
-    if pushed_back:
+    why = pushback(feedback, baseline)
+    if why:
         # Halve what actually ran, not a ceiling that was never reached.
         ran = previous.concurrency or settings.max_concurrency
         ceiling = max(settings.min_concurrency, math.floor(min(ceiling, ran) / 2))
-        changed_at = now
-        reason = "backpressure: " + (
-            f"{feedback.retry_ratio:.0%} of calls retried"
-            if feedback.retry_ratio > RETRY_RATIO
-            else f"{ms_per_row:.0f} ms per row vs {baseline:.0f} ms baseline"
-        )
+        changed_at, reason = now, why
     elif ceiling < settings.max_concurrency and now - changed_at >= settings.cooldown_s:
         ceiling, changed_at, reason = min(settings.max_concurrency, ceiling + 1), now, "recovering"
-    if ms_per_row is not None and not slow:
-        baseline = (
-            ms_per_row
-            if baseline is None
-            else (1 - BASELINE_WEIGHT) * baseline + BASELINE_WEIGHT * ms_per_row
-        )
+    ms_per_row = feedback.ms_per_row
+    slow = baseline is not None and ms_per_row is not None and ms_per_row > SLOW_FACTOR * baseline
+    if not slow:  # a slow spell must not become the new normal
+        baseline = _average(baseline, ms_per_row)
     concurrency = max(settings.min_concurrency, min(by_depth(settings, queue_depth), int(ceiling)))
-    return Pace(ceiling, changed_at, baseline, concurrency, reason)
+    per_object = _average(previous.seconds_per_object, feedback.seconds_per_object)
+    return Pace(ceiling, changed_at, baseline, concurrency, reason, per_object)

@@ -57,16 +57,11 @@ def idempotency_key(ref: ObjectRef, row: int) -> str:
 
 
 def _row_keys(ref: ObjectRef) -> Callable[[int], str]:
-    """idempotency_key for each row of one object, hashing the object's part once."""
+    """idempotency_key for each row of one object: the object's digest (hashed once), then the
+    row number. Unique per row and revision, fixed length per object, no per-row hashing."""
     revision = ref.version_id or ref.etag or ""
-    base = hashlib.sha256(f"{ref.bucket}/{ref.key}/{revision}/".encode())
-
-    def key(row: int) -> str:
-        digest = base.copy()
-        digest.update(str(row).encode())
-        return digest.hexdigest()
-
-    return key
+    prefix = hashlib.sha256(f"{ref.bucket}/{ref.key}/{revision}".encode()).hexdigest() + "-"
+    return lambda row: prefix + str(row)
 
 
 def open_object(s3_client: Any, ref: ObjectRef) -> tuple[Any, str]:
@@ -141,6 +136,9 @@ def process_object(
             summary.failed_rows_truncated = True
 
     row_key = _row_keys(ref)
+    # The part of every payload that does not change, encoded once per object.
+    prefix = json.dumps({"bucket": ref.bucket, "key": key})[:-1] + ', "row": '
+    encode = json.JSONEncoder().encode
     try:
         for item in read_rows(body, label=f"s3://{ref.bucket}/{key}"):
             summary.rows_read += 1
@@ -148,7 +146,7 @@ def process_object(
                 fail(item.row, item.error)
                 continue
             row, data = item
-            payload = json.dumps({"bucket": ref.bucket, "key": key, "row": row, "data": data})
+            payload = f'{prefix}{row}, "data": {encode(data)}}}'
             result = send_with_retry(
                 downstream,
                 payload.encode(),

@@ -20,7 +20,8 @@ handler = load_handler(
 )
 import lease  # noqa: E402  (importable once the handler's code dir is on the path)
 
-SETTINGS = lease.LeaseSettings(table="leases", function_timeout_s=60, max_stagger_s=30)
+SETTINGS = lease.LeaseSettings(table="leases", function_timeout_s=60, max_stagger_s=30, round_s=30)
+ROUND_AND_TAIL = 30 + 60 + 30 + lease.MARGIN_SECONDS  # round, one timeout, largest stagger
 T0 = datetime(2024, 1, 15, 10, 0, tzinfo=UTC)
 
 
@@ -45,39 +46,42 @@ def test_one_drain_holds_the_lease_and_another_is_told_who(dynamodb: Any) -> Non
     first = lease.hold(dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(0))
     second = lease.hold(dynamodb, SETTINGS, owner="b", started_at=at(1), now=at(1))
     assert (first.held, first.keep_going) == (True, True)
-    assert first.expires_at == at(SETTINGS.batch_seconds).timestamp()
+    assert first.round_deadline == at(30).timestamp()
+    assert first.expires_at == at(ROUND_AND_TAIL).timestamp()
     assert (second.held, second.keep_going, second.holder) == (False, False, "a")
 
 
-def test_the_holder_renews_for_each_batch(dynamodb: Any) -> None:
+def test_the_holder_renews_for_each_round(dynamodb: Any) -> None:
     lease.hold(dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(0))
     renewed = lease.hold(dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(80))
-    assert renewed.held and renewed.expires_at == at(80 + SETTINGS.batch_seconds).timestamp()
+    assert renewed.held and renewed.expires_at == at(80 + ROUND_AND_TAIL).timestamp()
     assert not lease.hold(dynamodb, SETTINGS, owner="b", started_at=at(100), now=at(100)).held
 
 
-def test_a_dead_drains_lease_is_free_once_its_last_batch_could_have_ended(dynamodb: Any) -> None:
+def test_a_dead_drains_lease_is_free_once_its_last_round_could_have_ended(dynamodb: Any) -> None:
     lease.hold(dynamodb, SETTINGS, owner="dead", started_at=at(0), now=at(0))
-    end_of_last_batch = SETTINGS.batch_seconds
     assert not lease.hold(
-        dynamodb, SETTINGS, owner="b", started_at=at(10), now=at(end_of_last_batch - 1)
+        dynamodb, SETTINGS, owner="b", started_at=at(10), now=at(ROUND_AND_TAIL - 1)
     ).held
     assert lease.hold(
-        dynamodb, SETTINGS, owner="b", started_at=at(10), now=at(end_of_last_batch + 1)
+        dynamodb, SETTINGS, owner="b", started_at=at(10), now=at(ROUND_AND_TAIL + 1)
     ).held
 
 
-def test_no_batch_starts_that_could_outlive_the_express_limit(dynamodb: Any) -> None:
-    last_start = lease.EXPRESS_LIMIT_SECONDS - SETTINGS.batch_seconds
-    assert lease.hold(
-        dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(last_start)
-    ).keep_going
-    late = lease.hold(dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(last_start + 1))
+def test_the_last_round_shrinks_to_fit_the_express_limit_then_the_drain_hands_over(
+    dynamodb: Any,
+) -> None:
+    tail = ROUND_AND_TAIL - 30
+    short = lease.hold(dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(180))
+    assert short.keep_going and short.round_deadline == at(300 - tail).timestamp()
+    assert short.expires_at == at(lease.EXPRESS_LIMIT_SECONDS).timestamp()
+    too_short = 300 - tail - lease.MIN_ROUND_SECONDS + 1
+    late = lease.hold(dynamodb, SETTINGS, owner="a", started_at=at(0), now=at(too_short))
     assert (late.held, late.keep_going) == (True, False)
 
 
 def test_the_execution_a_drain_hands_over_to_takes_its_lease(dynamodb: Any) -> None:
-    lease.hold(dynamodb, SETTINGS, owner="old", started_at=at(0), now=at(150))  # last batch
+    lease.hold(dynamodb, SETTINGS, owner="old", started_at=at(0), now=at(150))  # last round
     assert not lease.hold(dynamodb, SETTINGS, owner="old", started_at=at(0), now=at(200)).keep_going
     stranger = lease.hold(dynamodb, SETTINGS, owner="x", started_at=at(201), now=at(201))
     heir = lease.hold(
@@ -94,7 +98,7 @@ def test_only_the_holder_releases(dynamodb: Any) -> None:
     assert lease.hold(dynamodb, SETTINGS, owner="b", started_at=at(1), now=at(1)).held
 
 
-def test_settings_that_leave_no_room_for_a_batch_are_refused(dynamodb: Any) -> None:
+def test_settings_that_leave_no_room_for_a_round_are_refused(dynamodb: Any) -> None:
     too_long = lease.LeaseSettings(table="leases", function_timeout_s=270, max_stagger_s=30)
     with pytest.raises(lease.LeaseConfigurationError, match="exceeds the Express drain's 300 s"):
         lease.hold(dynamodb, too_long, owner="a", started_at=at(0), now=at(0))
@@ -106,6 +110,7 @@ def test_handler_with_the_sample_event(
     monkeypatch.setenv("LEASE_TABLE", "leases")
     monkeypatch.setenv("PROCESS_FUNCTION_TIMEOUT_SECONDS", "60")
     monkeypatch.setenv("MAX_STAGGER_SECONDS", "30")
+    monkeypatch.setenv("ROUND_SECONDS", "30")
     fresh = load_handler(
         ROOT / "functions/drain_lease", "app.lambda_handler", [ROOT / "layers/common"], "t-lease"
     )
@@ -113,6 +118,7 @@ def test_handler_with_the_sample_event(
     event["startedAt"] = datetime.now(UTC).isoformat()
     held = fresh(event, lambda_context)
     assert (held["held"], held["keepGoing"], held["holder"]) == (True, True, event["owner"])
+    assert held["expiresAt"] - held["roundDeadline"] == pytest.approx(ROUND_AND_TAIL - 30)
     other = fresh({**event, "owner": "someone-else"}, lambda_context)
     assert (other["held"], other["holder"]) == (False, event["owner"])
     assert fresh({"action": "release", "owner": event["owner"]}, lambda_context) == {

@@ -1,4 +1,4 @@
-"""PlanBatch: priority order, stagger delays from rank and backlog, parse errors kept."""
+"""PlanBatch: worker stagger and batch size per round, priority order, parse errors kept."""
 
 from __future__ import annotations
 
@@ -31,26 +31,26 @@ def _message(n: int, key: str | None = None, priority: str | None = None) -> dic
     }
 
 
-def test_items_keep_arrival_order_and_get_rank_times_step_delays() -> None:
-    items = batch_planner.plan_batch([_message(n) for n in range(3)], 3, SETTINGS)
+def test_items_keep_arrival_order_and_their_queue() -> None:
+    items = batch_planner.plan_batch([_message(n) for n in range(3)], "q")
     assert [i["messageId"] for i in items] == ["m0", "m1", "m2"]
-    assert [i["delaySeconds"] for i in items] == [0, 2, 4]
+    assert {i["queueUrl"] for i in items} == {"q"}
     assert items[1]["s3Details"] == {"bucket": "b", "key": "k1.csv"}
 
 
-def test_higher_priority_goes_first_with_no_delay() -> None:
+def test_higher_priority_goes_first() -> None:
     messages = [_message(0), _message(1, priority="5"), _message(2, priority="1")]
-    items = batch_planner.plan_batch(messages, 3, SETTINGS)
-    assert [(i["messageId"], i["priority"], i["delaySeconds"]) for i in items] == [
-        ("m1", 5, 0),
-        ("m2", 1, 2),
-        ("m0", 0, 4),
-    ]
+    items = batch_planner.plan_batch(messages)
+    assert [(i["messageId"], i["priority"]) for i in items] == [("m1", 5), ("m2", 1), ("m0", 0)]
 
 
-def test_delays_never_exceed_the_cap() -> None:
-    items = batch_planner.plan_batch([_message(n) for n in range(10)], 10, SETTINGS)
-    assert max(i["delaySeconds"] for i in items) == 7
+def test_workers_start_staggered_by_index_up_to_the_cap() -> None:
+    workers = batch_planner.plan_workers(SETTINGS, 3, 5, 2, 1234.0, 40.0)
+    assert [w["delaySeconds"] for w in workers] == [0, 2, 4, 6, 7]
+    assert [w["worker"] for w in workers] == [0, 1, 2, 3, 4]
+    assert {(w["receive"], w["deadline"], w["baselineMsPerRow"]) for w in workers} == {
+        (2, 1234.0, 40.0)
+    }
 
 
 @pytest.mark.parametrize(("depth", "step"), [(0, 2), (10, 2), (20, 1), (200, 0.1)])
@@ -58,9 +58,28 @@ def test_stagger_step_shrinks_as_the_backlog_grows(depth: int, step: float) -> N
     assert batch_planner.stagger_step(SETTINGS, depth) == pytest.approx(step)
 
 
-def test_deep_backlog_starts_the_whole_batch_at_once() -> None:
-    items = batch_planner.plan_batch([_message(n) for n in range(10)], 1000, SETTINGS)
-    assert {i["delaySeconds"] for i in items} == {0}
+def test_deep_backlog_starts_every_worker_at_once() -> None:
+    workers = batch_planner.plan_workers(SETTINGS, 1000, 8, 10, 0.0, None)
+    assert {w["delaySeconds"] for w in workers} == {0}
+
+
+@pytest.mark.parametrize(
+    ("depth", "concurrency", "seconds_per_object", "expected"),
+    [
+        (1000, 5, 1.0, 10),  # deep backlog: full batches
+        (1000, 5, 30.0, 4),  # slow objects: a batch fits in one 120 s timeout
+        (1000, 5, 200.0, 1),  # slower than the timeout: one at a time
+        (1000, 5, None, 1),  # pace unknown yet: one at a time
+        (20, 5, 1.0, 4),  # each worker's share, so no worker is left holding the tail
+        (3, 5, 1.0, 1),
+        (0, 1, 1.0, 1),
+    ],
+)
+def test_batch_size_follows_backlog_share_and_object_time(
+    depth: int, concurrency: int, seconds_per_object: float | None, expected: int
+) -> None:
+    size = batch_planner.receive_size(SETTINGS, depth, concurrency, seconds_per_object, 120)
+    assert size == expected
 
 
 @pytest.mark.parametrize(
@@ -76,7 +95,7 @@ def test_unparsable_messages_carry_an_error_for_the_dead_letter_queue(
     body: str, error: str
 ) -> None:
     message = {**_message(0), "Body": body}
-    [item] = batch_planner.plan_batch([message], 1, SETTINGS)
+    [item] = batch_planner.plan_batch([message])
     assert item["error"]["Error"] == error
     assert item["error"]["Cause"]
     assert item["s3Details"] is None
@@ -87,14 +106,81 @@ def test_unreadable_priority_counts_as_zero() -> None:
     assert batch_planner.message_priority(_message(0, priority="high")) == 0
 
 
-def test_sample_event_runs_through_the_handler(lambda_context: Any) -> None:
+def test_sample_batch_event_runs_through_the_handler(lambda_context: Any) -> None:
     event = json.loads((ROOT / "events/plan_batch_received_messages.json").read_text())
     planned = handler(event, lambda_context)
     items = planned["items"]
     assert [i["messageId"][-1] for i in items] == ["2", "1", "3"]  # priority 9 first
     assert {i["queueUrl"] for i in items} == {event["queueUrl"]}  # deleted where received
-    assert planned["concurrency"] == 2  # MinConcurrency 1 + one batch of backlog
     assert items[0]["s3Details"]["key"] == "incoming/urgent orders.csv"
     assert items[1]["s3Details"]["key"] == "incoming/orders.csv"
     assert items[2]["error"]["Error"] == "MalformedEvent"
     assert items[2]["receiveCount"] == 2
+    # The last batch (1 retry in 101 calls, 42 ms a row vs 40) was healthy: go on.
+    assert (planned["keepGoing"], planned["stopped"]) == (True, "")
+    assert planned["totals"]["objects"] == 1 and planned["totals"]["rows"] == 100
+
+
+def _batch_event(results: list[dict[str, Any]], deadline: float) -> dict[str, Any]:
+    return {
+        "action": "batch",
+        "messages": [_message(0)],
+        "queueUrl": "q",
+        "worker": {"worker": 1, "deadline": deadline, "baselineMsPerRow": 10.0},
+        "feedback": {"results": results},
+        "totals": {"calls": 5, "retries": 0, "rows": 5, "duration_ms": 50, "objects": 1},
+    }
+
+
+def _result(rows: int, retries: int, ms: int) -> dict[str, Any]:
+    return {"rowsSent": rows, "rowsFailed": 0, "retries": retries, "durationMs": ms}
+
+
+def test_a_worker_stops_after_this_batch_when_its_last_one_was_pushed_back(
+    lambda_context: Any,
+) -> None:
+    far = 4102444800.0
+    throttled = handler(_batch_event([_result(10, 5, 100)], far), lambda_context)
+    assert throttled["keepGoing"] is False
+    assert throttled["stopped"] == "backpressure: 33% of calls retried"
+    assert [i["messageId"] for i in throttled["items"]] == ["m0"]  # received: still processed
+    slow = handler(_batch_event([_result(10, 0, 500)], far), lambda_context)
+    assert slow["stopped"] == "backpressure: 50 ms per row vs 10 ms baseline"
+    assert slow["totals"] == {
+        "calls": 15,
+        "retries": 0,
+        "rows": 15,
+        "duration_ms": 550,
+        "objects": 2,
+    }
+
+
+def test_a_worker_stops_after_this_batch_once_the_round_is_over(lambda_context: Any) -> None:
+    planned = handler(_batch_event([_result(10, 0, 100)], 1.0), lambda_context)
+    assert (planned["keepGoing"], planned["stopped"]) == (False, "round over")
+
+
+def test_sample_round_event_plans_workers_from_depth_and_feedback(lambda_context: Any) -> None:
+    event = json.loads((ROOT / "events/plan_batch_round.json").read_text())
+    planned = handler(event, lambda_context)
+    # 62 retries in 960 calls (6%) across the round: the ceiling halves from the 5 that ran.
+    assert planned["concurrency"] == 2
+    assert planned["pace"]["reason"] == "backpressure: 6% of calls retried"
+    assert planned["drained"] is False
+    assert [w["worker"] for w in planned["workers"]] == [0, 1]
+    assert {w["deadline"] for w in planned["workers"]} == {event["deadline"]}
+    assert {w["receive"] for w in planned["workers"]} == {10}  # deep backlog, ~4 s objects
+
+
+def test_a_round_after_workers_found_the_queues_empty_says_drained(lambda_context: Any) -> None:
+    empty = {"stopped": "queue empty", "totals": {}, "last": []}
+    event = {"action": "round", "queueDepth": 0, "deadline": 1.0, "pace": {}, "input": {}}
+    assert handler({**event, "results": [empty, empty]}, lambda_context)["drained"] is True
+    late = {**empty, "stopped": "round over"}
+    assert handler({**event, "results": [empty, late]}, lambda_context)["drained"] is False
+    assert handler({**event, "results": []}, lambda_context)["drained"] is False  # first round
+
+
+def test_an_unknown_action_is_refused(lambda_context: Any) -> None:
+    with pytest.raises(Exception, match="action must be 'round' or 'batch'"):
+        handler({"action": "plan"}, lambda_context)
