@@ -85,3 +85,33 @@ def test_feedback_is_read_from_the_maps_results() -> None:
 def test_pace_survives_the_round_trip_through_the_state_machine() -> None:
     pace = next_pace(start(), THROTTLED, 50, 1000.0, SETTINGS)
     assert Pace.from_dict(pace.to_dict(), SETTINGS, 2000.0) == pace
+
+
+def test_time_per_object_is_learned_from_objects_that_ran() -> None:
+    ran = Feedback.from_results(
+        [
+            {"rowsSent": 10, "rowsFailed": 0, "retries": 0, "durationMs": 2000},
+            {"rowsSent": 0, "rowsFailed": 0, "retries": 0, "durationMs": 0},  # dead-lettered
+        ]
+    )
+    assert (ran.objects, ran.seconds_per_object) == (1, 2.0)
+    first = next_pace(start(), ran, 100, 1000.0, SETTINGS)
+    assert first.seconds_per_object == 2.0
+    quicker = Feedback(calls=10, rows=10, duration_ms=1000, objects=1)
+    assert next_pace(first, quicker, 100, 1001.0, SETTINGS).seconds_per_object == pytest.approx(1.8)
+    assert next_pace(first, Feedback(), 100, 1002.0, SETTINGS).seconds_per_object == 2.0
+
+
+def test_a_rounds_feedback_sums_each_workers_totals_and_last_batch() -> None:
+    workers = [
+        {
+            "stopped": "round over",
+            "totals": {"calls": 5, "rows": 5, "duration_ms": 50, "objects": 1},
+            "last": [{"rowsSent": 3, "retries": 1, "durationMs": 30}],
+        },
+        {"stopped": "queue empty", "totals": {}, "last": []},
+        "not a worker output",
+    ]
+    assert Feedback.from_workers(workers) == Feedback(
+        calls=9, retries=1, rows=8, duration_ms=80, objects=2
+    )
