@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_DEV ?= false
 
-.PHONY: venv test lint typecheck template-check build unit integration e2e demo bench clean
+.PHONY: venv test lint typecheck security template-check build unit integration e2e demo bench clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml constraints.txt
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# bandit: fails on any medium or high finding in shipped code, operator tools and benchmarks.
+security: venv
+	$(BIN)/bandit --quiet --recursive --severity-level medium functions layers/common/python/sluice_common scripts benchmarks
 
 typecheck: venv
 	$(BIN)/mypy functions/process_object functions/plan_batch functions/drain_lease layers/common/python scripts/sluice_local
@@ -46,7 +50,7 @@ unit: venv
 	$(BIN)/pytest tests/unit tests/template
 
 # sam build runs inside pytest (tests/template/test_build.py), which also checks what it built.
-test: lint typecheck template-check
+test: lint typecheck security template-check
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered -m "not slow"
 
 demo: venv
