@@ -3,14 +3,18 @@
 Lines are read and decoded one at a time (UTF-8, BOM stripped, each line capped in length) and
 the csv module parses them as they arrive, so memory does not grow with object size. Bad rows
 (ragged, undecodable, over-long, broken quoting) are reported as :class:`RowError` items and
-reading goes on; problems with the object as a whole (empty, binary, unreadable header) raise.
+reading goes on; problems with the object as a whole (empty, binary, unreadable header, a
+broken gzip stream) raise. Gzip-compressed objects (by their magic bytes, whatever the key says)
+are decompressed as they stream, with the same limits on the decompressed lines.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,6 +22,7 @@ from typing import Protocol
 from sluice_common.errors import EmptyObject, NotCsv
 
 CHUNK_BYTES = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
 FIELD_LIMIT_BYTES = 1024 * 1024
 LINE_LIMIT_BYTES = 4 * FIELD_LIMIT_BYTES
 # csv's limit is process-wide; a field over 1 MiB is a row error, not a memory problem.
@@ -40,16 +45,46 @@ Row = tuple[int, dict[str, str]]
 class _RawAdapter(io.RawIOBase):
     """Lets io.BufferedReader pull from anything with read(n) (e.g. botocore StreamingBody)."""
 
-    def __init__(self, body: Readable) -> None:
+    def __init__(self, body: Readable, first: bytes = b"") -> None:
         self._body = body
+        self._first = first  # bytes already read from body, served before the rest
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._body.read(len(buffer))
+        data, self._first = self._first[: len(buffer)], self._first[len(buffer) :]
+        if len(data) < len(buffer):
+            data += self._body.read(len(buffer) - len(data))
         buffer[: len(data)] = data
         return len(data)
+
+
+def _read_up_to(body: Readable, size: int) -> bytes:
+    """Up to ``size`` bytes, however few each read returns (fewer only at the end)."""
+    data = b""
+    while len(data) < size and (more := body.read(size - len(data))):
+        data += more
+    return data
+
+
+class _Gunzip(io.RawIOBase):
+    """Decompresses a gzip stream as it is read; a broken stream is the object's fault."""
+
+    def __init__(self, compressed: io.BufferedReader[_RawAdapter], label: str) -> None:
+        self._gzip = gzip.GzipFile(fileobj=compressed, mode="rb")
+        self._label = label
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            return self._gzip.readinto(buffer)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise NotCsv(
+                f"{self._label} is gzip-compressed but the stream is broken: {exc}"
+            ) from None
 
 
 class _BadLine(Exception):
@@ -92,10 +127,16 @@ class _Lines:
 
 def read_rows(body: Readable, *, label: str = "object") -> Iterator[Row | RowError]:
     """Yield ``(row_number, {column: value})`` per data row (1 = first row after the header)."""
-    buffered = io.BufferedReader(_RawAdapter(body), buffer_size=CHUNK_BYTES)
+    first = _read_up_to(body, len(GZIP_MAGIC))
+    buffered = io.BufferedReader(_RawAdapter(body, first), buffer_size=CHUNK_BYTES)
     head = buffered.peek(CHUNK_BYTES)[:CHUNK_BYTES]
     if not head:
         raise EmptyObject(f"{label} is empty (0 bytes): nothing to process")
+    if first == GZIP_MAGIC:
+        buffered = io.BufferedReader(_Gunzip(buffered, label), buffer_size=CHUNK_BYTES)
+        head = buffered.peek(CHUNK_BYTES)[:CHUNK_BYTES]
+        if not head:
+            raise EmptyObject(f"{label} is gzip-compressed and empty inside: nothing to process")
     if b"\x00" in head:
         raise NotCsv(f"{label} looks binary (NUL byte in its first {len(head)} bytes), not CSV")
     lines = _Lines(buffered)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 
 import pytest
@@ -95,6 +96,9 @@ def test_header_only_object_has_no_rows() -> None:
             "header cannot be read: line 1 is not valid UTF-8 (byte 0xe9",
         ),
         (b"id,id\n1,2\n", NotCsv, "header repeats column(s) ['id']"),
+        (gzip.compress(b""), EmptyObject, "gzip-compressed and empty inside"),
+        (gzip.compress(b"\x00\x01binary"), NotCsv, "looks binary (NUL byte"),
+        (gzip.compress(b"id\n1\n2\n")[:-12], NotCsv, "gzip-compressed but the stream is broken"),
     ],
 )
 def test_whole_object_problems_raise_a_typed_error_a_person_can_act_on(
@@ -103,6 +107,19 @@ def test_whole_object_problems_raise_a_typed_error_a_person_can_act_on(
     with pytest.raises(error) as raised:
         rows_of(data)
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("step", [1, 7, 1 << 20])
+def test_gzip_objects_are_decompressed_as_they_stream(step: int) -> None:
+    plain = b'\xef\xbb\xbfid,name\r\n1,"a, b"\r\n2,caf\xc3\xa9\r\n'
+    assert (
+        rows_of(gzip.compress(plain), step)
+        == rows_of(plain)
+        == [
+            (1, {"id": "1", "name": "a, b"}),
+            (2, {"id": "2", "name": "café"}),
+        ]
+    )
 
 
 cell = st.text(
