@@ -17,7 +17,7 @@ import io
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sluice_common.errors import EmptyObject, NotCsv
 
@@ -71,7 +71,7 @@ def _read_up_to(body: Readable, size: int) -> bytes:
 class _Gunzip(io.RawIOBase):
     """Decompresses a gzip stream as it is read; a broken stream is the object's fault."""
 
-    def __init__(self, compressed: io.BufferedReader[_RawAdapter], label: str) -> None:
+    def __init__(self, compressed: io.BufferedReader[Any], label: str) -> None:
         self._gzip = gzip.GzipFile(fileobj=compressed, mode="rb")
         self._label = label
 
@@ -98,7 +98,7 @@ class _Lines:
     so a bad byte is pinned to its line and a multi-byte character is never cut in two.
     """
 
-    def __init__(self, buffered: io.BufferedReader[_RawAdapter]) -> None:
+    def __init__(self, buffered: io.BufferedReader[Any]) -> None:
         self._buffered = buffered
         self.number = 0
 
@@ -128,7 +128,7 @@ class _Lines:
 def read_rows(body: Readable, *, label: str = "object") -> Iterator[Row | RowError]:
     """Yield ``(row_number, {column: value})`` per data row (1 = first row after the header)."""
     first = _read_up_to(body, len(GZIP_MAGIC))
-    buffered = io.BufferedReader(_RawAdapter(body, first), buffer_size=CHUNK_BYTES)
+    buffered: io.BufferedReader[Any] = io.BufferedReader(_RawAdapter(body, first), CHUNK_BYTES)
     head = buffered.peek(CHUNK_BYTES)[:CHUNK_BYTES]
     if not head:
         raise EmptyObject(f"{label} is empty (0 bytes): nothing to process")
