@@ -30,7 +30,7 @@ security: venv
 	$(BIN)/bandit --quiet --recursive --severity-level medium functions layers/common/python/sluice_common scripts benchmarks
 
 typecheck: venv
-	$(BIN)/mypy functions/process_object functions/plan_batch functions/drain_lease layers/common/python scripts/sluice_local
+	$(BIN)/mypy functions/process_object functions/plan_batch functions/drain_lease layers/common/python scripts/sluice_local scripts/sluice_ops
 
 template-check: venv $(CHECKOV_STAMP)
 	$(BIN)/cfn-lint template.yaml

@@ -1,0 +1,1 @@
+"""Operator tools for a deployed Sluice stack (they also work against the local runtime)."""
