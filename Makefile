@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_DEV ?= false
 
-.PHONY: venv test lint typecheck security template-check build unit integration e2e demo bench clean
+.PHONY: venv test test-long lint typecheck security template-check build unit integration e2e demo bench clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,11 @@ unit: venv
 # sam build runs inside pytest (tests/template/test_build.py), which also checks what it built.
 test: lint typecheck security template-check
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered -m "not slow"
+
+# The property tests at 10,000 generated cases each (make test runs 150 each), with statistics.
+test-long: venv
+	SLUICE_HYPOTHESIS_PROFILE=long $(BIN)/pytest -p no:cacheprovider --hypothesis-show-statistics \
+		tests/unit/process_object/test_parsing_properties.py tests/unit/plan_batch/test_batch_properties.py
 
 demo: venv
 	$(BIN)/sluice-local demo

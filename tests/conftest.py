@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 for _name, _value in {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -20,6 +21,17 @@ for _name, _value in {
     os.environ[_name] = _value
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests: a few hundred cases each in `make test`; `make test-long` runs the "long"
+# profile (10,000 cases per property test) and prints hypothesis' statistics.
+settings.register_profile("sluice", max_examples=150, deadline=None)
+settings.register_profile(
+    "long",
+    max_examples=10_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("SLUICE_HYPOTHESIS_PROFILE", "sluice"))
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ def message_priority(message: Mapping[str, Any]) -> int:
     attribute = (message.get("MessageAttributes") or {}).get(PRIORITY_ATTRIBUTE) or {}
     try:
         return int(float(attribute.get("StringValue", 0)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # "high", "NaN", "INF": unreadable
         return 0
 
 

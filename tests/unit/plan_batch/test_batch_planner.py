@@ -102,8 +102,10 @@ def test_unparsable_messages_carry_an_error_for_the_dead_letter_queue(
     assert item["body"] == body  # the original body is what gets dead-lettered
 
 
-def test_unreadable_priority_counts_as_zero() -> None:
-    assert batch_planner.message_priority(_message(0, priority="high")) == 0
+@pytest.mark.parametrize("priority", ["high", "NaN", "INF", "-inf", "1e999"])
+def test_unreadable_priority_counts_as_zero(priority: str) -> None:
+    # Found by the property test: "INF" used to crash PlanBatch and with it the whole batch.
+    assert batch_planner.message_priority(_message(0, priority=priority)) == 0
 
 
 def test_sample_batch_event_runs_through_the_handler(lambda_context: Any) -> None:
