@@ -17,8 +17,8 @@ from downstream import (
     RetryPolicy,
     SimulatedDownstream,
 )
-from object_processor import process_object
-from sluice_common.errors import SluiceError
+from object_processor import Once, RowBusy, process_object
+from sluice_common.errors import ObjectBusy, SluiceError, TransientError
 from sluice_common.events import parse_object_ref
 from sluice_common.observability import bind_correlation, dt_metrics, logger, metrics, tracer
 
@@ -33,6 +33,8 @@ class Settings:
     auth_secret_arn: str
     rate_limit_per_second: float  # for the whole downstream; 0 = none
     max_concurrency: int
+    idempotency_table: str
+    idempotency_days: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,6 +52,8 @@ class Settings:
             auth_secret_arn=env.get("DOWNSTREAM_AUTH_SECRET_ARN", ""),
             rate_limit_per_second=float(env.get("DOWNSTREAM_RATE_LIMIT_PER_SECOND", "0")),
             max_concurrency=int(env.get("MAX_CONCURRENCY", "1")),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
+            idempotency_days=int(env.get("IDEMPOTENCY_DAYS", "30")),
         )
 
 
@@ -78,6 +82,53 @@ def downstream() -> Downstream:
         # This instance's share: at most max_concurrency instances run at once.
         return PacedDownstream(api, config.rate_limit_per_second / config.max_concurrency)
     return api
+
+
+@cache
+def _persistence() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+
+
+def row_once(context: LambdaContext) -> Once | None:
+    """Each row delivered at most once across invocations: Powertools Idempotency keyed on the
+    row's idempotency key (bucket, key, revision, row), records in IdempotencyTable. A record
+    left IN_PROGRESS by a crashed invocation expires with that invocation's timeout."""
+    config = settings()
+    if not config.idempotency_table:
+        return None
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+    )
+
+    idempotency = IdempotencyConfig(
+        event_key_jmespath="key",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=config.idempotency_days * 86400,
+    )
+    idempotency.register_lambda_context(context)
+
+    @idempotent_function(
+        data_keyword_argument="row",
+        persistence_store=_persistence(),
+        config=idempotency,
+        key_prefix="sluice-row",
+    )
+    def deliver_row(row: dict[str, str], deliver: Any) -> dict[str, Any]:
+        return dict(deliver())
+
+    def once(key: str, deliver: Any) -> dict[str, Any]:
+        try:
+            return deliver_row(row={"key": key}, deliver=deliver)
+        except IdempotencyAlreadyInProgressError:
+            raise RowBusy(key) from None
+        except IdempotencyPersistenceLayerError as exc:
+            raise TransientError(f"idempotency table unavailable: {exc}") from None
+
+    return once
 
 
 def auth_token() -> str | None:
@@ -110,7 +161,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             settings().policy,
             correlation_id=correlation.get("message_id") or context.aws_request_id,
             auth_token=auth_token(),
+            once=row_once(context),
         )
+    except RowBusy as busy:
+        metrics.add_metric(name="ObjectsPostponed", unit=MetricUnit.Count, value=1)
+        raise ObjectBusy(
+            f"row {busy} is being delivered by another invocation (or one that stopped mid-row): "
+            "the message is postponed until that invocation's timeout has passed"
+        ) from None
     except SluiceError as exc:
         metrics.add_metric(name="ObjectsFailed", unit=MetricUnit.Count, value=1)
         logger.warning(

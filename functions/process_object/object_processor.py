@@ -1,7 +1,9 @@
 """Process one object: stream its rows and send each to the downstream API.
 
 Takes its S3 client and downstream as arguments (no boto3 import at module level), so it runs
-the same against AWS, the emulator, or test doubles.
+the same against AWS, the emulator, or test doubles. ``once`` makes each row's delivery happen at
+most once across invocations (app.py backs it with Powertools Idempotency and DynamoDB): a row
+delivered by an earlier, crashed or retried invocation is counted as sent, not sent again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from csv_rows import RowError, read_rows
-from downstream import Downstream, RetryPolicy, send_with_retry
+from downstream import Downstream, RetryPolicy, SendResult, send_with_retry
 from sluice_common.errors import AccessDenied, ObjectNotFound, TransientError
 from sluice_common.events import ObjectRef
 
@@ -51,21 +53,39 @@ class ObjectSummary:
         return asdict(self)
 
 
-def idempotency_key(ref: ObjectRef, row: int) -> str:
-    """Same object content + row -> same key, so the downstream can drop a repeat."""
-    return _row_keys(ref)(row)
+class RowBusy(Exception):
+    """Another invocation is delivering this row right now (or crashed doing so)."""
 
 
-def _row_keys(ref: ObjectRef) -> Callable[[int], str]:
+class RowNotDelivered(Exception):
+    """Raised inside ``once`` so a failed delivery leaves no record and can be tried again."""
+
+    def __init__(self, result: SendResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+# once(key, deliver) -> what deliver returned: deliver() runs at most once per key (a repeat
+# returns the first result); raises RowBusy while another invocation holds the key.
+Once = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
+
+
+def idempotency_key(ref: ObjectRef, row: int, revision: str | None = None) -> str:
+    """Same object content + row -> same key, so a repeat is dropped (here and downstream)."""
+    return _row_keys(ref, revision)(row)
+
+
+def _row_keys(ref: ObjectRef, revision: str | None = None) -> Callable[[int], str]:
     """idempotency_key for each row of one object: the object's digest (hashed once), then the
     row number. Unique per row and revision, fixed length per object, no per-row hashing."""
-    revision = ref.version_id or ref.etag or ""
+    revision = revision or ref.version_id or ref.etag or ""
     prefix = hashlib.sha256(f"{ref.bucket}/{ref.key}/{revision}".encode()).hexdigest() + "-"
     return lambda row: prefix + str(row)
 
 
-def open_object(s3_client: Any, ref: ObjectRef) -> tuple[Any, str]:
-    """The object's streaming body and the key it was found under; typed errors otherwise."""
+def open_object(s3_client: Any, ref: ObjectRef) -> tuple[Any, str, str]:
+    """The object's streaming body, the key it was found under and the revision read (version
+    id, else ETag: an overwritten object gets new row keys); typed errors otherwise."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     last_missing: str | None = None
@@ -74,7 +94,9 @@ def open_object(s3_client: Any, ref: ObjectRef) -> tuple[Any, str]:
         if ref.version_id:
             params["VersionId"] = ref.version_id
         try:
-            return s3_client.get_object(**params)["Body"], key
+            response = s3_client.get_object(**params)
+            revision = response.get("VersionId") or response.get("ETag") or ref.etag or ""
+            return response["Body"], key, str(revision).strip('"')
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -115,12 +137,14 @@ def process_object(
     max_failed_rows_reported: int = 20,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
+    once: Once | None = None,
 ) -> ObjectSummary:
-    """Send every row of the object; rows that still fail are counted and listed, not raised."""
+    """Send every row of the object; rows that still fail are counted and listed, not raised.
+    Raises RowBusy when another invocation is delivering one of its rows."""
     from botocore.exceptions import BotoCoreError
 
     started = time.monotonic()
-    body, key = open_object(s3_client, ref)
+    body, key, revision = open_object(s3_client, ref)
     summary = ObjectSummary(bucket=ref.bucket, key=key, version_id=ref.version_id)
     headers = {"Content-Type": "application/json"}
     if correlation_id:
@@ -135,7 +159,7 @@ def process_object(
         else:
             summary.failed_rows_truncated = True
 
-    row_key = _row_keys(ref)
+    row_key = _row_keys(ref, revision)
     # The part of every payload that does not change, encoded once per object.
     prefix = json.dumps({"bucket": ref.bucket, "key": key})[:-1] + ', "row": '
     encode = json.JSONEncoder().encode
@@ -147,14 +171,19 @@ def process_object(
                 continue
             row, data = item
             payload = f'{prefix}{row}, "data": {encode(data)}}}'
-            result = send_with_retry(
-                downstream,
-                payload.encode(),
-                {**headers, "Idempotency-Key": row_key(row)},
-                policy,
-                sleep=sleep,
-                rng=rng,
-            )
+            idempotency = row_key(row)
+
+            def deliver(body: bytes = payload.encode(), key: str = idempotency) -> SendResult:
+                return send_with_retry(
+                    downstream,
+                    body,
+                    {**headers, "Idempotency-Key": key},
+                    policy,
+                    sleep=sleep,
+                    rng=rng,
+                )
+
+            result = deliver() if once is None else _deliver_once(once, idempotency, deliver)
             summary.retries += result.attempts - 1
             if result.ok:
                 summary.rows_sent += 1
@@ -170,3 +199,18 @@ def process_object(
             close()
     summary.duration_ms = int((time.monotonic() - started) * 1000)
     return summary
+
+
+def _deliver_once(once: Once, key: str, deliver: Callable[[], SendResult]) -> SendResult:
+    def attempt() -> dict[str, Any]:
+        result = deliver()
+        if not result.ok:
+            raise RowNotDelivered(result)  # no record: a later attempt may deliver it
+        return {"status": result.status, "attempts": result.attempts}
+
+    try:
+        done = once(key, attempt)
+    except RowNotDelivered as failed:
+        return failed.result
+    # Delivered now (attempts as made) or by an earlier invocation (attempts: 0 here).
+    return SendResult(True, done.get("status"), done.get("attempts", 1))

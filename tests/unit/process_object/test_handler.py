@@ -179,3 +179,76 @@ def test_the_rate_limit_is_shared_out_by_max_concurrency(
     paced = app.downstream()
     assert type(paced).__name__ == "PacedDownstream"
     assert paced.interval == pytest.approx(0.1)  # 30 / 3 per second for this instance
+
+
+@pytest.fixture
+def idempotency_table(s3: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    import boto3
+
+    boto3.client("dynamodb", region_name="us-east-1").create_table(
+        TableName="rows",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "rows")
+    return "rows"
+
+
+def test_with_the_idempotency_table_a_repeat_invocation_sends_nothing_again(
+    fresh_handler: Callable[[], Handler],
+    api: DownstreamServer,
+    s3: Any,
+    idempotency_table: str,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+) -> None:
+    import boto3
+
+    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
+    handler = fresh_handler()
+    sample = event("process_object_s3_details.json")
+    put_object_named_in(s3, sample)
+    first = handler(sample, lambda_context)
+    again = fresh_handler()(sample, lambda_context)  # another container, same rows
+    rows = first["rows_sent"]
+    assert rows >= 2 and again["rows_sent"] == rows
+    assert len(api.requests) == rows
+    records = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="rows")["Items"]
+    assert len(records) == rows and {r["status"]["S"] for r in records} == {"COMPLETED"}
+
+
+def test_a_row_left_in_progress_postpones_the_object_with_a_reason(
+    fresh_handler: Callable[[], Handler],
+    api: DownstreamServer,
+    s3: Any,
+    idempotency_table: str,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+) -> None:
+    import time
+
+    import boto3
+
+    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
+    sample = event("process_object_s3_details.json")
+    put_object_named_in(s3, sample)
+    sent = fresh_handler()(sample, lambda_context)["rows_sent"]
+    # As an invocation that stopped mid-row leaves them: IN_PROGRESS until its timeout.
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    for record in dynamodb.scan(TableName="rows")["Items"]:
+        dynamodb.update_item(
+            TableName="rows",
+            Key={"id": record["id"]},
+            UpdateExpression="SET #s = :s, in_progress_expiration = :t",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":s": {"S": "INPROGRESS"},
+                ":t": {"N": str(int(time.time() * 1000) + 60_000)},
+            },
+        )
+    with pytest.raises(Exception) as raised:
+        fresh_handler()(sample, lambda_context)
+    assert type(raised.value).__name__ == "ObjectBusy"
+    assert "is being delivered by another invocation" in str(raised.value)
+    assert len(api.requests) == sent  # nothing sent twice

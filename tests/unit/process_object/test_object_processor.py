@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from downstream import HttpDownstream, RetryPolicy
-from object_processor import idempotency_key, process_object
+from object_processor import RowBusy, idempotency_key, process_object
 from sluice_common.errors import AccessDenied, ObjectNotFound, TransientError
 from sluice_common.events import SOURCE_EVENTBRIDGE, ObjectRef
 from sluice_local.downstream import DownstreamServer
@@ -44,7 +44,8 @@ def test_every_row_is_posted_once_with_idempotency_and_correlation(
         "data": {"id": "2", "name": "grace, rear admiral"},
     }
     keys = [r.headers["Idempotency-Key"] for r in api.requests]
-    assert keys == [idempotency_key(ref, n) for n in (1, 2, 3)]
+    etag = s3.head_object(Bucket=BUCKET, Key="in/orders.csv")["ETag"].strip('"')
+    assert keys == [idempotency_key(ref, n, etag) for n in (1, 2, 3)]  # the revision read
     assert len(set(keys)) == 3
     assert {r.headers["X-Correlation-Id"] for r in api.requests} == {"msg-1"}
     assert {r.headers["Authorization"] for r in api.requests} == {"Bearer s3cret"}
@@ -155,3 +156,57 @@ def test_idempotency_key_changes_with_the_object_revision() -> None:
     assert a == idempotency_key(ObjectRef("b", "k", version_id="1"), 1)
     assert a != idempotency_key(ObjectRef("b", "k", version_id="2"), 1)
     assert a != idempotency_key(ObjectRef("b", "k", version_id="1"), 2)
+
+
+class OnceStore:
+    """``once`` as Powertools Idempotency behaves: a completed key returns its first result; a
+    key whose delivery raised leaves no record; a key held elsewhere raises RowBusy."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, dict[str, Any]] = {}
+        self.held: set[str] = set()
+
+    def __call__(self, key: str, deliver: Any) -> dict[str, Any]:
+        if key in self.held:
+            raise RowBusy(key)
+        if key not in self.done:
+            self.done[key] = deliver()
+        return self.done[key]
+
+
+def test_a_second_run_sends_no_row_twice_and_an_overwrite_sends_again(
+    s3: Any, api: DownstreamServer
+) -> None:
+    once = OnceStore()
+    s3.put_object(Bucket=BUCKET, Key="in/again.csv", Body=CSV)
+    ref = ObjectRef(BUCKET, "in/again.csv")
+    first = run(s3, api, ref, once=once)
+    second = run(s3, api, ref, once=once)  # a redelivery, a retry after a crash, a redrive
+    assert (first.rows_sent, second.rows_sent) == (3, 3)
+    assert len(api.requests) == 3
+    s3.put_object(Bucket=BUCKET, Key="in/again.csv", Body=CSV + b"4,new\n")  # new content
+    third = run(s3, api, ref, once=once)
+    assert third.rows_sent == 4 and len(api.requests) == 3 + 4
+
+
+def test_a_row_that_failed_is_tried_again_on_the_next_run(s3: Any, api: DownstreamServer) -> None:
+    once = OnceStore()
+    s3.put_object(Bucket=BUCKET, Key="in/refused.csv", Body=CSV)
+    ref = ObjectRef(BUCKET, "in/refused.csv")
+    api.script(200, 422)  # row 2 refused for good this time
+    first = run(s3, api, ref, once=once)
+    assert (first.rows_sent, first.rows_failed) == (2, 1)
+    again = run(s3, api, ref, once=once)
+    assert (again.rows_sent, again.rows_failed) == (3, 0)
+    assert [r.body["row"] for r in api.requests] == [1, 2, 3, 2]
+
+
+def test_a_row_held_by_another_invocation_stops_the_object(s3: Any, api: DownstreamServer) -> None:
+    once = OnceStore()
+    s3.put_object(Bucket=BUCKET, Key="in/busy.csv", Body=CSV)
+    ref = ObjectRef(BUCKET, "in/busy.csv")
+    etag = s3.head_object(Bucket=BUCKET, Key="in/busy.csv")["ETag"].strip('"')
+    once.held.add(idempotency_key(ref, 2, etag))
+    with pytest.raises(RowBusy):
+        run(s3, api, ref, once=once)
+    assert [r.body["row"] for r in api.requests] == [1]

@@ -41,3 +41,10 @@ class TransientError(SluiceError):
     """S3 throttling, a 5xx or a network fault: worth retrying later."""
 
     retryable = True
+
+
+class ObjectBusy(SluiceError):
+    """Another invocation holds one of the object's rows (or stopped mid-row and its lock has not
+    expired yet): the drain puts the message back until that lock must have expired."""
+
+    retryable = True
