@@ -41,7 +41,7 @@ class DownstreamServer:
         *,
         latency_s: float = 0.0,
         failure_rate: float = 0.0,
-        failure_status: int = 503,
+        failure_status: int | tuple[int, ...] = 503,
         timeout_rate: float = 0.0,
         timeout_hold_s: float = 2.0,
         seed: int | None = None,
@@ -135,7 +135,9 @@ class DownstreamServer:
             elif self._rng.random() < self.timeout_rate:
                 planned = TIMEOUT
             elif self._rng.random() < self.failure_rate:
-                planned = self.failure_status
+                statuses = self.failure_status
+                # One status, or a mix to pick from (e.g. (429, 500, 503)).
+                planned = self._rng.choice(statuses) if isinstance(statuses, tuple) else statuses
             else:
                 planned = 200
         if planned == TIMEOUT:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice_local.context import LambdaContext
+from sluice_local.faults import SimulatedCrash
 from sluice_local.handlers import load_handler
 
 
@@ -325,6 +326,14 @@ class Dispatcher:
             with self._lock:
                 self.stats.history.append(Invocation(runtime.logical_id, event, result, False))
             return json.dumps(result, default=str), False, ""
+        except SimulatedCrash as crash:
+            return self._error(
+                runtime,
+                event,
+                "Runtime.ExitError",
+                f"RequestId: {context.aws_request_id} Error: Runtime exited with error: "
+                f"signal: killed ({crash})",
+            )
         except Exception as exc:
             return self._error(
                 runtime,
