@@ -32,17 +32,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sluice_local.generated import HEADER, ROW
+from sluice_local.generated import HEADER, ROW, MemoryS3
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class MemoryS3:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def get_object(self, **_: Any) -> dict[str, Any]:
-        return {"Body": io.BytesIO(self.data)}
 
 
 class AcceptAll:

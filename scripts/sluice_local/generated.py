@@ -1,8 +1,11 @@
-"""CSV objects generated on the fly, for memory tests and benchmarks of any size."""
+"""CSV objects generated on the fly, and in-memory stand-ins for an S3 body and client, for
+tests and benchmarks of any size."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Generator
+from typing import Any
 
 HEADER = b"id,note,at,pad\n"
 ROW = b'42,"a quoted, field",2024-01-15T10:00:00Z,' + b"x" * 60 + b"\n"
@@ -36,3 +39,24 @@ class GeneratedBody:
 
     def close(self) -> None:
         self._chunks.close()
+
+
+class Trickle:
+    """A body that returns at most ``step`` bytes per read, like a slow network stream."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._stream = io.BytesIO(data)
+        self._step = step
+
+    def read(self, amt: int | None = None) -> bytes:
+        return self._stream.read(self._step if amt is None else min(amt, self._step))
+
+
+class MemoryS3:
+    """get_object over fixed bytes: the domain code's S3 client without S3."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def get_object(self, **_: Any) -> dict[str, Any]:
+        return {"Body": io.BytesIO(self.data)}

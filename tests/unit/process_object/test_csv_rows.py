@@ -12,18 +12,7 @@ from hypothesis import strategies as st
 
 from csv_rows import FIELD_LIMIT_BYTES, LINE_LIMIT_BYTES, RowError, read_rows
 from sluice_common.errors import EmptyObject, NotCsv
-from sluice_local.generated import GeneratedBody
-
-
-class Trickle:
-    """A body that returns at most ``step`` bytes per read, like a slow network stream."""
-
-    def __init__(self, data: bytes, step: int) -> None:
-        self._stream = io.BytesIO(data)
-        self._step = step
-
-    def read(self, amt: int | None = None) -> bytes:
-        return self._stream.read(self._step if amt is None else min(amt, self._step))
+from sluice_local.generated import GeneratedBody, Trickle
 
 
 def rows_of(data: bytes, step: int = 1 << 20) -> list[object]:

@@ -195,21 +195,27 @@ def idempotency_table(s3: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     return "rows"
 
 
+@pytest.fixture
+def stored_sample(
+    api: DownstreamServer, s3: Any, idempotency_table: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """The s3_details sample, its object stored, the handler pointed at the local API."""
+    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
+    sample = event("process_object_s3_details.json")
+    put_object_named_in(s3, sample)
+    return sample
+
+
 def test_with_the_idempotency_table_a_repeat_invocation_sends_nothing_again(
     fresh_handler: Callable[[], Handler],
     api: DownstreamServer,
-    s3: Any,
-    idempotency_table: str,
-    monkeypatch: pytest.MonkeyPatch,
+    stored_sample: dict[str, Any],
     lambda_context: Any,
 ) -> None:
     import boto3
 
-    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
-    handler = fresh_handler()
-    sample = event("process_object_s3_details.json")
-    put_object_named_in(s3, sample)
-    first = handler(sample, lambda_context)
+    sample = stored_sample
+    first = fresh_handler()(sample, lambda_context)
     again = fresh_handler()(sample, lambda_context)  # another container, same rows
     rows = first["rows_sent"]
     assert rows >= 2 and again["rows_sent"] == rows
@@ -221,18 +227,14 @@ def test_with_the_idempotency_table_a_repeat_invocation_sends_nothing_again(
 def test_a_row_left_in_progress_postpones_the_object_with_a_reason(
     fresh_handler: Callable[[], Handler],
     api: DownstreamServer,
-    s3: Any,
-    idempotency_table: str,
-    monkeypatch: pytest.MonkeyPatch,
+    stored_sample: dict[str, Any],
     lambda_context: Any,
 ) -> None:
     import time
 
     import boto3
 
-    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
-    sample = event("process_object_s3_details.json")
-    put_object_named_in(s3, sample)
+    sample = stored_sample
     sent = fresh_handler()(sample, lambda_context)["rows_sent"]
     # As an invocation that stopped mid-row leaves them: IN_PROGRESS until its timeout.
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")

@@ -9,7 +9,6 @@ Case counts come from the hypothesis profile (tests/conftest.py): a few hundred 
 from __future__ import annotations
 
 import gzip
-import io
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from downstream import DownstreamResponse, RetryPolicy
 from object_processor import process_object
 from sluice_common.errors import SluiceError
 from sluice_common.events import ObjectRef, parse_object_ref
+from sluice_local.generated import MemoryS3, Trickle
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -93,15 +93,6 @@ objects = st.one_of(
 )
 
 
-class Trickle:
-    def __init__(self, data: bytes, step: int) -> None:
-        self._stream = io.BytesIO(data)
-        self._step = step
-
-    def read(self, amt: int | None = None) -> bytes:
-        return self._stream.read(self._step if amt is None else min(amt, self._step))
-
-
 @given(objects, st.integers(min_value=1, max_value=64))
 def test_any_bytes_give_rows_row_errors_or_a_typed_error(data: bytes, step: int) -> None:
     numbers = []
@@ -117,14 +108,6 @@ def test_any_bytes_give_rows_row_errors_or_a_typed_error(data: bytes, step: int)
     except SluiceError as exc:
         assert str(exc)
     assert numbers == list(range(1, len(numbers) + 1))  # every row accounted for, in order
-
-
-class MemoryS3:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def get_object(self, **_: Any) -> dict[str, Any]:
-        return {"Body": io.BytesIO(self.data)}
 
 
 class Flaky:
