@@ -61,12 +61,14 @@ test-long: venv
 demo: venv
 	$(BIN)/sluice-local demo
 
-# Each script prints its figures (README "Measured"); together they take about 15 minutes.
+# Each script prints its figures (README "Measured"); together they take about 20 minutes.
 bench: venv
 	$(BIN)/python benchmarks/handler_memory.py
+	$(BIN)/python benchmarks/handler_speed.py
 	$(BIN)/python benchmarks/local_run.py
 	$(BIN)/python benchmarks/cost_model.py
 	$(BIN)/python benchmarks/bound.py
+	$(BIN)/python benchmarks/fault_injection.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,6 +1,7 @@
 """Wall time and state transitions per object of a local run through the real template.
 
     .venv/bin/python benchmarks/local_run.py --objects 1000 --rows 10
+    .venv/bin/python benchmarks/local_run.py --objects 10000 --rows 2   # the load run (~17 min)
 
 Prints figures; asserts nothing. Waits are time-scaled (printed), so wall time measures the
 emulator and the handlers, not AWS.
