@@ -156,6 +156,37 @@ class _LogSink:
             self._file.close()
 
 
+_metrics_lock = threading.RLock()
+
+
+def _serialize_powertools_metrics() -> None:
+    """Lambda runs one invocation per process; here many share one, and with it Powertools'
+    metric set (shared by every Metrics instance by design). One invocation's flush could empty
+    the set between another's emptiness check and its serialization, which then raised
+    SchemaValidationError and failed an invocation that had done its work. Adding and flushing
+    take one lock, so each flush is whole; metrics of concurrent invocations may still land in
+    one EMF line, which only the local logs see."""
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+        AmazonCloudWatchEMFProvider as Provider,
+    )
+
+    if getattr(Provider, "_sluice_serialized", False):
+        return
+    add, flush = Provider.add_metric, Provider.flush_metrics
+
+    def add_metric(self: Any, *args: Any, **kwargs: Any) -> None:
+        with _metrics_lock:
+            add(self, *args, **kwargs)
+
+    def flush_metrics(self: Any, raise_on_empty_metrics: bool = False) -> None:
+        with _metrics_lock:
+            flush(self, raise_on_empty_metrics)
+
+    Provider.add_metric = add_metric  # type: ignore[method-assign]
+    Provider.flush_metrics = flush_metrics  # type: ignore[method-assign]
+    Provider._sluice_serialized = True  # type: ignore[attr-defined]
+
+
 def _throttled(function_name: str, reserved: int) -> Exception:
     """Lambda's answer when a function is at its reserved concurrency: HTTP 429, which a caller
     sees as TooManyRequestsException (Step Functions: Lambda.TooManyRequestsException)."""
@@ -242,6 +273,7 @@ class Dispatcher:
         if not isinstance(sys.stdout, _ThreadStdout):
             sys.stdout = _ThreadStdout(sys.stdout)
         self._stdout = sys.stdout
+        _serialize_powertools_metrics()
         dispatcher = self
 
         def _invoke_lambda(fn: Any, event: Any = None) -> tuple[str, bool, str]:
