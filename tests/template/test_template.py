@@ -232,3 +232,18 @@ def test_every_function_has_a_sample_event_the_readme_shows() -> None:
         for sample in samples:
             json.loads(sample.read_text())
         assert f"sam local invoke {logical_id} -e events/{samples[0].name}" in readme
+
+
+def test_every_log_group_has_retention_and_the_stacks_kms_key() -> None:
+    cfn = load_and_translate(ROOT / "template.yaml").cloudformation
+    groups = {k: r for k, r in cfn["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert len(groups) >= 4
+    for logical_id, group in groups.items():
+        props = group["Properties"]
+        assert props.get("RetentionInDays"), f"{logical_id} keeps logs forever"
+        assert props.get("KmsKeyId") == {"Fn::GetAtt": ["LogsKey", "Arn"]}, logical_id
+    key = cfn["Resources"]["LogsKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    [logs] = [s for s in key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
+    assert not any("*" in action for action in logs["Action"])
+    assert "kms:EncryptionContext:aws:logs:arn" in logs["Condition"]["ArnLike"]
