@@ -42,6 +42,8 @@ SUBSTITUTES: dict[str, str] = {
     "(tests/template checks the policy instead)",
     "AWS::SQS::QueuePolicy": "not applied: moto does not enforce resource policies "
     "(tests/template checks the policy instead)",
+    "AWS::CloudWatch::Alarm": "not created: moto's CloudFormation has no alarms "
+    "(tests/template checks that each component has one and every alarm has its actions)",
 }
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

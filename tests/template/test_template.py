@@ -247,3 +247,37 @@ def test_every_log_group_has_retention_and_the_stacks_kms_key() -> None:
     [logs] = [s for s in key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
     assert not any("*" in action for action in logs["Action"])
     assert "kms:EncryptionContext:aws:logs:arn" in logs["Condition"]["ArnLike"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ["", "arn:aws:sns:us-east-1:123456789012:pager,arn:aws:sns:us-east-1:123456789012:chat"],
+)
+def test_every_alarm_notifies_the_alarm_topic_and_any_extra_actions(extra: str) -> None:
+    cfn = load_and_translate(ROOT / "template.yaml", {"AlarmActionArns": extra}).cloudformation
+    alarms = {k: r for k, r in cfn["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    watched = {
+        str(d["Value"])
+        for a in alarms.values()
+        for d in a["Properties"].get("Dimensions", [])
+        + [
+            dim
+            for m in a["Properties"].get("Metrics", [])
+            for dim in m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+        ]
+    }
+    for component in (
+        "ObjectQueue",
+        "ObjectDeadLetterQueue",
+        "ProcessObjectFunction",
+        "PlanBatchFunction",
+        "DrainLeaseFunction",
+        "DrainStateMachine",
+    ):
+        assert any(component in value for value in watched), f"no alarm watches {component}"
+    for logical_id, alarm in alarms.items():
+        actions = alarm["Properties"]["AlarmActions"]
+        assert actions["Fn::If"][0] == "HasExtraAlarmActions", logical_id
+        assert actions["Fn::If"][2] == [{"Ref": "AlarmTopic"}], logical_id
+    topic = cfn["Resources"]["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"]  # encrypted at rest
