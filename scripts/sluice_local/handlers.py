@@ -41,13 +41,10 @@ def load_handler(
     with _lock:
         if cache_key in _loaded:
             return _loaded[cache_key]
-    code_dir = code_dir.resolve()
-    module_name, _, func_name = handler.rpartition(".")
-    if not module_name or not func_name:
-        raise ValueError(f"handler {handler!r} is not of the form 'module.function'")
-    with _lock:
-        if cache_key in _loaded:
-            return _loaded[cache_key]
+        code_dir = code_dir.resolve()
+        module_name, _, func_name = handler.rpartition(".")
+        if not module_name or not func_name:
+            raise ValueError(f"handler {handler!r} is not of the form 'module.function'")
         for path in [code_dir, *(layer_python_dir(d.resolve()) for d in layer_dirs)]:
             if str(path) not in sys.path:
                 sys.path.insert(0, str(path))
