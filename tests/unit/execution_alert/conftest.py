@@ -1,0 +1,113 @@
+"""ExecutionAlert's code root and the common layer on sys.path; the alarm topic in moto."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice_local.handlers import Handler, load_handler
+
+ROOT = Path(__file__).resolve().parents[3]
+CODE_DIR = ROOT / "functions/execution_alert"
+LAYERS = [ROOT / "layers/common"]
+EVENTS = ROOT / "events"
+
+load_handler(CODE_DIR, "app.lambda_handler", LAYERS)
+
+
+@pytest.fixture
+def sample_event() -> Callable[[str], dict[str, Any]]:
+    """A sample event from events/ (what `sam local invoke -e` sends)."""
+
+    def load(name: str) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads((EVENTS / name).read_text())
+        return loaded
+
+    return load
+
+
+@pytest.fixture
+def awslogs() -> Callable[..., dict[str, Any]]:
+    """A subscription delivery carrying these log messages, as CloudWatch Logs encodes it."""
+
+    def encode(*messages: str, message_type: str = "DATA_MESSAGE") -> dict[str, Any]:
+        payload = {
+            "messageType": message_type,
+            "owner": "123456789012",
+            "logGroup": "/aws/vendedlogs/states/sluice-drain",
+            "logStream": "states/sluice-DrainStateMachine/2025-03-14-10-41/1a2b3c4d",
+            "subscriptionFilters": ["sluice-ExecutionAlertSubscription"],
+            "logEvents": [
+                {"id": str(n), "timestamp": 1741948915000 + n, "message": message}
+                for n, message in enumerate(messages)
+            ],
+        }
+        data = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
+        return {"awslogs": {"data": data}}
+
+    return encode
+
+
+@dataclass(frozen=True)
+class Topic:
+    """The alarm topic with an SQS queue subscribed: what was published arrives there."""
+
+    arn: str
+    sqs: Any
+    queue_url: str
+
+    def received(self) -> list[dict[str, Any]]:
+        """The SNS envelopes (Subject, Message, MessageAttributes) delivered so far."""
+        envelopes: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+            if not batch.get("Messages"):
+                return envelopes
+            for message in batch["Messages"]:
+                envelopes.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+@pytest.fixture
+def topic() -> Iterator[Topic]:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        sns = boto3.client("sns", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        arn = sns.create_topic(Name="sluice-AlarmTopic")["TopicArn"]
+        url = sqs.create_queue(QueueName="alarm-topic-reader")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+        yield Topic(arn=arn, sqs=sqs, queue_url=url)
+
+
+@pytest.fixture
+def fresh_handler() -> Callable[[], Handler]:
+    """A cold start: the handler module loaded anew, so its cached client/settings are new."""
+    return lambda: load_handler(CODE_DIR, "app.lambda_handler", LAYERS, container=uuid.uuid4().hex)
+
+
+@pytest.fixture
+def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The JSON log lines the handler writes (Powertools' handler, its formatter, a buffer)."""
+    from sluice_common.observability import logger
+
+    buffer = io.StringIO()
+    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
+    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line]
+    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
