@@ -30,7 +30,9 @@ security: venv
 	$(BIN)/bandit --quiet --recursive --severity-level medium functions layers/common/python/sluice_common scripts benchmarks
 
 typecheck: venv
-	$(BIN)/mypy functions/process_object functions/plan_batch functions/drain_lease layers/common/python scripts/sluice_local scripts/sluice_ops
+	$(BIN)/mypy functions/process_object functions/plan_batch functions/drain_lease \
+		functions/execution_alert functions/alert_notifier functions/splunk_forwarder functions/metrics_sync \
+		layers/common/python scripts/sluice_local scripts/sluice_ops
 
 template-check: venv $(CHECKOV_STAMP)
 	$(BIN)/cfn-lint template.yaml

@@ -307,6 +307,7 @@ def deployed(
     *,
     time_scale: float = 0.02,
     log_dir: Path | None = None,
+    secrets: dict[str, str] | None = None,
     **downstream_options: Any,
 ) -> Iterator[tuple[LocalPipeline, DownstreamServer]]:
     """The template deployed locally, its DownstreamApiUrl pointing at a fresh local server.
@@ -314,5 +315,7 @@ def deployed(
     Function logs go to ``log_dir/<LogicalId>.log`` when given, else to stdout."""
     with DownstreamServer(**downstream_options) as downstream:
         params = {"DownstreamApiUrl": downstream.url, **(overrides or {})}
-        with LocalPipeline(template, params, time_scale=time_scale, log_dir=log_dir) as pipeline:
+        with LocalPipeline(
+            template, params, time_scale=time_scale, log_dir=log_dir, secrets=secrets
+        ) as pipeline:
             yield pipeline, downstream

@@ -6,6 +6,10 @@ what the benchmarks measure; none restates the pipeline.
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from datetime import datetime
 from typing import Any
 
 _installed = False
@@ -35,6 +39,93 @@ def install() -> None:
     _install_sfn_client_reuse()
     _install_parse_once()
     _install_sqs_clock_once()
+    _install_execution_logging()
+    _install_subscription_event_ids()
+
+
+def _install_subscription_event_ids() -> None:
+    """CloudWatch Logs gives each event in a subscription payload its id as a string of digits;
+    moto gives an integer, which a forwarder checking the payload's shape rightly refuses."""
+    from moto.awslambda.models import LambdaBackend
+
+    original = LambdaBackend.send_log_event
+
+    def send_log_event(
+        self: Any,
+        function_arn: str,
+        filter_name: str,
+        log_group_name: str,
+        log_stream_name: str,
+        log_events: Any,
+    ) -> None:
+        events = [{**event, "id": str(event["id"])} for event in log_events]
+        original(self, function_arn, filter_name, log_group_name, log_stream_name, events)
+
+    LambdaBackend.send_log_event = send_log_event  # type: ignore[method-assign]
+
+
+def _install_execution_logging() -> None:
+    """Step Functions writes execution events to the state machine's log group at its
+    LoggingConfiguration level (the only record Express executions leave). moto has that
+    logging session but starts every execution without it; this gives each execution the
+    session its state machine's configuration asks for, so subscription filters on the log
+    group (execution alerts, Splunk) see what they would see in AWS."""
+    from moto.stepfunctions.parser.asl.eval.event.logging import (
+        CloudWatchLoggingConfiguration,
+        CloudWatchLoggingSession,
+    )
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original = Execution.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        machine = self.state_machine
+        config = getattr(machine, "loggingConfiguration", None)
+        if self._cloud_watch_logging_session is None and config:
+            logging_config = CloudWatchLoggingConfiguration.from_logging_configuration(
+                state_machine_arn=machine.arn, logging_configuration=config
+            )
+            if logging_config is not None:
+                self._cloud_watch_logging_session = CloudWatchLoggingSession(
+                    execution_arn=self.exec_arn, configuration=logging_config
+                )
+
+    Execution.__init__ = __init__  # type: ignore[method-assign]
+
+    # moto's publisher fails on its own timestamps (a string where it expects a datetime) and
+    # hands the logs backend objects it cannot read; this writes the event as AWS does: JSON
+    # with event_timestamp in epoch milliseconds (as a string).
+    lock = threading.Lock()
+
+    def publish_history_log(self: Any, history_log: Any) -> None:
+        stamp = history_log.get("event_timestamp")
+        if isinstance(stamp, str):
+            try:
+                stamp = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            except ValueError:
+                stamp = None
+        millis = (
+            int(stamp.timestamp() * 1000)
+            if isinstance(stamp, datetime)
+            else int(time.time() * 1000)
+        )
+        message = json.dumps({**history_log, "event_timestamp": str(millis)}, default=str)
+        config = self.configuration
+        backend = self._logs_client
+        with lock:
+            group = backend.groups.get(config.log_group_name)
+            if group is None:
+                return  # AWS drops events for a log group that no longer exists
+            if config.log_stream_name not in group.streams:
+                backend.create_log_stream(config.log_group_name, config.log_stream_name)
+        backend.put_log_events(
+            config.log_group_name,
+            config.log_stream_name,
+            [{"timestamp": millis, "message": message}],
+        )
+
+    CloudWatchLoggingSession.publish_history_log = publish_history_log  # type: ignore[method-assign]
 
 
 def _install_parse_once() -> None:

@@ -17,9 +17,9 @@ import time
 import traceback
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,9 @@ class FunctionRuntime:
     timeout_seconds: float
     memory_mb: int
     reserved_concurrency: int | None = None
+    log_group: str | None = None
+    # Set when every trigger of the function is asynchronous (SNS, CloudWatch Logs, schedules).
+    async_config: AsyncConfig | None = None
 
 
 class _ThreadEnviron(MutableMapping[str, str]):
@@ -106,7 +109,7 @@ class _ThreadStdout(io.TextIOBase):
         self._local = threading.local()
 
     @contextmanager
-    def redirect(self, sink: _LogSink | None) -> Iterator[None]:
+    def redirect(self, sink: _LogSink | _Capture | None) -> Iterator[None]:
         previous = getattr(self._local, "sink", None)
         self._local.sink = sink
         self._local.pending = ""
@@ -155,6 +158,33 @@ class _LogSink:
         with self._lock:
             self._file.close()
 
+
+class _Capture:
+    """One invocation's log lines: kept for the log shipper, and written to the function's log
+    file as well."""
+
+    def __init__(self, file: _LogSink | None) -> None:
+        self._file = file
+        self.text: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.text.append(text)
+        return self._file.write(text) if self._file is not None else len(text)
+
+    def lines(self) -> list[str]:
+        return [line for line in "".join(self.text).splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class AsyncConfig:
+    """A function's EventInvokeConfig: how Lambda treats its asynchronous invocations."""
+
+    maximum_retry_attempts: int
+    on_failure_queue_url: str | None  # an SQS on-failure destination
+
+
+# What the runtime does with each invocation's log lines (CloudWatch Logs and EMF metrics).
+LogShipper = Callable[["FunctionRuntime", list[str]], None]
 
 _metrics_lock = threading.RLock()
 
@@ -242,6 +272,7 @@ class Dispatcher:
         # Fault injection on answers: callable(name, event, result) -> result (e.g. a lease
         # that wrongly says "held").
         self.result_hook: Any = None
+        self.log_shipper: LogShipper | None = None
 
     def register(self, runtime: FunctionRuntime) -> None:
         """Call after :meth:`install`, so the handler's loggers write through the dispatcher."""
@@ -253,6 +284,11 @@ class Dispatcher:
             self._sinks[runtime.function_name] = _LogSink(
                 self.log_dir / f"{runtime.logical_id}.log"
             )
+
+    def set_async_config(self, function_name: str, config: AsyncConfig) -> None:
+        self._functions[function_name] = replace(
+            self._functions[function_name], async_config=config
+        )
 
     def runtime_for(self, logical_id: str) -> FunctionRuntime:
         for runtime in self._functions.values():
@@ -315,11 +351,50 @@ class Dispatcher:
             )
         started = time.monotonic()
         try:
-            return self._run(runtime, event)
+            if runtime.async_config is None:
+                return self._run(runtime, event)
+            return self._run_async(runtime, runtime.async_config, event)
         finally:
             with self._lock:
                 self.stats.in_flight[logical_id] -= 1
                 self.stats.busy_seconds[logical_id] += time.monotonic() - started
+
+    def _run_async(
+        self, runtime: FunctionRuntime, config: AsyncConfig, event: Any
+    ) -> tuple[str, bool, str]:
+        """Lambda's asynchronous invocation: retried MaximumRetryAttempts times (at once here;
+        Lambda waits about a minute, then two), then the on-failure destination receives the
+        event with the last error."""
+        attempts = 1 + config.maximum_retry_attempts
+        for _ in range(attempts):
+            payload, errored, logs = self._run(runtime, event)
+            if not errored:
+                return payload, errored, logs
+        if config.on_failure_queue_url:
+            import boto3
+
+            record = {
+                "version": "1.0",
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "requestContext": {
+                    "requestId": str(uuid.uuid4()),
+                    "functionArn": f"arn:aws:lambda:{os.environ.get('AWS_DEFAULT_REGION')}:"
+                    f"123456789012:function:{runtime.function_name}:$LATEST",
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": attempts,
+                },
+                "requestPayload": event,
+                "responseContext": {
+                    "statusCode": 200,
+                    "executedVersion": "$LATEST",
+                    "functionError": "Unhandled",
+                },
+                "responsePayload": json.loads(payload),
+            }
+            boto3.client("sqs").send_message(
+                QueueUrl=config.on_failure_queue_url, MessageBody=json.dumps(record, default=str)
+            )
+        return payload, errored, logs
 
     def _run(self, runtime: FunctionRuntime, event: Any) -> tuple[str, bool, str]:
         function_name = runtime.function_name
@@ -340,8 +415,9 @@ class Dispatcher:
         )
         started = time.monotonic()
         assert self._environ is not None and self._stdout is not None
+        capture = _Capture(self._sinks.get(function_name))
         try:
-            with self._environ.overlay(env), self._stdout.redirect(self._sinks.get(function_name)):
+            with self._environ.overlay(env), self._stdout.redirect(capture):
                 if self.crash_hook is not None:
                     self.crash_hook(runtime.logical_id, event)
                 result = handler(event, context)
@@ -359,6 +435,7 @@ class Dispatcher:
                 self.stats.history.append(Invocation(runtime.logical_id, event, result, False))
             return json.dumps(result, default=str), False, ""
         except SimulatedCrash as crash:
+            capture.write(f"[ERROR] Runtime.ExitError: {crash}\n")
             return self._error(
                 runtime,
                 event,
@@ -367,6 +444,8 @@ class Dispatcher:
                 f"signal: killed ({crash})",
             )
         except Exception as exc:
+            # The Lambda runtime logs an unhandled error to the function's log group.
+            capture.write(f"[ERROR] {type(exc).__name__}: {exc}\n")
             return self._error(
                 runtime,
                 event,
@@ -374,6 +453,9 @@ class Dispatcher:
                 str(exc),
                 traceback.format_exception(type(exc), exc, exc.__traceback__)[-5:],
             )
+        finally:
+            if self.log_shipper is not None:
+                self.log_shipper(runtime, capture.lines())
 
     def _error(
         self,

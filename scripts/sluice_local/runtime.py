@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from sluice_local import emulator_fixes, timescale
-from sluice_local.invoker import Dispatcher, FunctionRuntime
+from sluice_local.cloudwatch import LogShipper
+from sluice_local.invoker import AsyncConfig, Dispatcher, FunctionRuntime
 from sluice_local.template import (
     CODE_BUCKET,
     SUBSTITUTION_OUTPUT_PREFIX,
@@ -44,7 +45,17 @@ SUBSTITUTES: dict[str, str] = {
     "(tests/template checks the policy instead)",
     "AWS::CloudWatch::Alarm": "not created: moto's CloudFormation has no alarms "
     "(tests/template checks that each component has one and every alarm has its actions)",
+    "AWS::SNS::TopicPolicy": "not applied: moto does not enforce resource policies "
+    "(tests/template checks the policy instead)",
+    "AWS::SNS::Subscription": "applied through the SNS API after deployment",
+    "AWS::Logs::SubscriptionFilter": "applied through the CloudWatch Logs API after deployment; "
+    "moto delivers every log event whatever the filter pattern, so subscribed functions "
+    "ignore what they do not handle",
+    "AWS::Lambda::EventInvokeConfig": "emulated by the dispatcher: a failed asynchronous "
+    "invocation is retried MaximumRetryAttempts times at once, then its event and error go to "
+    "the SQS on-failure destination",
 }
+_ACCOUNT = "123456789012"  # moto's default account
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -138,9 +149,13 @@ class LocalPipeline:
         time_scale: float = 1.0,
         region: str = "us-east-1",
         log_dir: Path | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> None:
         self.template_path = template_path
         self.overrides = dict(overrides or {})
+        # Parameter name -> secret value: created in Secrets Manager before deployment, and the
+        # parameter set to its ARN (the template takes secrets by ARN only).
+        self.secrets = dict(secrets or {})
         self.stack_name = stack_name
         self.time_scale = time_scale
         self.region = region
@@ -184,11 +199,15 @@ class LocalPipeline:
             os.environ[key] = value
         timescale.set_time_scale(self.time_scale)
         emulator_fixes.install()
-        self.translated = load_and_translate(self.template_path, self.overrides)
-        self._check_supported(self.translated)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         try:
+            for parameter, value in self.secrets.items():
+                self.overrides[parameter] = self.client("secretsmanager").create_secret(
+                    Name=f"{self.stack_name}-{parameter}", SecretString=value
+                )["ARN"]
+            self.translated = load_and_translate(self.template_path, self.overrides)
+            self._check_supported(self.translated)
             self._deploy(self.translated)
         except Exception:
             self.stop()
@@ -263,13 +282,18 @@ class LocalPipeline:
 
         self._register_functions(translated)
         self._create_state_machines(translated)
+        self._apply_substitutes(translated)
         self._read_schedules(translated)
 
     def _register_functions(self, translated: TranslatedTemplate) -> None:
         self.dispatcher.install()
+        self.dispatcher.log_shipper = LogShipper(self.client("logs"), self.client("cloudwatch"))
         lam = self.client("lambda")
         for logical_id, source in translated.functions.items():
+            if logical_id not in self.resources:
+                continue  # its Condition is false
             name = self.resources[logical_id]
+            logging_config = self._resolved(logical_id, "LoggingConfig") or {}
             config = lam.get_function_configuration(FunctionName=name)
             reserved = lam.get_function_concurrency(FunctionName=name)
             self.dispatcher.register(
@@ -283,6 +307,7 @@ class LocalPipeline:
                     timeout_seconds=float(config["Timeout"]),
                     memory_mb=int(config["MemorySize"]),
                     reserved_concurrency=reserved.get("ReservedConcurrentExecutions"),
+                    log_group=logging_config.get("LogGroup") or f"/aws/lambda/{name}",
                 )
             )
 
@@ -305,17 +330,96 @@ class LocalPipeline:
                 if role_logical
                 else str(props["RoleArn"])
             )
+            # Execution logs go to the template's log group (moto writes them), where
+            # subscription filters pick them up as in AWS.
+            logging_config = self._resolved(logical_id, "LoggingConfiguration") or {}
             created = sfn.create_state_machine(
                 name=arn.rsplit(":", 1)[-1],
                 definition=substitute(machine.definition, values),
                 roleArn=role_arn,
                 type=props.get("StateMachineType", "STANDARD"),
+                loggingConfiguration={
+                    "level": logging_config.get("Level", "OFF"),
+                    "includeExecutionData": bool(logging_config.get("IncludeExecutionData")),
+                    "destinations": [
+                        {
+                            "cloudWatchLogsLogGroup": {
+                                "logGroupArn": d["CloudWatchLogsLogGroup"]["LogGroupArn"]
+                            }
+                        }
+                        for d in logging_config.get("Destinations", [])
+                    ],
+                },
             )
             self.state_machine_arns[logical_id] = created["stateMachineArn"]
+
+    def _resource_map(self) -> Any:
+        from moto.cloudformation import cloudformation_backends
+
+        return (
+            cloudformation_backends[_ACCOUNT][self.region].get_stack(self.stack_name).resource_map
+        )
+
+    def _resolved(self, logical_id: str, prop: str | None = None) -> Any:
+        """A resource's properties (or one of them) with Ref, GetAtt, Sub and If resolved as
+        the deployed stack resolves them; None when the resource's Condition is false."""
+        from moto.cloudformation.parsing import clean_json
+
+        assert self.translated is not None
+        resource = self.translated.cloudformation["Resources"][logical_id]
+        resource_map = self._resource_map()
+        condition = resource.get("Condition")
+        if condition and not resource_map.lazy_condition_map[condition]:
+            return None
+        props = resource.get("Properties", {})
+        return clean_json(props.get(prop) if prop else props, resource_map)
+
+    def _apply_substitutes(self, translated: TranslatedTemplate) -> None:
+        """What moto's CloudFormation skips but the pipeline needs (see SUBSTITUTES)."""
+        for logical_id, resource in translated.cloudformation["Resources"].items():
+            kind = resource["Type"]
+            if kind not in (
+                "AWS::SNS::Subscription",
+                "AWS::Logs::SubscriptionFilter",
+                "AWS::Lambda::EventInvokeConfig",
+            ):
+                continue
+            props = self._resolved(logical_id)
+            if props is None:
+                continue
+            if kind == "AWS::SNS::Subscription":
+                self.client("sns").subscribe(
+                    TopicArn=props["TopicArn"],
+                    Protocol=props["Protocol"],
+                    Endpoint=props["Endpoint"],
+                )
+            elif kind == "AWS::Logs::SubscriptionFilter":
+                self.client("logs").put_subscription_filter(
+                    logGroupName=props["LogGroupName"],
+                    filterName=logical_id,
+                    filterPattern=props.get("FilterPattern", ""),
+                    destinationArn=props["DestinationArn"],
+                )
+            else:
+                on_failure = props.get("DestinationConfig", {}).get("OnFailure", {})
+                queue_arn = on_failure.get("Destination", "")
+                self.dispatcher.set_async_config(
+                    props["FunctionName"],
+                    AsyncConfig(
+                        maximum_retry_attempts=int(props.get("MaximumRetryAttempts", 2)),
+                        on_failure_queue_url=self._queue_url(queue_arn) if queue_arn else None,
+                    ),
+                )
+
+    def _queue_url(self, queue_arn: str) -> str:
+        name = queue_arn.rsplit(":", 1)[-1]
+        return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
 
     def _read_schedules(self, translated: TranslatedTemplate) -> None:
         events = self.client("events")
         for logical_id in translated.schedule_rules:
+            if logical_id not in self.resources:
+                continue  # its Condition is false
             name = self.resources[logical_id]
             rule = events.describe_rule(Name=name)
             if rule.get("State") == "DISABLED":

@@ -156,8 +156,10 @@ def test_no_allow_statement_has_a_wildcard_action_or_unscoped_resource(
     cfn = load_and_translate(ROOT / "template.yaml", overrides).cloudformation
     statements = _policy_statements(cfn)
     assert statements
-    # X-Ray trace segments cannot be scoped to a resource (AWS documents Resource "*").
+    # X-Ray trace segments and CloudWatch GetMetricData cannot be scoped to a resource (AWS
+    # documents Resource "*" for both).
     unscoped_ok = {
+        "cloudwatch:GetMetricData",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "xray:GetSamplingRules",

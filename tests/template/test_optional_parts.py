@@ -1,0 +1,233 @@
+"""Every optional part of the template toggles cleanly.
+
+For each part, on alone, all off, and all on: translate with SAM, resolve the Conditions the way
+CloudFormation would for those parameter values (drop what is off, pick each Fn::If branch),
+check that nothing left refers to a resource that is gone, that the part's resources are there
+exactly when it is on, and lint the resulting template with cfn-lint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint
+
+from sluice_local.template import load_and_translate
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sluice-token-AbCdEf"
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:org-{}"
+
+# part -> (parameters that turn it on, resources present only when it is on)
+PARTS: dict[str, tuple[dict[str, str], set[str]]] = {
+    "dashboard": ({"EnableCloudWatchDashboard": "true"}, {"PipelineDashboard"}),
+    "alert-email": (
+        {
+            "SmtpHost": "smtp.example.com",
+            "SmtpCredentialsSecretArn": SECRET,
+            "AlertFromAddress": "sluice@example.com",
+            "AlertRecipients": "ops@example.com,oncall@example.com",
+        },
+        {"AlertNotifierFunction", "AlertNotifierLogGroup"},
+    ),
+    "splunk": (
+        {"SplunkHecUrl": "https://splunk.example.com:8088", "SplunkHecTokenSecretArn": SECRET},
+        {
+            "SplunkForwarderFunction",
+            "SplunkForwarderLogGroup",
+            "ProcessObjectLogsToSplunk",
+            "DrainLogsToSplunk",
+        },
+    ),
+    "existing-splunk-forwarder": (
+        {"ExistingSplunkForwarderArn": FUNCTION.format("splunk")},
+        {"ProcessObjectLogsToSplunk", "DrainLogsToSplunk"},
+    ),
+    "dynatrace": (
+        {
+            "DynatraceApiUrl": "https://abc12345.live.dynatrace.com",
+            "DynatraceTokenSecretArn": SECRET,
+        },
+        {"MetricsSyncFunction", "MetricsSyncLogGroup"},
+    ),
+    "existing-dynatrace-sync": (
+        {"ExistingDynatraceSyncArn": FUNCTION.format("dynatrace")},
+        {"ExistingMetricsSyncSchedule", "ExistingMetricsSyncPermission"},
+    ),
+    "extra-alarm-actions": ({"AlarmActionArns": "arn:aws:sns:us-east-1:123456789012:pager"}, set()),
+    "existing-bucket": ({"ExistingBucketName": "my-existing-bucket"}, set()),
+    "downstream-secret": ({"DownstreamAuthSecretArn": SECRET}, set()),
+}
+# The existing forwarder / sync function replaces ours: "all on" takes ours.
+ALL_ON = {
+    k: v
+    for name, (params, _) in PARTS.items()
+    if not name.startswith("existing-") or name == "existing-bucket"
+    for k, v in params.items()
+}
+CASES = {"all-off": {}, **{name: params for name, (params, _) in PARTS.items()}, "all-on": ALL_ON}
+PSEUDO = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+NO_VALUE = object()
+
+
+def _parameter_values(cfn: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, spec in cfn.get("Parameters", {}).items():
+        value = overrides.get(name, spec.get("Default", ""))
+        value = str(value)
+        values[name] = value.split(",") if spec["Type"] == "CommaDelimitedList" else value
+    return {**PSEUDO, **values}
+
+
+def _evaluate(expr: Any, params: dict[str, Any], conditions: dict[str, Any]) -> Any:
+    """The subset of intrinsic functions the template's Conditions use."""
+    if isinstance(expr, dict) and len(expr) == 1:
+        [(fn, arg)] = expr.items()
+        if fn == "Ref":
+            return params[arg]
+        if fn == "Condition":
+            return _condition(arg, params, conditions)
+        if fn == "Fn::Equals":
+            left, right = (_evaluate(a, params, conditions) for a in arg)
+            return left == right
+        if fn == "Fn::Not":
+            return not _evaluate(arg[0], params, conditions)
+        if fn == "Fn::And":
+            return all(_evaluate(a, params, conditions) for a in arg)
+        if fn == "Fn::Or":
+            return any(_evaluate(a, params, conditions) for a in arg)
+        if fn == "Fn::Join":
+            return arg[0].join(_evaluate(arg[1], params, conditions))
+        raise AssertionError(f"the test cannot evaluate {fn} in a Condition")
+    return expr
+
+
+def _condition(name: str, params: dict[str, Any], conditions: dict[str, Any]) -> bool:
+    if isinstance(conditions[name], bool):
+        return conditions[name]
+    conditions[name] = bool(_evaluate(conditions[name], params, conditions))
+    return bool(conditions[name])
+
+
+def _prune(node: Any, truth: dict[str, bool]) -> Any:
+    """Pick each Fn::If branch and drop AWS::NoValue, as CloudFormation does."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, yes, no = node["Fn::If"]
+            return _prune(yes if truth[name] else no, truth)
+        if node == {"Ref": "AWS::NoValue"}:
+            return NO_VALUE
+        pruned = {k: _prune(v, truth) for k, v in node.items()}
+        return {k: v for k, v in pruned.items() if v is not NO_VALUE}
+    if isinstance(node, list):
+        return [v for v in (_prune(v, truth) for v in node) if v is not NO_VALUE]
+    return node
+
+
+def _resolved(overrides: dict[str, str]) -> dict[str, Any]:
+    cfn = load_and_translate(ROOT / "template.yaml", overrides).cloudformation
+    cfn = json.loads(json.dumps(cfn))
+    # Outputs the local runtime adds to resolve DefinitionSubstitutions are not the template's.
+    cfn["Outputs"] = {k: v for k, v in cfn.get("Outputs", {}).items() if "Substitution" not in k}
+    params = _parameter_values(cfn, overrides)
+    conditions = dict(cfn.get("Conditions", {}))
+    truth = {name: _condition(name, params, conditions) for name in conditions}
+    for section in ("Resources", "Outputs"):
+        cfn[section] = {
+            k: _prune({f: v for f, v in r.items() if f != "Condition"}, truth)
+            for k, r in cfn.get(section, {}).items()
+            if truth.get(r.get("Condition", ""), True)
+        }
+    cfn.pop("Conditions", None)
+    # cfn-lint checks what a Ref resolves to against a parameter's default: make it this case's.
+    for name, value in overrides.items():
+        cfn["Parameters"][name]["Default"] = value
+    return cfn
+
+
+def _references(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        if "Ref" in node and isinstance(node["Ref"], str):
+            found.add(node["Ref"])
+        if "Fn::GetAtt" in node:
+            target = node["Fn::GetAtt"]
+            found.add(target[0] if isinstance(target, list) else target.split(".")[0])
+        if "Fn::Sub" in node:
+            sub = node["Fn::Sub"]
+            text, local = (sub, {}) if isinstance(sub, str) else (sub[0], sub[1])
+            names = {part.split("}")[0].split(".")[0] for part in text.split("${")[1:]}
+            found.update(names - set(local))
+        if "DependsOn" in node:
+            depends = node["DependsOn"]
+            found.update(depends if isinstance(depends, list) else [depends])
+        for value in node.values():
+            found |= _references(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _references(value)
+    return found
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_optional_part_toggles_cleanly(case: str) -> None:
+    overrides = CASES[case]
+    cfn = _resolved(overrides)
+    known = set(cfn["Resources"]) | set(cfn.get("Parameters", {})) | set(PSEUDO)
+    known |= {"AWS::StackName", "AWS::NoValue", "AWS::URLSuffix"}
+    for section in ("Resources", "Outputs"):
+        for logical_id, body in cfn[section].items():
+            dangling = _references(body) - known
+            assert not dangling, f"{logical_id} refers to {dangling}, which {case} leaves out"
+
+    on = {
+        name
+        for name, (params, _) in PARTS.items()
+        if case == name or (case == "all-on" and params.items() <= ALL_ON.items())
+    }
+    optional = set().union(*(resources for _, resources in PARTS.values()))
+    expected = set().union(*(PARTS[name][1] for name in on))
+    assert optional & set(cfn["Resources"]) == expected, case
+
+    # W2001/W7001 (parameter/mapping not used) is what switching a part off means. SAM's SQSPollerPolicy also
+    # names sqs:*Batch actions, which IAM does not have (batch calls are authorised by the
+    # single-message actions): cfn-lint says so on the translated template (W3037).
+    matches = [
+        m
+        for m in lint(json.dumps(cfn), regions=["us-east-1"])
+        if m.rule.id not in ("W2001", "W7001")
+        and not (m.rule.id == "W3037" and re.match(r"'\w+batch' is not one of", m.message))
+    ]
+    assert not [str(m) for m in matches], case
+
+
+def test_subscriptions_go_to_the_existing_forwarder_when_one_is_given() -> None:
+    cfn = _resolved(
+        {"ExistingSplunkForwarderArn": FUNCTION.format("splunk"), "SplunkHecUrl": "https://s:8088"}
+    )
+    assert "SplunkForwarderFunction" not in cfn["Resources"]
+    filters = {
+        k: r["Properties"]
+        for k, r in cfn["Resources"].items()
+        if r["Type"] == "AWS::Logs::SubscriptionFilter" and k.endswith("ToSplunk")
+    }
+    assert len(filters) == 5  # every log group (alert email and Dynatrace are off)
+    assert all(
+        p["DestinationArn"] == {"Ref": "ExistingSplunkForwarderArn"} for p in filters.values()
+    )
+
+
+def test_every_log_group_but_the_forwarders_own_is_forwarded_to_splunk() -> None:
+    cfn = _resolved(CASES["all-on"])
+    groups = {k for k, r in cfn["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
+    forwarded = {
+        r["Properties"]["LogGroupName"]["Ref"]
+        for k, r in cfn["Resources"].items()
+        if r["Type"] == "AWS::Logs::SubscriptionFilter" and k.endswith("ToSplunk")
+    }
+    # Forwarding the forwarder's own log group would feed it its own lines forever.
+    assert forwarded == groups - {"SplunkForwarderLogGroup"}
