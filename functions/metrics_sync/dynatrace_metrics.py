@@ -116,6 +116,7 @@ METRICS: tuple[MetricSpec, ...] = (
     _count("rows.failed", None, "RowsFailed", Scope.SERVICE),
     _count("downstream.retries", None, "DownstreamRetries", Scope.SERVICE),
     _gauge("objects.processing_duration", None, "ObjectProcessingDuration", Scope.SERVICE, "ms"),
+    _gauge("downstream.latency", None, "DownstreamLatency", Scope.SERVICE, "ms"),
 )
 
 

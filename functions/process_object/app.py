@@ -182,6 +182,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(
         name="ObjectProcessingDuration", unit=MetricUnit.Milliseconds, value=summary.duration_ms
     )
+    if summary.requests:
+        # Mean over this object's requests; an object whose rows were all delivered before
+        # (idempotency) made none and reports none.
+        metrics.add_metric(
+            name="DownstreamLatency",
+            unit=MetricUnit.Milliseconds,
+            value=summary.downstream_ms / summary.requests,
+        )
     logger.info(
         "object processed",
         extra={
@@ -192,6 +200,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 rows_failed=summary.rows_failed,
                 retries=summary.retries,
                 duration_ms=summary.duration_ms,
+                downstream_ms=summary.downstream_ms,
             ),
         },
     )

@@ -149,6 +149,7 @@ class SendResult:
     status: int | None
     attempts: int
     error: str | None = None
+    latency_s: float = 0.0  # time spent in the downstream's answers (backoff sleeps excluded)
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
@@ -169,8 +170,10 @@ def send_with_retry(
     rng = rng or _JITTER
     error = "not attempted"
     status: int | None = None
+    latency = 0.0
     for attempt in range(1, policy.max_attempts + 1):
         retry_after: float | None = None
+        started = time.monotonic()
         try:
             response = downstream.post(body, headers)
         except (DownstreamTimeout, DownstreamUnreachable) as exc:
@@ -178,16 +181,23 @@ def send_with_retry(
         else:
             status = response.status
             if 200 <= status < 300:
-                return SendResult(True, status, attempt)
+                return SendResult(True, status, attempt, latency_s=latency + _since(started))
             error = f"HTTP {status}"
             if status not in RETRYABLE_STATUS:
-                return SendResult(False, status, attempt, f"{error} (not retried)")
+                return SendResult(
+                    False, status, attempt, f"{error} (not retried)", latency + _since(started)
+                )
             retry_after = response.retry_after
+        latency += _since(started)
         if attempt < policy.max_attempts:
             delay = backoff_delay(policy, attempt, rng)
             if retry_after is not None:
                 delay = max(delay, min(retry_after, policy.cap_s))
             sleep(delay)
     return SendResult(
-        False, status, policy.max_attempts, f"{error} after {policy.max_attempts} attempts"
+        False, status, policy.max_attempts, f"{error} after {policy.max_attempts} attempts", latency
     )
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started

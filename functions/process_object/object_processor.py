@@ -48,6 +48,8 @@ class ObjectSummary:
     failed_rows_truncated: bool = False
     retries: int = 0
     duration_ms: int = 0
+    requests: int = 0  # downstream requests, retries included
+    downstream_ms: int = 0  # time spent waiting for the downstream's answers
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +161,7 @@ def process_object(
         else:
             summary.failed_rows_truncated = True
 
+    downstream_s = 0.0
     row_key = _row_keys(ref, revision)
     # The part of every payload that does not change, encoded once per object.
     prefix = json.dumps({"bucket": ref.bucket, "key": key})[:-1] + ', "row": '
@@ -185,6 +188,9 @@ def process_object(
 
             result = deliver() if once is None else _deliver_once(once, idempotency, deliver)
             summary.retries += result.attempts - 1
+            if result.latency_s:  # 0: delivered by an earlier invocation, no request now
+                summary.requests += result.attempts
+            downstream_s += result.latency_s
             if result.ok:
                 summary.rows_sent += 1
             else:
@@ -198,19 +204,25 @@ def process_object(
         if close:
             close()
     summary.duration_ms = int((time.monotonic() - started) * 1000)
+    summary.downstream_ms = int(downstream_s * 1000)
     return summary
 
 
 def _deliver_once(once: Once, key: str, deliver: Callable[[], SendResult]) -> SendResult:
+    made: list[SendResult] = []
+
     def attempt() -> dict[str, Any]:
         result = deliver()
         if not result.ok:
             raise RowNotDelivered(result)  # no record: a later attempt may deliver it
+        made.append(result)
         return {"status": result.status, "attempts": result.attempts}
 
     try:
         done = once(key, attempt)
     except RowNotDelivered as failed:
         return failed.result
+    if made:
+        return made[0]
     # Delivered now (attempts as made) or by an earlier invocation (attempts: 0 here).
     return SendResult(True, done.get("status"), done.get("attempts", 1))

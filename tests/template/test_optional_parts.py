@@ -193,9 +193,9 @@ def test_optional_part_toggles_cleanly(case: str) -> None:
     expected = set().union(*(PARTS[name][1] for name in on))
     assert optional & set(cfn["Resources"]) == expected, case
 
-    # W2001/W7001 (parameter/mapping not used) is what switching a part off means. SAM's SQSPollerPolicy also
-    # names sqs:*Batch actions, which IAM does not have (batch calls are authorised by the
-    # single-message actions): cfn-lint says so on the translated template (W3037).
+    # W2001/W7001 (parameter/mapping not used) is what switching a part off means. SAM's
+    # SQSPollerPolicy also names sqs:*Batch actions, which IAM does not have (batch calls are
+    # authorised by the single-message actions): cfn-lint says so on the translated template.
     matches = [
         m
         for m in lint(json.dumps(cfn), regions=["us-east-1"])

@@ -182,3 +182,23 @@ def test_retries_count_against_the_rate() -> None:
     paced = PacedDownstream(Recorder(), per_second=2, clock=clock, sleep=clock.sleep)
     send_with_retry(paced, BODY, HEADERS, RetryPolicy(3, 0.0, 0.0), sleep=clock.sleep)
     assert [t - 100 for t in inner.times] == [0, 0.5, 1.0]
+
+
+class SlowThenOk:
+    """Answers 503, then 200, each after 20 ms."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def post(self, body: bytes, headers: Any) -> DownstreamResponse:
+        self.calls += 1
+        time.sleep(0.02)
+        return DownstreamResponse(503 if self.calls == 1 else 200, None)
+
+
+def test_latency_counts_time_in_answers_not_backoff_sleeps(sleeps: Any) -> None:
+    result = send_with_retry(
+        SlowThenOk(), BODY, HEADERS, POLICY, sleep=lambda s: time.sleep(0.2), rng=random.Random(1)
+    )
+    assert result.ok and result.attempts == 2
+    assert 0.04 <= result.latency_s < 0.2  # two answers of 20 ms; the 0.2 s backoff is excluded
