@@ -187,6 +187,7 @@ class AsyncConfig:
 LogShipper = Callable[["FunctionRuntime", list[str]], None]
 
 _metrics_lock = threading.RLock()
+_stdout_wrapper: _ThreadStdout | None = None
 
 
 def _serialize_powertools_metrics() -> None:
@@ -306,8 +307,16 @@ class Dispatcher:
             # Intentional: wrap, not clear; os.getenv reads this module global at call time.
             os.environ = _ThreadEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003
         self._environ = os.environ  # type: ignore[assignment]
+        global _stdout_wrapper
         if not isinstance(sys.stdout, _ThreadStdout):
-            sys.stdout = _ThreadStdout(sys.stdout)
+            # One wrapper per process: a Powertools Logger keeps the stream it was created
+            # with, so a second wrapper (sys.stdout replaced in between, e.g. by pytest's
+            # capture) would leave that logger's lines outside every invocation's log.
+            if _stdout_wrapper is None:
+                _stdout_wrapper = _ThreadStdout(sys.stdout)
+            else:
+                _stdout_wrapper._base = sys.stdout
+            sys.stdout = _stdout_wrapper
         self._stdout = sys.stdout
         _serialize_powertools_metrics()
         dispatcher = self
