@@ -280,6 +280,7 @@ class Dispatcher:
         load_handler(  # fail early
             runtime.code_dir, runtime.handler, runtime.layer_dirs, self._container
         )
+        self._capture_powertools_loggers()
         self._functions[runtime.function_name] = runtime
         if self.log_dir is not None:
             self._sinks[runtime.function_name] = _LogSink(
@@ -290,6 +291,26 @@ class Dispatcher:
         self._functions[function_name] = replace(
             self._functions[function_name], async_config=config
         )
+
+    def _capture_powertools_loggers(self) -> None:
+        """Point every Powertools Logger at the per-invocation stdout. A Logger keeps the stream
+        it was created with; one created before the runtime started (a module imported while
+        pytest collected tests, say) would otherwise write outside every invocation's log."""
+        import logging
+
+        from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
+
+        if self._stdout is None:
+            return
+        loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        for item in loggers:
+            for handler in getattr(item, "handlers", []):
+                if (
+                    type(handler) is logging.StreamHandler
+                    and isinstance(handler.formatter, BasePowertoolsFormatter)
+                    and handler.stream is not self._stdout
+                ):
+                    handler.setStream(self._stdout)
 
     def runtime_for(self, logical_id: str) -> FunctionRuntime:
         for runtime in self._functions.values():
