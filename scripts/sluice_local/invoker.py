@@ -274,6 +274,8 @@ class Dispatcher:
         # that wrongly says "held").
         self.result_hook: Any = None
         self.log_shipper: LogShipper | None = None
+        # (queue URL, body) -> None: how on-failure destination records are sent.
+        self.send_to_queue: Callable[[str, str], None] | None = None
 
     def register(self, runtime: FunctionRuntime) -> None:
         """Call after :meth:`install`, so the handler's loggers write through the dispatcher."""
@@ -400,9 +402,7 @@ class Dispatcher:
             payload, errored, logs = self._run(runtime, event)
             if not errored:
                 return payload, errored, logs
-        if config.on_failure_queue_url:
-            import boto3
-
+        if config.on_failure_queue_url and self.send_to_queue is not None:
             record = {
                 "version": "1.0",
                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
@@ -421,9 +421,7 @@ class Dispatcher:
                 },
                 "responsePayload": json.loads(payload),
             }
-            boto3.client("sqs").send_message(
-                QueueUrl=config.on_failure_queue_url, MessageBody=json.dumps(record, default=str)
-            )
+            self.send_to_queue(config.on_failure_queue_url, json.dumps(record, default=str))
         return payload, errored, logs
 
     def _run(self, runtime: FunctionRuntime, event: Any) -> tuple[str, bool, str]:

@@ -56,6 +56,10 @@ SUBSTITUTES: dict[str, str] = {
     "the SQS on-failure destination",
 }
 _ACCOUNT = "123456789012"  # moto's default account
+_PAGINATED = {
+    "stepfunctions": ("list_executions", "get_execution_history"),
+    "cloudformation": ("list_stack_resources",),
+}
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -167,6 +171,8 @@ class LocalPipeline:
         self.schedules: list[ScheduleRule] = []
         self._mock: Any = None
         self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self._session: Any = None
         self._scheduler: threading.Thread | None = None
         self._stop = threading.Event()
         self._env_backup: dict[str, str | None] = {}
@@ -230,12 +236,24 @@ class LocalPipeline:
                 os.environ[key] = value
 
     def client(self, service: str) -> Any:
+        """The runtime's own client of a service: one per service, from a session of its own.
+
+        boto3's default session is shared with the handlers, which create clients from many
+        threads, and botocore sessions are not thread-safe (boto/boto3#2750); a paginator
+        model loaded during such a race came back empty once (OperationNotPageableError on
+        list_executions at the end of a demo)."""
         import boto3
 
-        if service not in self._clients:
-            make_client: Any = boto3.client  # any service name, not one of the stub literals
-            self._clients[service] = make_client(service, region_name=self.region)
-        return self._clients[service]
+        with self._clients_lock:
+            if service not in self._clients:
+                if self._session is None:
+                    self._session = boto3.session.Session(region_name=self.region)
+                make_client: Any = self._session.client  # any service name
+                client = make_client(service)
+                for operation in _PAGINATED.get(service, ()):
+                    client.can_paginate(operation)  # load the paginator model now, here
+                self._clients[service] = client
+            return self._clients[service]
 
     # -- deployment ------------------------------------------------------------------------
     @staticmethod
@@ -288,6 +306,9 @@ class LocalPipeline:
     def _register_functions(self, translated: TranslatedTemplate) -> None:
         self.dispatcher.install()
         self.dispatcher.log_shipper = LogShipper(self.client("logs"), self.client("cloudwatch"))
+        self.dispatcher.send_to_queue = lambda url, body: self.client("sqs").send_message(
+            QueueUrl=url, MessageBody=body
+        )
         lam = self.client("lambda")
         for logical_id, source in translated.functions.items():
             if logical_id not in self.resources:
