@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -39,3 +42,14 @@ def lambda_context() -> object:
     from sluice_local.context import LambdaContext
 
     return LambdaContext(function_name="test-function", timeout_seconds=30)
+
+
+@pytest.fixture
+def sample_event() -> Callable[[str], dict[str, Any]]:
+    """A sample event from events/ (what `sam local invoke -e` sends)."""
+
+    def load(name: str) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads((ROOT / "events" / name).read_text())
+        return loaded
+
+    return load

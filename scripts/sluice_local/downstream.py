@@ -13,8 +13,10 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from sluice_local.servers.http import LocalHttpServer
 
 TIMEOUT = "timeout"
 
@@ -31,8 +33,10 @@ class RecordedRequest:
     in_flight_at_start: int
 
 
-class DownstreamServer:
+class DownstreamServer(LocalHttpServer):
     """``with DownstreamServer(latency_s=0.01) as api: ... api.url ... api.peak_in_flight``."""
+
+    thread_name = "downstream"
 
     def __init__(
         self,
@@ -57,37 +61,11 @@ class DownstreamServer:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.peak_in_flight = 0
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port, self._handler_class())
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else host
-        return f"http://{host}:{port}/rows"
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> DownstreamServer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, name="downstream", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> DownstreamServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return super().url + "/rows"
 
     # -- behaviour -------------------------------------------------------------------------
     def configure(self, **knobs: Any) -> None:

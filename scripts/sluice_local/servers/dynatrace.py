@@ -23,9 +23,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from sluice_local.servers.http import LocalHttpServer
 
 INGEST_PATH = "/api/v2/metrics/ingest"
 MAX_BODY_BYTES = 1_000_000
@@ -241,8 +243,10 @@ def parse_body(
 
 
 # -- the server ----------------------------------------------------------------------------------
-class DynatraceServer:
+class DynatraceServer(LocalHttpServer):
     """``with DynatraceServer() as dt: ... dt.url ... dt.lines``; a context manager."""
+
+    thread_name = "dynatrace"
 
     def __init__(
         self,
@@ -261,45 +265,11 @@ class DynatraceServer:
         self.requests: list[RecordedIngest] = []
         self._faults: deque[tuple[int | None, float | None]] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The environment URL, what DYNATRACE_API_URL holds."""
-        host, port = self._server.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else host
-        return f"http://{host}:{port}"
+        super().__init__(host, port, self._handler_class())
 
     @property
     def ingest_url(self) -> str:
         return self.url + INGEST_PATH
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> DynatraceServer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},  # a prompt stop()
-                name="dynatrace",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> DynatraceServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- behaviour -------------------------------------------------------------------------
     def fail_next(

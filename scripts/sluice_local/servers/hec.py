@@ -19,8 +19,10 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from sluice_local.servers.http import LocalHttpServer
 
 EVENT_PATHS = frozenset(
     {"/services/collector/event", "/services/collector/event/1.0", "/services/collector"}
@@ -54,12 +56,14 @@ class _Fault:
     hold_s: float = 0.0
 
 
-class HecServer:
+class HecServer(LocalHttpServer):
     """``with HecServer(token="t") as hec: ... hec.url ... hec.events``.
 
     ``url`` is what SPLUNK_HEC_URL takes (``http://127.0.0.1:<port>``); ``event_url`` is the
     full event endpoint. ``events`` are the accepted event objects, as sent, in arrival order.
     """
+
+    thread_name = "hec"
 
     def __init__(
         self,
@@ -77,42 +81,11 @@ class HecServer:
         self.events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._faults: deque[_Fault] = deque()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else host
-        return f"http://{host}:{port}"
+        super().__init__(host, port, self._handler_class())
 
     @property
     def event_url(self) -> str:
         return f"{self.url}/services/collector/event"
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> HecServer:
-        if self._thread is None:
-            # A short poll: stop() (shutdown) returns within it, so tests do not wait 0.5 s.
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, args=(0.05,), name="hec", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> HecServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- behaviour -------------------------------------------------------------------------
     def fail_next(

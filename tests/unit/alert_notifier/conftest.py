@@ -25,17 +25,6 @@ load_handler(CODE_DIR, "app.lambda_handler", LAYERS)
 
 
 @pytest.fixture
-def sample_event() -> Callable[[str], dict[str, Any]]:
-    """A sample event from events/ (what `sam local invoke -e` sends)."""
-
-    def load(name: str) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads((EVENTS / name).read_text())
-        return loaded
-
-    return load
-
-
-@pytest.fixture
 def login() -> tuple[str, str]:
     return USERNAME, PASSWORD
 
