@@ -48,3 +48,11 @@ class ObjectBusy(SluiceError):
     expired yet): the drain puts the message back until that lock must have expired."""
 
     retryable = True
+
+
+class InvalidPayment(SluiceError):
+    """The event is not a valid payment event; the message says which field and why.
+
+    The payment pipeline's workflow catches this name without retrying and dead-letters the
+    message with the message as the reason: name the field, the value seen and what is allowed.
+    """

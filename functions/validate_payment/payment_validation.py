@@ -1,0 +1,411 @@
+"""A published payment event, checked field by field and normalized for the next steps.
+
+The event is a JSON object (camelCase) published to the payments topic; SNS delivers it raw to
+the queue, so an SQS body is the event itself. A body that is an SNS envelope
+(``{"Type": "Notification", "Message": "<the event>", ...}``: raw delivery turned off) is
+unwrapped once.
+
+Required: ``transactionId``, ``merchantId`` (1..64 of ``[A-Za-z0-9._:-]``), ``amount``,
+``currency`` (ISO 4217, active, upper case, with a minor unit), ``type`` (``PAYMENT`` or
+``REFUND``), ``occurredAt`` (ISO 8601 with ``Z`` or an offset). Optional: ``customerId``
+(1..64 characters), ``cardCountry`` (ISO 3166-1 alpha-2, upper case), ``description`` (at most
+256 characters), ``schemaVersion`` (1). An optional field that is null counts as absent.
+
+Decisions:
+
+- Unknown fields are ignored, not rejected: they are left out of the normalized payment (so
+  never stored) and their names are returned for the handler to log. A producer may add a
+  field before the pipeline knows it; a change that must not be ignored is a new
+  ``schemaVersion``, which is rejected. The cost: a misspelt optional field
+  (``cardcountry``) is dropped, visibly only in the log.
+- The first problem found is the reason, fields checked in this order: transactionId,
+  merchantId, currency (the amount's scale depends on it), amount, type, occurredAt, then the
+  optional ones. One field, the value seen, what is allowed.
+- A key twice in one JSON object is rejected: parsers disagree on which one wins.
+- ``amount`` is a plain decimal string ("12.30") or a JSON number, parsed as a Decimal (never
+  a float). Rejected: not finite, exponent form (``"1E+3"`` or ``1E3``), surrounding
+  whitespace, zero, negative (a refund is ``type`` REFUND with a positive amount), more
+  decimal places than the currency's minor unit (as written: ``"12.340"`` EUR has 3),
+  above :data:`~sluice_common.payments.MAX_AMOUNT` in major units (999999999999, so
+  ``"999999999999.00"`` EUR is the largest). Fewer places are padded and leading zeros
+  dropped: ``"12.3"`` and ``"012.3"`` EUR become ``"12.30"``.
+- ``occurredAt`` is ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` then ``Z`` or ``±HH:MM`` (upper-case
+  ``T`` and ``Z``); it becomes UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ``, the fraction cut (not rounded)
+  to milliseconds. More than :data:`FUTURE_TOLERANCE` after ``now`` is rejected; there is no
+  lower bound (a late redelivery is still a payment).
+
+Every rejection is :class:`~sluice_common.errors.InvalidPayment`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from sluice_common.countries import ALPHA_2
+from sluice_common.errors import InvalidPayment
+from sluice_common.payments import (
+    ID_PATTERN,
+    MAX_AMOUNT,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_ID_LENGTH,
+    PAYMENT_TYPES,
+    SCHEMA_VERSION,
+    PaymentType,
+    ValidatedPayment,
+    amount_text,
+    currency_scale,
+    describe,
+    places,
+    shown,
+)
+
+REQUIRED_FIELDS: Final = ("transactionId", "merchantId", "amount", "currency", "type", "occurredAt")
+OPTIONAL_FIELDS: Final = ("customerId", "cardCountry", "description", "schemaVersion")
+KNOWN_FIELDS: Final = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
+FUTURE_TOLERANCE: Final = timedelta(minutes=5)  # producers' clocks run a little ahead
+MAX_LOGGED_FIELDS: Final = 20  # unknown field names returned for the log
+
+_PLAIN_DECIMAL: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+_TIME: Final = re.compile(
+    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
+    r"T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,9}))?)?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2})?",
+    re.ASCII,
+)
+
+
+@dataclass(frozen=True)
+class Validation:
+    payment: ValidatedPayment
+    ignored_fields: tuple[str, ...] = ()  # unknown field names (at most MAX_LOGGED_FIELDS)
+    from_sns_envelope: bool = False  # the body was an SNS envelope (raw delivery is off)
+
+
+@dataclass(frozen=True)
+class _ExponentNumber:
+    """A JSON number written with an exponent (1E3): kept as written, so it can be refused."""
+
+    text: str
+
+    def __str__(self) -> str:  # as messages show it: "got a number (1E3)"
+        return self.text
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def read_step_input(event: object) -> str:
+    """The SQS body in ValidatePayment's input ``{"messageId": ..., "body": "<SQS body>"}``."""
+    if not isinstance(event, Mapping):
+        raise InvalidPayment(
+            f"step input must be an object {{'messageId', 'body'}}, got {describe(event)}"
+        )
+    if "body" not in event:
+        raise InvalidPayment(
+            "step input has no body: expected {'messageId': ..., 'body': '<the SQS body>'}, "
+            f"got the keys {sorted(str(key) for key in event)[:10]}"
+        )
+    body = event["body"]
+    if not isinstance(body, str):
+        raise InvalidPayment(
+            f"step input's body must be the SQS body as a string, got {describe(body)}: pass "
+            "the record's body unparsed (a parsed body would reach Lambda with float amounts)"
+        )
+    return body
+
+
+def validate_body(body: str, *, now: datetime) -> Validation:
+    """The payment in an SQS body (the event, or an SNS envelope around it), validated."""
+    event, from_envelope = parse_body(body)
+    validation = validate_event(event, now=now)
+    return Validation(validation.payment, validation.ignored_fields, from_envelope)
+
+
+def parse_body(body: str) -> tuple[dict[str, Any], bool]:
+    """The event object in a body, and whether it came out of an SNS envelope."""
+    parsed = _json(body, "body")
+    if not isinstance(parsed, dict):
+        raise InvalidPayment(
+            f"body must be a JSON object (the payment event), got {describe(parsed)}"
+        )
+    if parsed.get("Type") == "Notification" and "Message" in parsed:
+        message = parsed["Message"]
+        if not isinstance(message, str):
+            raise InvalidPayment(
+                f"body is an SNS envelope whose Message is not a string: {describe(message)}"
+            )
+        event = _json(message, "SNS envelope's Message")
+        if not isinstance(event, dict):
+            raise InvalidPayment(
+                "body is an SNS envelope whose Message is not a JSON object (the payment "
+                f"event): {describe(event)}"
+            )
+        return event, True
+    return parsed, False
+
+
+def _json(text: str, what: str) -> Any:
+    if not text.strip():
+        raise InvalidPayment(f"{what} is empty")
+    try:
+        return json.loads(
+            text,
+            parse_float=_json_float,
+            parse_constant=Decimal,  # NaN, Infinity: refused as amounts, never floats
+            object_pairs_hook=_object_without_duplicates,
+        )
+    except json.JSONDecodeError as exc:
+        raise InvalidPayment(
+            f"{what} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except _DuplicateKey as exc:
+        raise InvalidPayment(f"{what} has the field {shown(str(exc))} twice") from None
+    except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, deep nesting
+        raise InvalidPayment(f"{what} is not JSON this pipeline reads: {exc}"[:300]) from None
+
+
+def _json_float(text: str) -> Decimal | _ExponentNumber:
+    return _ExponentNumber(text) if "e" in text or "E" in text else Decimal(text)
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def validate_event(event: Mapping[str, Any], *, now: datetime) -> Validation:
+    """The payment event ``event`` (a parsed JSON object), validated and normalized.
+
+    ``now`` (aware) bounds ``occurredAt``; the handler passes the current time.
+    """
+    transaction_id = _identifier(event, "transactionId")
+    merchant_id = _identifier(event, "merchantId")
+    currency = _required(event, "currency")
+    scale = currency_scale(currency)  # before amount: the amount's scale depends on it
+    amount = normalize_amount(_required(event, "amount"), currency, scale)
+    kind = _payment_type(_required(event, "type"))
+    occurred_at = normalize_occurred_at(_required(event, "occurredAt"), now=now)
+    payment: ValidatedPayment = {
+        "transactionId": transaction_id,
+        "merchantId": merchant_id,
+        "amount": amount,
+        "currency": currency,
+        "type": kind,
+        "occurredAt": occurred_at,
+    }
+    if event.get("customerId") is not None:
+        payment["customerId"] = _text(event, "customerId", MAX_ID_LENGTH, allow_empty=False)
+    if event.get("cardCountry") is not None:
+        payment["cardCountry"] = _country(event["cardCountry"])
+    if event.get("description") is not None:
+        payment["description"] = _text(
+            event, "description", MAX_DESCRIPTION_LENGTH, allow_empty=True
+        )
+    if event.get("schemaVersion") is not None:
+        payment["schemaVersion"] = _schema_version(event["schemaVersion"])
+    unknown = sorted(str(name)[:64] for name in event if name not in KNOWN_FIELDS)
+    return Validation(payment, tuple(unknown[:MAX_LOGGED_FIELDS]))
+
+
+def _required(event: Mapping[str, Any], field: str) -> Any:
+    if field not in event:
+        raise InvalidPayment(f"{field} is missing")
+    value = event[field]
+    if value is None:
+        raise InvalidPayment(f"{field} is null; it is required")
+    return value
+
+
+def _identifier(event: Mapping[str, Any], field: str) -> str:
+    value = _required(event, field)
+    if not isinstance(value, str):
+        raise InvalidPayment(f"{field} must be a string, got {describe(value)}")
+    if not value:
+        raise InvalidPayment(f"{field} is empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidPayment(
+            f"{field} has {len(value)} characters; at most {MAX_ID_LENGTH} are allowed"
+        )
+    if not ID_PATTERN.fullmatch(value):
+        bad = next(char for char in value if not ID_PATTERN.fullmatch(char))
+        raise InvalidPayment(
+            f"{field} {shown(value)} contains {bad!r}; only A-Z, a-z, 0-9 and . _ : - are allowed"
+        )
+    return value
+
+
+def _text(event: Mapping[str, Any], field: str, limit: int, *, allow_empty: bool) -> str:
+    value = event[field]
+    if not isinstance(value, str):
+        raise InvalidPayment(f"{field} must be a string, got {describe(value)}")
+    if not value and not allow_empty:
+        raise InvalidPayment(f"{field} is empty; leave it out instead")
+    if len(value) > limit:
+        raise InvalidPayment(f"{field} has {len(value)} characters; at most {limit} are allowed")
+    return value
+
+
+def normalize_amount(value: object, currency: str, scale: int) -> str:
+    """``value`` (a decimal string, or a JSON number parsed as Decimal/int) as an amount string
+    with exactly ``scale`` decimal places; :class:`InvalidPayment` with the reason otherwise."""
+    if isinstance(value, _ExponentNumber):
+        raise InvalidPayment(
+            f"amount {value.text} is in exponent form; send a plain decimal such as '12.30'"
+        )
+    if isinstance(value, str):
+        number = _decimal_from_text(value)
+        seen = shown(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number, seen = Decimal(value), str(value)
+    elif isinstance(value, Decimal):
+        number, seen = value, str(value)
+    else:
+        raise InvalidPayment(f"amount must be a decimal string like '12.30', got {describe(value)}")
+    if not number.is_finite():
+        raise InvalidPayment(f"amount {seen} is not a finite number")
+    if number < 0:
+        raise InvalidPayment(
+            f"amount {seen} is negative; send a refund as type 'REFUND' with a positive amount"
+        )
+    if number == 0:
+        raise InvalidPayment(f"amount {seen} is zero; a payment moves a positive amount")
+    written = max(0, -int(number.as_tuple().exponent))
+    if written > scale:
+        raise InvalidPayment(f"amount {seen} has {places(written)}; {currency} allows {scale}")
+    if number > MAX_AMOUNT:
+        raise InvalidPayment(
+            f"amount {seen} is above the largest amount accepted, {MAX_AMOUNT} {currency}"
+        )
+    return amount_text(number, scale)
+
+
+def _decimal_from_text(value: str) -> Decimal:
+    seen = shown(value)
+    if not value:
+        raise InvalidPayment("amount is an empty string")
+    if value != value.strip():
+        raise InvalidPayment(f"amount {seen} has leading or trailing whitespace")
+    if _PLAIN_DECIMAL.fullmatch(value):
+        return Decimal(value)
+    if value.startswith("-") and _PLAIN_DECIMAL.fullmatch(value[1:]):
+        return Decimal(value)  # refused as negative, with that reason
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        number = None
+    if number is not None and not number.is_finite():
+        raise InvalidPayment(f"amount {seen} is not a finite number")
+    if number is not None and ("e" in value or "E" in value):
+        raise InvalidPayment(
+            f"amount {seen} is in exponent form; send a plain decimal such as '12.30'"
+        )
+    raise InvalidPayment(
+        f"amount {seen} is not a plain decimal: digits with an optional '.' and fraction, "
+        "e.g. '12.30'"
+    )
+
+
+def _payment_type(value: object) -> PaymentType:
+    if value == "PAYMENT":
+        return "PAYMENT"
+    if value == "REFUND":
+        return "REFUND"
+    hint = " (upper case)" if isinstance(value, str) and value.upper() in PAYMENT_TYPES else ""
+    seen = shown(value) if isinstance(value, str) else describe(value)
+    raise InvalidPayment(f"type {seen} must be 'PAYMENT' or 'REFUND'{hint}")
+
+
+def normalize_occurred_at(value: object, *, now: datetime) -> str:
+    """``value`` (ISO 8601 with a timezone) as UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+    if not isinstance(value, str):
+        raise InvalidPayment(
+            "occurredAt must be an ISO 8601 time string like '2026-03-14T10:41:55.187Z', "
+            f"got {describe(value)}"
+        )
+    seen = shown(value)
+    match = _TIME.fullmatch(value)
+    if match is None:
+        raise InvalidPayment(
+            f"occurredAt {seen} is not an ISO 8601 time with a timezone (expected e.g. "
+            "'2026-03-14T10:41:55.187Z' or '2026-03-14T11:41:55+01:00')"
+        )
+    parts = match.groupdict()
+    if parts["zone"] is None:
+        raise InvalidPayment(
+            f"occurredAt {seen} has no timezone; add 'Z' (UTC) or an offset such as '+01:00'"
+        )
+    try:
+        zone = UTC if parts["zone"] == "Z" else _offset(parts["zone"])
+        fraction = (parts["fraction"] or "").ljust(6, "0")[:6]  # microseconds, cut not rounded
+        moment = datetime(
+            int(parts["year"]),
+            int(parts["month"]),
+            int(parts["day"]),
+            int(parts["hour"]),
+            int(parts["minute"]),
+            int(parts["second"] or 0),
+            int(fraction),
+            tzinfo=zone,
+        ).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidPayment(f"occurredAt {seen} is not a valid time: {exc}") from None
+    if moment > now + FUTURE_TOLERANCE:
+        raise InvalidPayment(
+            f"occurredAt {seen} is more than {int(FUTURE_TOLERANCE.total_seconds() // 60)} "
+            f"minutes in the future (it is {_utc_text(now)} now)"
+        )
+    return _utc_text(moment)
+
+
+def _offset(text: str) -> timezone:
+    hours, minutes = int(text[1:3]), int(text[4:6])
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"offset {text} is out of range (-23:59..+23:59)")
+    delta = timedelta(hours=hours, minutes=minutes)
+    return timezone(-delta if text[0] == "-" else delta)
+
+
+def _utc_text(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def _country(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidPayment(
+            f"cardCountry must be an ISO 3166-1 alpha-2 code like 'DE', got {describe(value)}"
+        )
+    if value in ALPHA_2:
+        return value
+    if value.upper() in ALPHA_2:
+        raise InvalidPayment(f"cardCountry {shown(value)} must be upper case: '{value.upper()}'")
+    raise InvalidPayment(
+        f"cardCountry {shown(value)} is not an ISO 3166-1 alpha-2 country code (e.g. 'DE')"
+    )
+
+
+def _schema_version(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value == SCHEMA_VERSION:
+        return SCHEMA_VERSION
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise InvalidPayment(
+            f"schemaVersion {value} is not supported; this pipeline reads schemaVersion "
+            f"{SCHEMA_VERSION}"
+        )
+    raise InvalidPayment(
+        f"schemaVersion must be the number {SCHEMA_VERSION}, got {describe(value)}"
+    )

@@ -1,0 +1,137 @@
+"""The handler with the sample processed payment from events/: the enriched payment and the
+exact DynamoDB item StorePayment writes; reference data read once per container."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from sluice_common.errors import InvalidPayment
+from sluice_local.handlers import Handler
+
+Event = dict[str, Any]
+
+SAMPLE_ITEM = {
+    "transactionId": {"S": "pay-20261102-000417"},
+    "merchantId": {"S": "m-1001"},
+    "amount": {"N": "42.50"},
+    "currency": {"S": "EUR"},
+    "type": {"S": "PAYMENT"},
+    "occurredAt": {"S": "2026-11-02T09:41:55.187Z"},
+    "customerId": {"S": "c-88412"},
+    "cardCountry": {"S": "DE"},
+    "description": {"S": "Weekly groceries"},
+    "schemaVersion": {"N": "1"},
+    "fee": {"N": "0.60"},
+    "netAmount": {"N": "41.90"},
+    "feeBasisPoints": {"N": "140"},
+    "status": {"S": "SETTLEMENT_PENDING"},
+    "merchantCategory": {"S": "GROCERY"},
+    "mcc": {"S": "5411"},
+    "riskScore": {"N": "0"},
+    "riskLevel": {"S": "LOW"},
+    "riskReasons": {"L": []},
+    "merchantName": {"S": "Frischmarkt Berlin GmbH"},
+    "merchantCountry": {"S": "DE"},
+}
+
+
+@pytest.fixture
+def handler(fresh_handler: Callable[[], Handler]) -> Handler:
+    return fresh_handler()
+
+
+def test_the_sample_processed_payment_is_enriched_into_the_item_to_store(
+    handler: Handler,
+    sample_event: Callable[[str], Event],
+    lambda_context: Any,
+    logs: Callable[[], list[dict[str, Any]]],
+    emitted_metrics: Callable[[], dict[str, Any]],
+) -> None:
+    step_input = sample_event("enrich_payment_processed.json")
+    output = handler(step_input, lambda_context)
+
+    assert output["payment"] == {
+        **step_input["payment"],
+        "merchantName": "Frischmarkt Berlin GmbH",
+        "merchantCategory": "GROCERY",
+        "mcc": "5411",
+        "merchantCountry": "DE",
+        "riskScore": 0,
+        "riskLevel": "LOW",
+        "riskReasons": [],
+    }
+    assert output["item"] == SAMPLE_ITEM
+    assert set(output) == {"payment", "item"}
+    assert emitted_metrics() == {"PaymentsEnriched": [1.0], "HighRiskPayments": [0.0]}
+    [line] = [line for line in logs() if line["message"] == "payment enriched"]
+    assert (line["transaction_id"], line["risk_level"]) == ("pay-20261102-000417", "LOW")
+
+
+def test_the_output_survives_the_lambda_runtimes_json_with_no_float(
+    handler: Handler, sample_event: Callable[[str], Event], lambda_context: Any
+) -> None:
+    output = handler(sample_event("enrich_payment_processed.json"), lambda_context)
+
+    def no_float(text: str) -> Any:
+        raise AssertionError(f"a float {text} in the step output")
+
+    assert json.loads(json.dumps(output), parse_float=no_float) == output
+
+
+def test_a_high_risk_payment_is_counted(
+    handler: Handler,
+    sample_event: Callable[[str], Event],
+    lambda_context: Any,
+    logs: Callable[[], list[dict[str, Any]]],
+    emitted_metrics: Callable[[], dict[str, Any]],
+) -> None:
+    payment = {
+        **sample_event("enrich_payment_processed.json")["payment"],
+        "merchantId": "m-1007",  # gambling, typical 100.00 EUR, in MT
+        "amount": "1000.00",
+        "fee": "14.00",
+        "netAmount": "986.00",
+    }
+    output = handler({"payment": payment}, lambda_context)
+
+    assert (output["payment"]["riskScore"], output["payment"]["riskLevel"]) == (100, "HIGH")
+    assert output["item"]["riskScore"] == {"N": "100"}
+    assert emitted_metrics() == {"PaymentsEnriched": [1.0], "HighRiskPayments": [1.0]}
+
+
+@pytest.mark.parametrize(
+    ("step_input", "reason"),
+    [
+        ("payment", "step input must be an object {'payment': {...}}, got a string ('payment')"),
+        ({"processed": {}}, "step input has no payment: expected {'payment': {...}}"),
+        ({"payment": {"amount": "42.50"}}, "payment.transactionId must be a non-empty string"),
+    ],
+)
+def test_a_malformed_step_input_raises_invalid_payment_and_is_counted(
+    handler: Handler,
+    step_input: Any,
+    reason: str,
+    lambda_context: Any,
+    logs: Callable[[], list[dict[str, Any]]],
+    emitted_metrics: Callable[[], dict[str, Any]],
+) -> None:
+    with pytest.raises(InvalidPayment) as caught:
+        handler(step_input, lambda_context)
+    assert str(caught.value).startswith(reason)
+    assert str(caught.value).endswith("(the step input must be ProcessPayment's output)")
+    assert emitted_metrics() == {"PaymentsRejected": [1.0]}
+
+
+def test_the_reference_data_is_read_once_per_container(
+    handler: Handler, sample_event: Callable[[str], Event], lambda_context: Any
+) -> None:
+    app = sys.modules[handler.__module__]  # this container's instance of app.py
+    for _ in range(3):
+        handler(sample_event("enrich_payment_processed.json"), lambda_context)
+    info = app.reference_data.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
