@@ -63,7 +63,7 @@ def test_the_layer_ships_its_code_and_pinned_dependencies_for_313(build_dir: Pat
     shipped = {p.name for p in python.iterdir()}
     assert {"aws_lambda_powertools", "aws_xray_sdk", "urllib3", "wrapt", "jmespath"} <= shipped
     assert "botocore" not in shipped  # provided by the runtime
-    # Compiled extensions, if any, are for CPython 3.13 on x86_64 Linux.
+    # Compiled extensions, if any, are for CPython 3.13 on arm64 (aarch64) Linux.
     for ext in python.rglob("*.so"):
-        assert "cpython-313-x86_64-linux-gnu" in ext.name or ".abi3." in ext.name, ext
+        assert "cpython-313-aarch64-linux-gnu" in ext.name or ".abi3." in ext.name, ext
     assert not list(python.rglob("__pycache__"))
