@@ -39,7 +39,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     demo.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
     demo.add_argument("--log-dir", default=".demo/logs", help="where function logs are written")
+    payments = commands.add_parser(
+        "payments", help="publish payment events and run them through the payments pipeline"
+    )
+    _common(payments)
+    payments.add_argument("--events", type=int, default=200, help="distinct events to publish")
+    payments.add_argument("--invalid", type=int, default=10, help="how many of them are invalid")
+    payments.add_argument("--duplicates", type=int, default=10, help="re-published valid events")
+    payments.add_argument(
+        "--event",
+        action="append",
+        metavar="FILE",
+        help="publish this file's content instead of the sample (repeatable), "
+        "e.g. events/payment_event.json",
+    )
+    payments.add_argument("--timeout", type=float, default=300, help="give up after this many s")
+    payments.add_argument("--log-dir", default=".demo/payments-logs", help="function logs")
     args = parser.parse_args(argv)
+    if args.command == "payments":
+        from sluice_local import payments as payments_module
+
+        return payments_module.main(args)
     if args.command == "demo":
         from sluice_local import demo as demo_module
 

@@ -270,6 +270,8 @@ class Dispatcher:
         self._original: Any = None
         self._environ: _ThreadEnviron | None = None
         self.crash_hook: Any = None  # set by fault-injection tests: callable(name, event) -> None
+        # fault injection: callable(logical_id, event) -> bool, True to throttle this call
+        self.throttle_hook: Any = None
         # Fault injection on answers: callable(name, event, result) -> result (e.g. a lease
         # that wrongly says "held").
         self.result_hook: Any = None
@@ -373,9 +375,10 @@ class Dispatcher:
         with self._lock:
             # Lambda enforces reserved concurrency on every path; moto does not, so this does.
             reserved = runtime.reserved_concurrency
-            if reserved is not None and self.stats.in_flight[logical_id] >= reserved:
+            at_limit = reserved is not None and self.stats.in_flight[logical_id] >= reserved
+            if at_limit or (self.throttle_hook and self.throttle_hook(logical_id, event)):
                 self.stats.throttles[logical_id] += 1
-                raise _throttled(function_name, reserved)
+                raise _throttled(function_name, reserved or 0)
             self.stats.invocations[logical_id] += 1
             self.stats.in_flight[logical_id] += 1
             self.stats.peak_in_flight[logical_id] = max(

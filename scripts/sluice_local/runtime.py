@@ -28,6 +28,7 @@ from typing import Any
 from sluice_local import emulator_fixes, timescale
 from sluice_local.cloudwatch import LogShipper
 from sluice_local.invoker import AsyncConfig, Dispatcher, FunctionRuntime
+from sluice_local.pipes import PipeConfig, PipeRunner
 from sluice_local.template import (
     CODE_BUCKET,
     SUBSTITUTION_OUTPUT_PREFIX,
@@ -51,6 +52,8 @@ SUBSTITUTES: dict[str, str] = {
     "AWS::Logs::SubscriptionFilter": "applied through the CloudWatch Logs API after deployment; "
     "moto delivers every log event whatever the filter pattern, so subscribed functions "
     "ignore what they do not handle",
+    "AWS::Pipes::Pipe": "driven by the local runtime (sluice_local.pipes): moto accepts pipes but "
+    "delivers nothing; SQS source to a synchronous (REQUEST_RESPONSE) Step Functions target",
     "AWS::Lambda::EventInvokeConfig": "emulated by the dispatcher: a failed asynchronous "
     "invocation is retried MaximumRetryAttempts times at once, then its event and error go to "
     "the SQS on-failure destination",
@@ -169,6 +172,8 @@ class LocalPipeline:
         self.translated: TranslatedTemplate | None = None
         self.state_machine_arns: dict[str, str] = {}
         self.schedules: list[ScheduleRule] = []
+        self.pipes: dict[str, PipeRunner] = {}
+        self._pipes_stop = threading.Event()
         self._mock: Any = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -222,6 +227,9 @@ class LocalPipeline:
 
     def stop(self) -> None:
         self._stop.set()
+        self._pipes_stop.set()
+        for runner in self.pipes.values():
+            runner.join(timeout=10)
         if self._scheduler is not None:
             self._scheduler.join(timeout=5)
             self._scheduler = None
@@ -302,6 +310,7 @@ class LocalPipeline:
         self._create_state_machines(translated)
         self._apply_substitutes(translated)
         self._read_schedules(translated)
+        self._start_pipes(translated)
 
     def _register_functions(self, translated: TranslatedTemplate) -> None:
         self.dispatcher.install()
@@ -324,7 +333,11 @@ class LocalPipeline:
                     code_dir=source.code_dir,
                     handler=config["Handler"],
                     layer_dirs=tuple(translated.layers[i] for i in source.layer_logical_ids),
-                    environment=dict(config.get("Environment", {}).get("Variables", {})),
+                    # Lambda environment values are strings, whatever CloudFormation resolved.
+                    environment={
+                        k: str(v)
+                        for k, v in config.get("Environment", {}).get("Variables", {}).items()
+                    },
                     timeout_seconds=float(config["Timeout"]),
                     memory_mb=int(config["MemorySize"]),
                     reserved_concurrency=reserved.get("ReservedConcurrentExecutions"),
@@ -335,6 +348,8 @@ class LocalPipeline:
     def _create_state_machines(self, translated: TranslatedTemplate) -> None:
         sfn, iam = self.client("stepfunctions"), self.client("iam")
         for logical_id, machine in translated.state_machines.items():
+            if logical_id not in self.resources:
+                continue  # its Condition is false
             props = translated.cloudformation["Resources"][logical_id]["Properties"]
             values = {
                 key: self.outputs.pop(f"{SUBSTITUTION_OUTPUT_PREFIX}{logical_id}{key}")
@@ -409,10 +424,18 @@ class LocalPipeline:
             if props is None:
                 continue
             if kind == "AWS::SNS::Subscription":
+                attributes = {
+                    name: value if isinstance(value, str) else json.dumps(value)
+                    for name in ("RawMessageDelivery", "FilterPolicy", "RedrivePolicy")
+                    if (value := props.get(name)) is not None
+                }
+                if isinstance(props.get("RawMessageDelivery"), bool):
+                    attributes["RawMessageDelivery"] = str(props["RawMessageDelivery"]).lower()
                 self.client("sns").subscribe(
                     TopicArn=props["TopicArn"],
                     Protocol=props["Protocol"],
                     Endpoint=props["Endpoint"],
+                    Attributes=attributes,
                 )
             elif kind == "AWS::Logs::SubscriptionFilter":
                 self.client("logs").put_subscription_filter(
@@ -454,6 +477,33 @@ class LocalPipeline:
                     targets=tuple(targets),
                 )
             )
+
+    def _start_pipes(self, translated: TranslatedTemplate) -> None:
+        """Pipes run from deployment on, as in AWS (sluice_local.pipes)."""
+        self._pipes_stop.clear()
+        sqs = self.client("sqs")
+        for logical_id in translated.pipes:
+            props = self._resolved(logical_id)
+            if props is None:
+                continue  # its Condition is false
+            queue_url = self._queue_url(str(props["Source"]))
+            visibility = sqs.get_queue_attributes(
+                QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"]
+            )["Attributes"]["VisibilityTimeout"]
+            runner = PipeRunner(
+                PipeConfig.from_properties(
+                    logical_id,
+                    props,
+                    queue_url=queue_url,
+                    visibility_s=float(visibility),
+                    region=self.region,
+                ),
+                sqs,
+                self.client("stepfunctions"),
+                self._pipes_stop,
+            )
+            self.pipes[logical_id] = runner
+            runner.start()
 
     # -- schedules -------------------------------------------------------------------------
     def fire(self, schedule: ScheduleRule) -> list[str]:
@@ -593,3 +643,26 @@ class LocalPipeline:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{logical_id} executions still running after {timeout}s")
             time.sleep(0.1)
+
+    def wait_for_pipes(self, timeout: float) -> None:
+        """Until every pipe's source queue is empty and no batch is being delivered."""
+        deadline = time.monotonic() + timeout
+        sqs = self.client("sqs")
+        while True:
+            pending = 0
+            for runner in self.pipes.values():
+                attrs = sqs.get_queue_attributes(
+                    QueueUrl=runner.config.source_queue_url,
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                    ],
+                )["Attributes"]
+                pending += int(attrs["ApproximateNumberOfMessages"])
+                pending += int(attrs["ApproximateNumberOfMessagesNotVisible"])
+                pending += int(runner.busy)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"pipes still have {pending} messages after {timeout}s")
+            time.sleep(0.05)

@@ -70,6 +70,7 @@ class TranslatedTemplate:
     layers: dict[str, Path] = field(default_factory=dict)
     state_machines: dict[str, StateMachineSource] = field(default_factory=dict)
     schedule_rules: list[str] = field(default_factory=list)
+    pipes: list[str] = field(default_factory=list)
 
 
 def parse_overrides(text: str) -> dict[str, str]:
@@ -172,9 +173,18 @@ def load_and_translate(
     # Resolve DefinitionSubstitutions through CloudFormation itself: one Output per value.
     outputs = cfn.setdefault("Outputs", {})
     for logical_id, machine in translated.state_machines.items():
-        subs = cfn["Resources"][logical_id]["Properties"].get("DefinitionSubstitutions", {})
+        resource = cfn["Resources"][logical_id]
+        subs = resource["Properties"].get("DefinitionSubstitutions", {})
         for key in machine.substitution_keys:
-            outputs[f"{SUBSTITUTION_OUTPUT_PREFIX}{logical_id}{key}"] = {"Value": subs[key]}
+            output: dict[str, Any] = {"Value": subs[key]}
+            if "Condition" in resource:  # an optional pipeline: resolved only when it is on
+                output["Condition"] = resource["Condition"]
+            outputs[f"{SUBSTITUTION_OUTPUT_PREFIX}{logical_id}{key}"] = output
+    translated.pipes = [
+        logical_id
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::Pipes::Pipe"
+    ]
     translated.schedule_rules = [
         logical_id
         for logical_id, resource in cfn["Resources"].items()

@@ -5,10 +5,12 @@
     sluice-redrive --stack sluice redrive --rate 20            # every message: SQS move task
     sluice-redrive --stack sluice redrive --error RowsFailed   # filtered: copy path
     sluice-redrive --stack sluice status
+    sluice-redrive --stack sluice --pipeline payments list   # PaymentDeadLetterQueue
 
-Queues come from the stack's outputs (ObjectDeadLetterQueueUrl/Arn, ObjectQueueUrl/Arn) or from
---dlq-url/--source-url. Redriving everything uses SQS StartMessageMoveTask; a filter, --dry-run,
---copy, or an endpoint without that API (the local emulator) uses the receive/send/delete path.
+Queues come from the stack's outputs (ObjectDeadLetterQueueUrl/Arn, ObjectQueueUrl/Arn; with
+--pipeline payments PaymentDeadLetterQueueUrl, PaymentQueueUrl) or from --dlq-url/--source-url.
+Redriving everything uses SQS StartMessageMoveTask; a filter, --dry-run, --copy, or an endpoint
+without that API (the local emulator) uses the receive/send/delete path.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ from sluice_ops.redrive import (
 
 
 def _queues(args: argparse.Namespace, cloudformation: Any, sqs: Any) -> dict[str, str]:
+    def arn(url: str) -> str:
+        return str(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+        )
+
     if args.dlq_url and args.source_url:
         arns = {
             url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
@@ -44,6 +53,16 @@ def _queues(args: argparse.Namespace, cloudformation: Any, sqs: Any) -> dict[str
         raise SystemExit("give --stack, or both --dlq-url and --source-url")
     [stack] = cloudformation.describe_stacks(StackName=args.stack)["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    if getattr(args, "pipeline", "objects") == "payments":
+        if "PaymentDeadLetterQueueUrl" not in outputs:
+            raise SystemExit(f"stack {args.stack} has no payment pipeline (EnablePaymentPipeline)")
+        dlq, source = outputs["PaymentDeadLetterQueueUrl"], outputs["PaymentQueueUrl"]
+        return {
+            "dlq_url": dlq,
+            "dlq_arn": arn(dlq),
+            "source_url": source,
+            "source_arn": arn(source),
+        }
     return {
         "dlq_url": outputs["ObjectDeadLetterQueueUrl"],
         "dlq_arn": outputs["ObjectDeadLetterQueueArn"],
@@ -66,6 +85,12 @@ def _matcher(args: argparse.Namespace) -> Any:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sluice-redrive", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", help="CloudFormation stack name of the Sluice deployment")
+    parser.add_argument(
+        "--pipeline",
+        choices=["objects", "payments"],
+        default="objects",
+        help="which pipeline's dead-letter queue (with --stack; default objects)",
+    )
     parser.add_argument("--dlq-url", help="dead-letter queue URL (instead of --stack)")
     parser.add_argument("--source-url", help="queue to redrive into (instead of --stack)")
     parser.add_argument("--region")

@@ -198,3 +198,45 @@ def test_cli_falls_back_to_copying_where_move_tasks_do_not_exist(queues: Any) ->
         _args("list", stack=None, dlq_url=dlq, source_url=source, limit=10), sqs, None
     )
     assert listing == [f"0 dead letter(s) in {dlq}"]
+
+
+def test_cli_takes_the_payment_queues_from_the_stack_with_pipeline_payments() -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    stack = _stack_outputs()
+    payment_dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/sluice-payment-dead-letters"
+    payment_queue = "https://sqs.us-east-1.amazonaws.com/123456789012/sluice-payment-events"
+    stack["Stacks"][0]["Outputs"] += [
+        {"OutputKey": "PaymentDeadLetterQueueUrl", "OutputValue": payment_dlq},
+        {"OutputKey": "PaymentQueueUrl", "OutputValue": payment_queue},
+    ]
+    payment_dlq_arn = "arn:aws:sqs:us-east-1:123456789012:sluice-payment-dead-letters"
+    payment_queue_arn = "arn:aws:sqs:us-east-1:123456789012:sluice-payment-events"
+    with Stubber(sqs) as sqs_stub, Stubber(cloudformation) as cfn_stub:
+        cfn_stub.add_response("describe_stacks", stack, {"StackName": "sluice"})
+        for url, arn in ((payment_dlq, payment_dlq_arn), (payment_queue, payment_queue_arn)):
+            sqs_stub.add_response(
+                "get_queue_attributes",
+                {"Attributes": {"QueueArn": arn}},
+                {"QueueUrl": url, "AttributeNames": ["QueueArn"]},
+            )
+        sqs_stub.add_response(
+            "start_message_move_task",
+            {"TaskHandle": "handle-3"},
+            {
+                "SourceArn": payment_dlq_arn,
+                "DestinationArn": payment_queue_arn,
+                "MaxNumberOfMessagesPerSecond": 10,
+            },
+        )
+        lines = cli.run(_args("redrive", pipeline="payments"), sqs, cloudformation)
+    assert lines == ["move task started: handle-3 (follow it with: sluice-redrive status)"]
+
+
+def test_cli_says_when_the_stack_has_no_payment_pipeline() -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    with Stubber(cloudformation) as cfn_stub:
+        cfn_stub.add_response("describe_stacks", _stack_outputs(), {"StackName": "sluice"})
+        with pytest.raises(SystemExit, match="no payment pipeline"):
+            cli.run(_args("list", pipeline="payments", limit=10), sqs, cloudformation)

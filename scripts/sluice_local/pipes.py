@@ -1,0 +1,216 @@
+"""EventBridge Pipes, driven locally: moto accepts a pipe but never delivers anything.
+
+A :class:`PipeRunner` does what the template's ``AWS::Pipes::Pipe`` asks of AWS for an SQS
+source and a Step Functions target invoked ``REQUEST_RESPONSE``: receive a batch (up to
+BatchSize, waiting at most MaximumBatchingWindowInSeconds to fill it), hand the state machine the
+batch as a JSON array of SQS records, wait for the execution's result and then
+
+- succeeded: delete every message, except those named in a ``batchItemFailures`` output;
+- failed, timed out or aborted: delete nothing; the messages come back after the queue's
+  visibility timeout (time-scaled), and SQS moves them to the dead-letter queue after
+  maxReceiveCount receives, as in AWS.
+
+moto has no StartSyncExecution, so the runner starts the execution asynchronously (with an
+explicit name) and polls it until it ends, which is what a synchronous start waits for.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sluice_local import timescale
+
+_RECEIVE_MAX = 10  # SQS ReceiveMessage returns at most 10 messages per call
+
+
+@dataclass(frozen=True)
+class PipeConfig:
+    """What the runner needs from an ``AWS::Pipes::Pipe`` (resolved properties)."""
+
+    logical_id: str
+    source_queue_url: str
+    source_queue_arn: str
+    target_arn: str
+    batch_size: int
+    batching_window_s: float
+    visibility_timeout_s: float
+    region: str
+
+    @classmethod
+    def from_properties(
+        cls,
+        logical_id: str,
+        props: dict[str, Any],
+        *,
+        queue_url: str,
+        visibility_s: float,
+        region: str,
+    ) -> PipeConfig:
+        source, target = str(props["Source"]), str(props["Target"])
+        if ":sqs:" not in source:
+            raise ValueError(f"{logical_id}: only SQS sources run locally, not {source}")
+        if ":states:" not in target:
+            raise ValueError(f"{logical_id}: only Step Functions targets run locally, not {target}")
+        invocation = (
+            props.get("TargetParameters", {})
+            .get("StepFunctionStateMachineParameters", {})
+            .get("InvocationType", "FIRE_AND_FORGET")
+        )
+        if invocation != "REQUEST_RESPONSE":
+            raise ValueError(f"{logical_id}: only REQUEST_RESPONSE targets run locally")
+        sqs_params = props.get("SourceParameters", {}).get("SqsQueueParameters", {})
+        return cls(
+            logical_id=logical_id,
+            source_queue_url=queue_url,
+            source_queue_arn=source,
+            target_arn=target,
+            batch_size=int(sqs_params.get("BatchSize", 10)),
+            batching_window_s=float(sqs_params.get("MaximumBatchingWindowInSeconds", 0)),
+            visibility_timeout_s=visibility_s,
+            region=region,
+        )
+
+
+@dataclass
+class PipeStats:
+    batches: int = 0
+    messages: int = 0
+    deleted: int = 0
+    failed_executions: int = 0
+    execution_names: list[str] = field(default_factory=list)
+
+
+def sqs_record(message: dict[str, Any], config: PipeConfig) -> dict[str, Any]:
+    """One SQS message as Pipes hands it to a target (the Lambda SQS event record shape)."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "dataType": value.get("DataType"),
+                "stringListValues": [],
+                "binaryListValues": [],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": config.source_queue_arn,
+        "awsRegion": config.region,
+    }
+
+
+def failed_item_ids(output: str | None) -> set[str]:
+    """The ``batchItemFailures`` a target returned (none when its output has no such list)."""
+    try:
+        parsed = json.loads(output or "null")
+    except ValueError:
+        return set()
+    failures = parsed.get("batchItemFailures") if isinstance(parsed, dict) else None
+    if not isinstance(failures, list):
+        return set()
+    return {
+        str(f["itemIdentifier"]) for f in failures if isinstance(f, dict) and "itemIdentifier" in f
+    }
+
+
+class PipeRunner:
+    """Polls one pipe's source queue on a thread of its own until stopped."""
+
+    def __init__(self, config: PipeConfig, sqs: Any, sfn: Any, stop: threading.Event) -> None:
+        self.config = config
+        self.sqs = sqs
+        self.sfn = sfn
+        self.stop = stop
+        self.stats = PipeStats()
+        self.busy = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"sluice-pipe-{self.config.logical_id}", daemon=True
+        )
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            if not self.poll_once():
+                self.stop.wait(0.05)
+
+    def _receive_batch(self) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        window_ends = time.monotonic() + self.config.batching_window_s * timescale.current_scale()
+        while len(batch) < self.config.batch_size:
+            got = self.sqs.receive_message(
+                QueueUrl=self.config.source_queue_url,
+                MaxNumberOfMessages=min(_RECEIVE_MAX, self.config.batch_size - len(batch)),
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            batch.extend(got)
+            if not batch or time.monotonic() >= window_ends or self.stop.is_set():
+                break
+            if not got:
+                self.stop.wait(0.02)
+        return batch
+
+    def poll_once(self) -> bool:
+        """Run one batch through the target; False when the queue had nothing."""
+        self.busy = True
+        try:
+            batch = self._receive_batch()
+            if not batch:
+                return False
+            self._deliver(batch)
+            return True
+        finally:
+            self.busy = False
+
+    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        name = f"{self.config.logical_id}-{uuid.uuid4().hex[:16]}"
+        records = [sqs_record(m, self.config) for m in batch]
+        execution_arn = self.sfn.start_execution(
+            stateMachineArn=self.config.target_arn, name=name, input=json.dumps(records)
+        )["executionArn"]
+        self.stats.batches += 1
+        self.stats.messages += len(batch)
+        self.stats.execution_names.append(name)
+        while True:
+            described = self.sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.02)
+        if described["status"] != "SUCCEEDED":
+            # As in AWS: the batch stays in the queue and comes back after the visibility timeout.
+            self.stats.failed_executions += 1
+            visible_in = round(self.config.visibility_timeout_s * timescale.current_scale())
+            for message in batch:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.config.source_queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=visible_in,
+                )
+            return
+        keep = failed_item_ids(described.get("output"))
+        done = [m for m in batch if m["MessageId"] not in keep]
+        for start in range(0, len(done), _RECEIVE_MAX):
+            self.sqs.delete_message_batch(
+                QueueUrl=self.config.source_queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                    for n, m in enumerate(done[start : start + _RECEIVE_MAX])
+                ],
+            )
+        self.stats.deleted += len(done)

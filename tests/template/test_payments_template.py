@@ -1,0 +1,151 @@
+"""The payment events pipeline's template and workflow, checked without an emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from samtranslator.yaml_helper import yaml_parse
+
+from sluice_local.template import load_and_translate
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+RESOURCES = TEMPLATE["Resources"]
+ASL = json.loads((ROOT / "statemachine/payments.asl.json").read_text())
+STEPS = ASL["States"]["EachPayment"]["ItemProcessor"]["States"]
+LAMBDA_STEPS = ("ValidatePayment", "ProcessPayment", "EnrichPayment")
+PAYMENT_FUNCTIONS = tuple(f"{step}Function" for step in LAMBDA_STEPS)
+
+
+def _catch_targets(state: dict[str, Any]) -> dict[str, str]:
+    return {error: c["Next"] for c in state.get("Catch", []) for error in c["ErrorEquals"]}
+
+
+def test_every_payment_resource_exists_only_with_the_pipeline_switched_on() -> None:
+    payment = [k for k in RESOURCES if "Payment" in k]
+    assert len(payment) > 10
+    assert TEMPLATE["Parameters"]["EnablePaymentPipeline"]["Default"] == "false"
+    for logical_id in payment:
+        condition = RESOURCES[logical_id].get("Condition")
+        assert condition in {"CreatePaymentPipeline", "ForwardPaymentLogs"}, logical_id
+
+
+def test_the_pipe_runs_the_workflow_synchronously_from_the_queue() -> None:
+    pipe = RESOURCES["PaymentPipe"]["Properties"]
+    assert pipe["Source"] == {"Fn::GetAtt": ["PaymentQueue", "Arn"]}
+    assert pipe["Target"] == {"Ref": "PaymentStateMachine"}
+    invocation = pipe["TargetParameters"]["StepFunctionStateMachineParameters"]
+    assert invocation["InvocationType"] == "REQUEST_RESPONSE"  # delete only after success
+    workflow = RESOURCES["PaymentStateMachine"]["Properties"]
+    assert workflow["Type"] == "EXPRESS"
+    # A batch stays invisible while its synchronous execution may still run (at most 5 min).
+    assert RESOURCES["PaymentQueue"]["Properties"]["VisibilityTimeout"] > 300
+    assert ASL["TimeoutSeconds"] < 300
+    subscription = RESOURCES["PaymentSubscription"]["Properties"]
+    assert subscription["RawMessageDelivery"] is True
+    assert subscription["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["PaymentDeadLetterQueue", "Arn"]
+    }
+
+
+def test_the_record_is_written_by_the_workflow_only_if_the_transaction_is_new() -> None:
+    store = STEPS["StorePayment"]
+    assert store["Resource"] == "arn:aws:states:::dynamodb:putItem"  # no function for the write
+    assert store["Parameters"]["ConditionExpression"] == "attribute_not_exists(transactionId)"
+    assert _catch_targets(store)["DynamoDB.ConditionalCheckFailedException"] == "DuplicatePayment"
+    assert STEPS["DuplicatePayment"].get("End") is True
+    key = RESOURCES["PaymentTable"]["Properties"]["KeySchema"]
+    assert key == [{"AttributeName": "transactionId", "KeyType": "HASH"}]
+
+
+def test_each_step_dead_letters_with_its_name_and_redelivers_what_is_not_the_events_fault() -> None:
+    for step in (*LAMBDA_STEPS, "StorePayment"):
+        targets = _catch_targets(STEPS[step])
+        assert targets["States.ALL"] == f"{step}Failed", step
+        failed = STEPS[f"{step}Failed"]
+        assert failed["Parameters"]["step"] == step and failed["Next"] == "DeadLetterPayment"
+        assert "RedeliverBatch" in targets.values(), step
+    # An invalid event is never retried: only Lambda's own transient errors are.
+    for step in LAMBDA_STEPS:
+        retried = {e for r in STEPS[step]["Retry"] for e in r["ErrorEquals"]}
+        assert retried and all(e.startswith("Lambda.") for e in retried), step
+        assert "InvalidPayment" not in _catch_targets(STEPS[step]), step
+    assert _catch_targets(STEPS["ProcessPayment"])["FeeConfigurationError"] == "RedeliverBatch"
+    assert _catch_targets(STEPS["EnrichPayment"])["ReferenceDataError"] == "RedeliverBatch"
+    assert STEPS["RedeliverBatch"]["Type"] == "Fail"
+    attributes = STEPS["DeadLetterPayment"]["Parameters"]["MessageAttributes"]
+    assert {"sluice-error", "sluice-reason", "sluice-step", "sluice-execution"} <= set(attributes)
+    assert STEPS["DeadLetterPayment"]["Parameters"]["MessageBody.$"] == "$.body"
+
+
+def test_payment_table_is_on_demand_recoverable_encrypted_and_indexed_by_merchant_and_time() -> (
+    None
+):
+    table = RESOURCES["PaymentTable"]
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": {"Ref": "PaymentKey"},
+    }
+    [index] = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "ByMerchantTime"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["merchantId", "occurredAt"]
+    assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_payment_names_derive_from_the_stack_name() -> None:
+    for logical_id, prop in (
+        ("PaymentTopic", "TopicName"),
+        ("PaymentQueue", "QueueName"),
+        ("PaymentDeadLetterQueue", "QueueName"),
+        ("PaymentPipe", "Name"),
+        ("PaymentStateMachine", "Name"),
+        ("PaymentTable", "TableName"),
+        ("PaymentWorkflowLogGroup", "LogGroupName"),
+    ):
+        name = RESOURCES[logical_id]["Properties"][prop]
+        assert "${AWS::StackName}" in name["Fn::Sub"], logical_id
+
+
+def test_payment_topic_is_encrypted_and_accepts_tls_only() -> None:
+    assert RESOURCES["PaymentTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "PaymentKey"}
+    assert RESOURCES["PaymentKey"]["Properties"]["EnableKeyRotation"] is True
+    statements = RESOURCES["PaymentTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_payment_functions_are_arm64_with_reserved_concurrency_and_their_own_log_group() -> None:
+    cfn = load_and_translate(
+        ROOT / "template.yaml", {"EnablePaymentPipeline": "true"}
+    ).cloudformation
+    for logical_id in PAYMENT_FUNCTIONS:
+        props = cfn["Resources"][logical_id]["Properties"]
+        assert props["Architectures"] == ["arm64"], logical_id
+        assert props["ReservedConcurrentExecutions"] == {"Ref": "PaymentFunctionConcurrency"}
+        group = RESOURCES[props["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+        assert group["KmsKeyId"] == {"Fn::GetAtt": ["LogsKey", "Arn"]}
+    assert RESOURCES["CommonLayer"]["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    workflow_logs = RESOURCES["PaymentWorkflowLogGroup"]["Properties"]
+    assert workflow_logs["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert TEMPLATE["Parameters"]["LogRetentionDays"]["Default"] == 30
+
+
+def test_the_workflow_may_write_the_table_and_the_dead_letter_queue_and_nothing_else() -> None:
+    policies = RESOURCES["PaymentStateMachine"]["Properties"]["Policies"]
+    statements = [s for p in policies if "Statement" in p for s in p["Statement"]]
+    assert {(s["Action"], json.dumps(s["Resource"])) for s in statements} == {
+        ("dynamodb:PutItem", json.dumps({"Fn::GetAtt": ["PaymentTable", "Arn"]})),
+        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["PaymentDeadLetterQueue", "Arn"]})),
+    }
+    invoked = {
+        p["LambdaInvokePolicy"]["FunctionName"]["Ref"]
+        for p in policies
+        if "LambdaInvokePolicy" in p
+    }
+    assert invoked == set(PAYMENT_FUNCTIONS)
