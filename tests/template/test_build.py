@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from samtranslator.yaml_helper import yaml_parse  # CloudFormation short-form tags
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ def test_every_function_and_layer_is_built(build_dir: Path) -> None:
     for logical_id, resource in functions.items():
         source = (
             ROOT
-            / yaml.safe_load((ROOT / "template.yaml").read_text())["Resources"][logical_id][
+            / yaml_parse((ROOT / "template.yaml").read_text())["Resources"][logical_id][
                 "Properties"
             ]["CodeUri"]
         )
