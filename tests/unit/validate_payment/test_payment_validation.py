@@ -18,7 +18,16 @@ from payment_validation import (
 from sluice_common.errors import InvalidPayment
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-MISSING = object()  # a field left out of the event
+
+
+class _Missing:
+    """A field left out of the event (a stable repr: both xdist workers collect the same ids)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
 
 
 def event(**changes: Any) -> dict[str, Any]:
