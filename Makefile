@@ -70,12 +70,13 @@ demo: venv
 demo-payments: venv
 	$(BIN)/sluice-local payments
 
-# Each script prints its figures (README "Measured"); together they take about 20 minutes.
+# Each script prints its figures (README "Measured"); together they take about 23 minutes.
 bench: venv
 	$(BIN)/python benchmarks/handler_memory.py
 	$(BIN)/python benchmarks/handler_speed.py
 	$(BIN)/python benchmarks/local_run.py
 	$(BIN)/python benchmarks/cost_model.py
+	$(BIN)/python benchmarks/payment_throughput.py
 	$(BIN)/python benchmarks/bound.py
 	$(BIN)/python benchmarks/fault_injection.py
 
