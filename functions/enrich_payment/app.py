@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from payment_enrichment import ReferenceData, enrich_payment, load_reference
 from sluice_common.errors import InvalidPayment
 from sluice_common.observability import bind_correlation, logger, metrics, tracer
-from sluice_common.payments import message_id_in, payment_in, to_dynamodb_item
+from sluice_common.payments import message_id_in, payment_in, payment_item
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
@@ -55,4 +55,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "risk_reasons": payment["riskReasons"],
         },
     )
-    return {"payment": payment, "item": to_dynamodb_item(payment)}
+    return {"payment": payment, "item": payment_item(payment)}

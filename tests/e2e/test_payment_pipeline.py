@@ -233,3 +233,26 @@ def test_a_failed_execution_leaves_its_batch_for_redelivery(
 
 class FeeConfigurationError(Exception):
     """Same name as ProcessPayment's own error: the workflow matches on the name."""
+
+
+def test_a_different_event_reusing_a_transaction_id_is_dead_lettered_and_the_record_kept(
+    pipeline: LocalPipeline, report: PaymentReport
+) -> None:
+    first = {**json.loads((EVENTS / "payment_event.json").read_text())}
+    first["transactionId"] = "pay-conflict-0001"
+    other = {**first, "amount": "99.00"}
+    publish(pipeline, [json.dumps(first)])
+    pipeline.wait_for_pipes(60)
+    stored = _item(pipeline, "pay-conflict-0001")
+    assert stored is not None
+
+    publish(pipeline, [json.dumps(other)])
+    pipeline.wait_for_pipes(60)
+
+    assert _item(pipeline, "pay-conflict-0001") == stored  # the first event wins
+    [dead] = [
+        d for d in pipeline.dead_letters("PaymentDeadLetterQueueUrl") if d.body == json.dumps(other)
+    ]
+    assert dead.attributes["sluice-step"] == "StorePayment"
+    assert dead.attributes["sluice-error"] == "ConflictingPayment"
+    assert "pay-conflict-0001 is already stored from a different event" in dead.reason

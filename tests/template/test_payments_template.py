@@ -54,8 +54,12 @@ def test_the_record_is_written_by_the_workflow_only_if_the_transaction_is_new() 
     store = STEPS["StorePayment"]
     assert store["Resource"] == "arn:aws:states:::dynamodb:putItem"  # no function for the write
     assert store["Parameters"]["ConditionExpression"] == "attribute_not_exists(transactionId)"
-    assert _catch_targets(store)["DynamoDB.ConditionalCheckFailedException"] == "DuplicatePayment"
-    assert STEPS["DuplicatePayment"].get("End") is True
+    assert _catch_targets(store)["DynamoDB.ConditionalCheckFailedException"] == "LoadStoredPayment"
+    # The same event again ends quietly; another event reusing the transactionId is dead-lettered.
+    same = STEPS["SameEvent"]
+    assert same["Choices"][0]["Next"] == "DuplicatePayment" and STEPS["DuplicatePayment"]["End"]
+    assert same["Default"] == "ConflictingPayment"
+    assert STEPS["ConflictingPayment"]["Next"] == "DeadLetterPayment"
     key = RESOURCES["PaymentTable"]["Properties"]["KeySchema"]
     assert key == [{"AttributeName": "transactionId", "KeyType": "HASH"}]
 
@@ -139,9 +143,15 @@ def test_payment_functions_are_arm64_with_reserved_concurrency_and_their_own_log
 def test_the_workflow_may_write_the_table_and_the_dead_letter_queue_and_nothing_else() -> None:
     policies = RESOURCES["PaymentStateMachine"]["Properties"]["Policies"]
     statements = [s for p in policies if "Statement" in p for s in p["Statement"]]
-    assert {(s["Action"], json.dumps(s["Resource"])) for s in statements} == {
-        ("dynamodb:PutItem", json.dumps({"Fn::GetAtt": ["PaymentTable", "Arn"]})),
-        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["PaymentDeadLetterQueue", "Arn"]})),
+    assert {(json.dumps(s["Action"]), json.dumps(s["Resource"])) for s in statements} == {
+        (
+            json.dumps(["dynamodb:PutItem", "dynamodb:GetItem"]),
+            json.dumps({"Fn::GetAtt": ["PaymentTable", "Arn"]}),
+        ),
+        (
+            json.dumps("sqs:SendMessage"),
+            json.dumps({"Fn::GetAtt": ["PaymentDeadLetterQueue", "Arn"]}),
+        ),
     }
     invoked = {
         p["LambdaInvokePolicy"]["FunctionName"]["Ref"]

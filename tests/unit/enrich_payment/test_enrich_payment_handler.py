@@ -37,6 +37,9 @@ SAMPLE_ITEM = {
     "riskReasons": {"L": []},
     "merchantName": {"S": "Frischmarkt Berlin GmbH"},
     "merchantCountry": {"S": "DE"},
+    # Pinned: stored items keep it, so a change would make every redelivery look like a
+    # different event reusing the transactionId (ConflictingPayment).
+    "eventHash": {"S": "12406701ccdf5a4b7bbfddfa599b3107f9b954efd8213f06bdbe06d5bd540739"},
 }
 
 

@@ -20,6 +20,8 @@ ProcessPayment and EnrichPayment check their input against this contract (:func:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from decimal import Context, Decimal, InvalidOperation
@@ -352,3 +354,22 @@ def _attribute(name: str, value: object) -> dict[str, Any]:
     if isinstance(value, list) and all(isinstance(element, str) for element in value):
         return {"L": [{"S": element} for element in value]}
     raise TypeError(f"{name} is {type(value).__name__}: a payment item holds no such value")
+
+
+# The fields of the published event that ValidatePayment keeps: two events are the same event
+# when these are equal after validation (what the later steps add follows from them).
+EVENT_FIELDS: Final = tuple(ValidatedPayment.__annotations__)
+
+
+def event_hash(payment: Mapping[str, object]) -> str:
+    """SHA-256 of the payment's validated event fields, canonical JSON: equal for a redelivery
+    or a producer's retry of the same event, different for another event that reuses its
+    transactionId (which the workflow then dead-letters as ConflictingPayment)."""
+    fields = {name: payment[name] for name in EVENT_FIELDS if name in payment}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def payment_item(payment: Mapping[str, object]) -> dict[str, dict[str, Any]]:
+    """The PaymentTable item: the payment plus its ``eventHash``."""
+    return to_dynamodb_item({**payment, "eventHash": event_hash(payment)})
