@@ -39,6 +39,9 @@ template-check: venv $(CHECKOV_STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template-file template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	# checkov drops resources whose Condition is false with the defaults: scan all parts on too.
+	$(BIN)/python tests/template/all_on_template.py .checkov/template-all-on.json
+	$(CHECKOV_VENV)/bin/checkov --file .checkov/template-all-on.json --framework cloudformation --compact --quiet --skip-download
 
 # checkov pins an older boto3 than aws-sam-cli: it gets a venv of its own.
 $(CHECKOV_STAMP): requirements-checkov.txt
@@ -81,4 +84,4 @@ bench: venv
 	$(BIN)/python benchmarks/fault_injection.py
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf .aws-sam .checkov .pytest_cache .mypy_cache .ruff_cache .coverage
