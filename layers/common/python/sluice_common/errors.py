@@ -56,3 +56,13 @@ class InvalidPayment(SluiceError):
     The payment pipeline's workflow catches this name without retrying and dead-letters the
     message with the message as the reason: name the field, the value seen and what is allowed.
     """
+
+
+class InvalidStreamEvent(SluiceError):
+    """A Kinesis record of the stream pipeline is not a valid event; the message says which field
+    and why.
+
+    ProcessStream reports the record as a batch item failure (its sequence number) and logs the
+    message with the record's shard, sequence number and partition key: name the field, the value
+    seen and what is allowed.
+    """

@@ -1,0 +1,573 @@
+"""A stream pipeline event: a Kinesis record's data, checked, normalized and enriched into the
+StreamEventTable item.
+
+The record's ``data`` (base64, as Lambda delivers it) is a UTF-8 JSON object (camelCase):
+
+Required: ``eventId`` and ``userId`` (1..64 of ``[A-Za-z0-9._:-]``; ``eventId`` is the
+producer's id for the event and the table key, so a replayed or re-sent record overwrites its
+own item), ``eventType`` (a key of :data:`CATEGORIES`, lower case), ``timestamp`` (ISO 8601
+with ``Z`` or an offset). Optional: ``value`` (required for a purchase), ``properties``,
+``sessionId`` (the id rule). An optional field that is null counts as absent.
+
+Decisions:
+
+- Unknown top-level fields are ignored, not rejected: left out of the item (never stored) and
+  their names returned for the handler to log. A rejected record holds its shard back until
+  Lambda's retries give up on it, so a producer adding a field must not stop the pipeline.
+  The cost: a misspelt optional field (``sessionid``) is dropped, visibly only in the log.
+- The first problem found is the reason, fields checked in this order: eventId, userId,
+  eventType, timestamp, value, properties, sessionId. One field, the value seen, what is
+  allowed. A key twice in one JSON object (at any depth) is rejected: parsers disagree on
+  which one wins.
+- ``value`` is a JSON number or a string holding one (``12.30``, ``"12.30"``, ``1.5E2``),
+  parsed as a Decimal (never a float) and stored exactly as written. Refused: negative, more
+  than 38 significant digits or outside DynamoDB's range (1E-130..9.99E+125), and zero for a
+  purchase (a purchase needs a value above 0). A negative zero loses its sign (``-0.0`` is ``0.0``).
+- ``properties`` is a flat JSON object: at most :data:`MAX_PROPERTIES` keys of 1..64
+  characters, each value a string of at most 256 characters, a number DynamoDB can store
+  (as for ``value``, sign allowed) or a boolean; no null, object or array. An empty object is
+  the same as no properties (the item then has no ``properties`` attribute).
+- ``timestamp`` is ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` then ``Z``, ``±HH:MM``, ``±HHMM`` or
+  ``±HH`` (upper-case ``T`` and ``Z``); it becomes UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ``, the
+  fraction cut (not rounded) to milliseconds. More than :data:`FUTURE_TOLERANCE` after
+  ``now`` is refused; there is no lower bound (a replay of an old record is still the event).
+  :func:`prepare_record` judges it against the record's arrival in the stream, not the clock:
+  a record is then valid or not whenever it is processed, and retries cannot change that.
+
+Enrichment (:func:`enrich`) is a function of the record alone (no processing time), so a
+replayed record gives an identical item:
+
+- ``eventDate`` (``YYYY-MM-DD``) and ``hourOfDay`` (0..23) of the UTC timestamp;
+- ``category``: :data:`CATEGORIES` by event type (engagement, conversion, account);
+- ``insight``: the first rule that matches, in this order: ``high_value_purchase`` (a purchase
+  of value >= :data:`HIGH_VALUE`), ``cart_activity`` (add_to_cart), ``new_user`` (signup),
+  ``late_night_activity`` (hourOfDay 0..5, i.e. 00:00-05:59 UTC), else ``routine``;
+- the source: ``shardId`` (of the record's ``eventID``, "shardId-000000000000:<sequence>"),
+  ``sequenceNumber``, ``partitionKey``, ``arrivedAt`` (``approximateArrivalTimestamp`` as UTC
+  ``YYYY-MM-DDTHH:MM:SS.mmmZ``).
+
+Every rejection is :class:`~sluice_common.errors.InvalidStreamEvent`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Final, NotRequired, TypedDict
+
+from sluice_common.errors import InvalidStreamEvent
+from sluice_common.payments import ID_PATTERN, MAX_ID_LENGTH, describe, shown
+
+CATEGORIES: Final[Mapping[str, str]] = {  # eventType -> category
+    "page_view": "engagement",
+    "click": "engagement",
+    "search": "engagement",
+    "add_to_cart": "conversion",
+    "purchase": "conversion",
+    "signup": "account",
+    "login": "account",
+    "logout": "account",
+}
+EVENT_TYPES: Final = tuple(CATEGORIES)
+INSIGHTS: Final = (
+    "high_value_purchase",
+    "cart_activity",
+    "new_user",
+    "late_night_activity",
+    "routine",
+)
+REQUIRED_FIELDS: Final = ("eventId", "userId", "eventType", "timestamp")
+OPTIONAL_FIELDS: Final = ("value", "properties", "sessionId")
+KNOWN_FIELDS: Final = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
+FUTURE_TOLERANCE: Final = timedelta(minutes=5)  # producers' clocks run a little ahead
+HIGH_VALUE: Final = Decimal(100)  # a purchase of at least this is high_value_purchase
+LATE_NIGHT_HOURS: Final = range(6)  # 00:00-05:59 UTC
+MAX_PROPERTIES: Final = 20
+MAX_PROPERTY_KEY_LENGTH: Final = 64
+MAX_PROPERTY_VALUE_LENGTH: Final = 256
+MAX_LOGGED_FIELDS: Final = 20  # unknown field names returned for the log
+# What DynamoDB stores as a number: 38 significant digits, magnitude 1E-130 to 9.99...E+125.
+MAX_NUMBER_DIGITS: Final = 38
+NUMBER_EXPONENTS: Final = range(-130, 126)  # Decimal.adjusted() of a non-zero number
+
+_NUMBER_TEXT: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_TIME: Final = re.compile(
+    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
+    r"T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,9}))?)?"
+    r"(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?",
+    re.ASCII,
+)
+_SHARD_ID: Final = re.compile(r"shardId-[0-9]+", re.ASCII)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+PropertyValue = str | int | Decimal | bool
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a record came from: the Kinesis metadata Lambda delivers with it."""
+
+    shard_id: str  # "shardId-000000000000"
+    sequence_number: str
+    partition_key: str
+    arrived_at: datetime  # approximateArrivalTimestamp, UTC, whole milliseconds
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """A record's event, checked and normalized (field names as the contract spells them)."""
+
+    event_id: str
+    user_id: str
+    event_type: str
+    timestamp: datetime  # UTC, whole milliseconds
+    value: Decimal | None = None
+    properties: Mapping[str, PropertyValue] | None = None  # None when absent or empty
+    session_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Validation:
+    event: StreamEvent
+    ignored_fields: tuple[str, ...] = ()  # unknown field names (at most MAX_LOGGED_FIELDS)
+
+
+class EnrichedEvent(TypedDict):
+    """The StreamEventTable item as Python values (:func:`to_item` gives the DynamoDB form)."""
+
+    eventId: str  # table key
+    userId: str  # ByUserTime partition key
+    eventType: str  # ByTypeTime partition key
+    timestamp: str  # UTC "YYYY-MM-DDTHH:MM:SS.mmmZ": both indexes' sort key
+    eventDate: str  # "YYYY-MM-DD"
+    hourOfDay: int  # 0..23
+    category: str  # engagement, conversion, account
+    insight: str  # one of INSIGHTS
+    shardId: str
+    sequenceNumber: str
+    partitionKey: str
+    arrivedAt: str  # UTC "YYYY-MM-DDTHH:MM:SS.mmmZ"
+    value: NotRequired[Decimal]
+    properties: NotRequired[dict[str, PropertyValue]]
+    sessionId: NotRequired[str]
+
+
+@dataclass(frozen=True)
+class PreparedRecord:
+    """A record turned into its item, ready to write."""
+
+    source: Source
+    event: EnrichedEvent
+    ignored_fields: tuple[str, ...] = ()
+
+    @property
+    def event_id(self) -> str:
+        return self.event["eventId"]
+
+    @property
+    def item(self) -> dict[str, dict[str, Any]]:
+        return to_item(self.event)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+class _NotJsonConstant(ValueError):
+    pass
+
+
+def prepare_record(record: Mapping[str, Any]) -> PreparedRecord:
+    """A Kinesis record as Lambda delivers it (an element of the event's ``Records``) turned
+    into its item; :class:`InvalidStreamEvent` saying why it cannot be.
+
+    The timestamp's future bound is judged against the record's arrival in the stream.
+    """
+    source = read_source(record)
+    event = decode_data(record["kinesis"].get("data"))
+    validation = validate_event(event, now=source.arrived_at)
+    return PreparedRecord(source, enrich(validation.event, source), validation.ignored_fields)
+
+
+def read_source(record: Mapping[str, Any]) -> Source:
+    """The source metadata of a Kinesis record (Lambda's envelope around the data)."""
+    kinesis = record.get("kinesis") if isinstance(record, Mapping) else None
+    if not isinstance(kinesis, Mapping):
+        raise InvalidStreamEvent(
+            f"record has no kinesis object, got {describe(kinesis)}: ProcessStream reads "
+            "Kinesis records as Lambda delivers them"
+        )
+    sequence_number = kinesis.get("sequenceNumber")
+    if not isinstance(sequence_number, str) or not sequence_number:
+        raise InvalidStreamEvent(
+            f"record's kinesis.sequenceNumber must be a non-empty string, got "
+            f"{describe(sequence_number)}"
+        )
+    partition_key = kinesis.get("partitionKey")
+    if not isinstance(partition_key, str):
+        raise InvalidStreamEvent(
+            f"record's kinesis.partitionKey must be a string, got {describe(partition_key)}"
+        )
+    event_id = record.get("eventID")
+    shard_id = event_id.partition(":")[0] if isinstance(event_id, str) else ""
+    if not _SHARD_ID.fullmatch(shard_id):
+        raise InvalidStreamEvent(
+            "record's eventID must be 'shardId-<digits>:<sequence number>', got "
+            f"{describe(event_id)}"
+        )
+    return Source(shard_id, sequence_number, partition_key, _arrived_at(kinesis))
+
+
+def _arrived_at(kinesis: Mapping[str, Any]) -> datetime:
+    value = kinesis.get("approximateArrivalTimestamp")
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise InvalidStreamEvent(
+            "record's kinesis.approximateArrivalTimestamp must be epoch seconds, got "
+            f"{describe(value)}"
+        )
+    try:
+        # Lambda sends e.g. 1793616117.5 (a float): round to whole milliseconds, exactly.
+        millis = round(Decimal(str(value)) * 1000)
+        return _EPOCH + timedelta(milliseconds=millis)
+    except (ValueError, ArithmeticError, OverflowError):
+        raise InvalidStreamEvent(
+            f"record's kinesis.approximateArrivalTimestamp {value} is not a time"
+        ) from None
+
+
+def decode_data(data: object) -> dict[str, Any]:
+    """The event object in a record's ``data`` (base64 of UTF-8 JSON)."""
+    if not isinstance(data, str):
+        raise InvalidStreamEvent(
+            f"record's kinesis.data must be a base64 string, got {describe(data)}"
+        )
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidStreamEvent(
+            f"data {shown(data)} is not base64 (Lambda delivers the record's bytes base64-encoded)"
+        ) from None
+    if not raw:
+        raise InvalidStreamEvent("data is empty: the record holds no event")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidStreamEvent(
+            f"data is not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start}; the "
+            "producer must put the event as UTF-8 JSON"
+        ) from None
+    parsed = _json(text)
+    if not isinstance(parsed, dict):
+        raise InvalidStreamEvent(f"data must be a JSON object (the event), got {describe(parsed)}")
+    return parsed
+
+
+def _json(text: str) -> Any:
+    if not text.strip():
+        raise InvalidStreamEvent("data is blank: the record holds no event")
+    try:
+        return json.loads(
+            text,
+            parse_float=Decimal,  # exact: never a float
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_object_without_duplicates,
+        )
+    except json.JSONDecodeError as exc:
+        raise InvalidStreamEvent(
+            f"data is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
+            f"(data starts {shown(text[:20])})"
+        ) from None
+    except _DuplicateKey as exc:
+        raise InvalidStreamEvent(f"data has the field {shown(str(exc))} twice") from None
+    except _NotJsonConstant as exc:
+        raise InvalidStreamEvent(f"data is not JSON: {exc} is not a JSON value") from None
+    except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, deep nesting
+        raise InvalidStreamEvent(f"data is not JSON this pipeline reads: {exc}"[:300]) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJsonConstant(name)
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def validate_event(event: Mapping[str, Any], *, now: datetime) -> Validation:
+    """The event ``event`` (a parsed JSON object), checked and normalized.
+
+    ``now`` (aware) bounds ``timestamp``: :func:`prepare_record` passes the record's arrival.
+    """
+    event_id = _identifier(event, "eventId")
+    user_id = _identifier(event, "userId")
+    event_type = _event_type(_required(event, "eventType"))
+    timestamp = parse_timestamp(_required(event, "timestamp"), now=now)
+    value = _value(event.get("value"), event_type)
+    properties = _properties(event.get("properties"))
+    session_id = _identifier(event, "sessionId") if event.get("sessionId") is not None else None
+    unknown = sorted(str(name)[:64] for name in event if name not in KNOWN_FIELDS)
+    return Validation(
+        StreamEvent(event_id, user_id, event_type, timestamp, value, properties, session_id),
+        tuple(unknown[:MAX_LOGGED_FIELDS]),
+    )
+
+
+def _required(event: Mapping[str, Any], field: str) -> Any:
+    if field not in event:
+        raise InvalidStreamEvent(f"{field} is missing")
+    value = event[field]
+    if value is None:
+        raise InvalidStreamEvent(f"{field} is null; it is required")
+    return value
+
+
+def _identifier(event: Mapping[str, Any], field: str) -> str:
+    value = _required(event, field)
+    if not isinstance(value, str):
+        raise InvalidStreamEvent(f"{field} must be a string, got {describe(value)}")
+    if not value:
+        raise InvalidStreamEvent(f"{field} is empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidStreamEvent(
+            f"{field} has {len(value)} characters; at most {MAX_ID_LENGTH} are allowed"
+        )
+    if not ID_PATTERN.fullmatch(value):
+        bad = next(char for char in value if not ID_PATTERN.fullmatch(char))
+        raise InvalidStreamEvent(
+            f"{field} {shown(value)} contains {bad!r}; only A-Z, a-z, 0-9 and . _ : - are allowed"
+        )
+    return value
+
+
+def _event_type(value: object) -> str:
+    if isinstance(value, str) and value in CATEGORIES:
+        return value
+    if not isinstance(value, str):
+        raise InvalidStreamEvent(
+            f"eventType must be a string, one of {', '.join(EVENT_TYPES)}; got {describe(value)}"
+        )
+    if value.lower() in CATEGORIES:
+        raise InvalidStreamEvent(f"eventType {shown(value)} must be lower case: '{value.lower()}'")
+    raise InvalidStreamEvent(f"eventType {shown(value)} is not one of {', '.join(EVENT_TYPES)}")
+
+
+def parse_timestamp(value: object, *, now: datetime) -> datetime:
+    """``value`` (ISO 8601 with a zone) as a UTC datetime cut to whole milliseconds."""
+    if not isinstance(value, str):
+        raise InvalidStreamEvent(
+            "timestamp must be an ISO 8601 time string like '2026-11-02T10:41:55.187Z', "
+            f"got {describe(value)}"
+        )
+    seen = shown(value)
+    match = _TIME.fullmatch(value)
+    if match is None:
+        raise InvalidStreamEvent(
+            f"timestamp {seen} is not an ISO 8601 time with a zone (expected e.g. "
+            "'2026-11-02T10:41:55.187Z' or '2026-11-02T11:41:55+01:00')"
+        )
+    parts = match.groupdict()
+    if parts["zone"] is None:
+        raise InvalidStreamEvent(
+            f"timestamp {seen} has no zone; add 'Z' (UTC) or an offset such as '+01:00'"
+        )
+    try:
+        zone = UTC if parts["zone"] == "Z" else _offset(parts["zone"])
+        millis = (parts["fraction"] or "").ljust(3, "0")[:3]  # cut, not rounded
+        moment = datetime(
+            int(parts["year"]),
+            int(parts["month"]),
+            int(parts["day"]),
+            int(parts["hour"]),
+            int(parts["minute"]),
+            int(parts["second"] or 0),
+            int(millis) * 1000,
+            tzinfo=zone,
+        ).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidStreamEvent(f"timestamp {seen} is not a valid time: {exc}") from None
+    if moment > now + FUTURE_TOLERANCE:
+        raise InvalidStreamEvent(
+            f"timestamp {seen} is more than {int(FUTURE_TOLERANCE.total_seconds() // 60)} "
+            f"minutes after {utc_text(now)}, when the record reached the stream: is the "
+            "producer's clock ahead?"
+        )
+    return moment
+
+
+def _offset(text: str) -> timezone:
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"offset {text} is out of range (-23:59..+23:59)")
+    delta = timedelta(hours=hours, minutes=minutes)
+    return timezone(-delta if text[0] == "-" else delta)
+
+
+def utc_text(moment: datetime) -> str:
+    """``moment`` as UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (milliseconds cut)."""
+    moment = moment.astimezone(UTC)
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def _number(value: object) -> Decimal | None:
+    """``value`` as a Decimal if it is a JSON number or a string holding one, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value):
+        return Decimal(value)
+    return None
+
+
+def _storable(number: Decimal, field: str, seen: str) -> Decimal:
+    """``number`` if DynamoDB stores it exactly; -0 becomes 0."""
+    if number.is_zero():
+        return number.copy_abs()
+    significant = "".join(str(digit) for digit in number.as_tuple().digits).strip("0")
+    if len(significant) > MAX_NUMBER_DIGITS:
+        raise InvalidStreamEvent(
+            f"{field} {seen} has {len(significant)} significant digits; DynamoDB stores at most "
+            f"{MAX_NUMBER_DIGITS}"
+        )
+    if number.adjusted() not in NUMBER_EXPONENTS:
+        raise InvalidStreamEvent(
+            f"{field} {seen} is outside the numbers DynamoDB stores (magnitude 1E-130 to 9.99E+125)"
+        )
+    return number
+
+
+def _value(value: object, event_type: str) -> Decimal | None:
+    if value is None:
+        if event_type == "purchase":
+            raise InvalidStreamEvent(
+                "value is missing; a purchase needs its value, a decimal above 0 such as '49.90'"
+            )
+        return None
+    number = _number(value)
+    seen = shown(value) if isinstance(value, str) else str(value)
+    if number is None:
+        raise InvalidStreamEvent(
+            f"value must be a decimal number such as 49.90 or '49.90', got {describe(value)}"
+        )
+    number = _storable(number, "value", seen)
+    if number < 0:
+        raise InvalidStreamEvent(f"value {seen} is negative; a value is 0 or more")
+    if number == 0 and event_type == "purchase":
+        raise InvalidStreamEvent(f"value {seen} is zero; a purchase needs a value above 0")
+    return number
+
+
+def _properties(value: object) -> dict[str, PropertyValue] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidStreamEvent(
+            "properties must be a flat JSON object of names to strings, numbers or booleans, "
+            f"got {describe(value)}"
+        )
+    if len(value) > MAX_PROPERTIES:
+        raise InvalidStreamEvent(
+            f"properties has {len(value)} keys; at most {MAX_PROPERTIES} are allowed"
+        )
+    checked: dict[str, PropertyValue] = {}
+    for key, element in value.items():
+        if not key:
+            raise InvalidStreamEvent("properties has an empty key")
+        if len(key) > MAX_PROPERTY_KEY_LENGTH:
+            raise InvalidStreamEvent(
+                f"properties key {shown(key)} has {len(key)} characters; at most "
+                f"{MAX_PROPERTY_KEY_LENGTH} are allowed"
+            )
+        field = f"properties.{key}"
+        if isinstance(element, bool):
+            checked[key] = element
+        elif isinstance(element, str):
+            if len(element) > MAX_PROPERTY_VALUE_LENGTH:
+                raise InvalidStreamEvent(
+                    f"{field} has {len(element)} characters; at most "
+                    f"{MAX_PROPERTY_VALUE_LENGTH} are allowed"
+                )
+            checked[key] = element
+        elif isinstance(element, int | Decimal):
+            number = _storable(Decimal(element), field, str(element))
+            checked[key] = element if isinstance(element, int) else number
+        elif element is None:
+            raise InvalidStreamEvent(f"{field} is null; leave the key out instead")
+        else:
+            raise InvalidStreamEvent(
+                f"{field} must be a string, number or boolean, got {describe(element)} "
+                "(properties are flat)"
+            )
+    return checked or None
+
+
+def insight_of(event_type: str, value: Decimal | None, hour_of_day: int) -> str:
+    """The first :data:`INSIGHTS` rule the event matches (see the module docstring)."""
+    if event_type == "purchase" and value is not None and value >= HIGH_VALUE:
+        return "high_value_purchase"
+    if event_type == "add_to_cart":
+        return "cart_activity"
+    if event_type == "signup":
+        return "new_user"
+    if hour_of_day in LATE_NIGHT_HOURS:
+        return "late_night_activity"
+    return "routine"
+
+
+def enrich(event: StreamEvent, source: Source) -> EnrichedEvent:
+    """The event's item: its fields, what follows from them, and where the record came from."""
+    timestamp = utc_text(event.timestamp)
+    enriched: EnrichedEvent = {
+        "eventId": event.event_id,
+        "userId": event.user_id,
+        "eventType": event.event_type,
+        "timestamp": timestamp,
+        "eventDate": timestamp[:10],
+        "hourOfDay": event.timestamp.hour,
+        "category": CATEGORIES[event.event_type],
+        "insight": insight_of(event.event_type, event.value, event.timestamp.hour),
+        "shardId": source.shard_id,
+        "sequenceNumber": source.sequence_number,
+        "partitionKey": source.partition_key,
+        "arrivedAt": utc_text(source.arrived_at),
+    }
+    if event.value is not None:
+        enriched["value"] = event.value
+    if event.properties:
+        enriched["properties"] = dict(event.properties)
+    if event.session_id is not None:
+        enriched["sessionId"] = event.session_id
+    return enriched
+
+
+def to_item(event: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """An :class:`EnrichedEvent` as a DynamoDB item (``S``, ``N`` holding the exact number,
+    ``BOOL``, and ``M`` for properties)."""
+    return {name: _attribute(name, value) for name, value in event.items()}
+
+
+def _attribute(name: str, value: object) -> dict[str, Any]:
+    if isinstance(value, bool):  # before int: bool is an int
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | Decimal):
+        return {"N": str(value)}
+    if isinstance(value, Mapping):
+        return {"M": {key: _attribute(f"{name}.{key}", element) for key, element in value.items()}}
+    raise TypeError(f"{name} is {type(value).__name__}: a stream event item holds no such value")
