@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_DEV ?= false
 
-.PHONY: venv test test-long lint typecheck security template-check build unit integration e2e demo demo-payments bench clean
+.PHONY: venv test test-long lint typecheck security template-check build unit integration e2e demo demo-payments demo-stream bench clean
 
 venv: $(STAMP)
 
@@ -32,7 +32,7 @@ security: venv
 typecheck: venv
 	$(BIN)/mypy functions/process_object functions/plan_batch functions/drain_lease \
 		functions/execution_alert functions/alert_notifier functions/splunk_forwarder functions/metrics_sync \
-		functions/validate_payment functions/process_payment functions/enrich_payment \
+		functions/validate_payment functions/process_payment functions/enrich_payment functions/process_stream \
 		layers/common/python scripts/sluice_local scripts/sluice_ops
 
 template-check: venv $(CHECKOV_STAMP)
@@ -72,6 +72,10 @@ demo: venv
 # The payment events pipeline (EnablePaymentPipeline=true) end to end, locally.
 demo-payments: venv
 	$(BIN)/sluice-local payments
+
+# The stream pipeline (EnableStreamPipeline=true) end to end, locally.
+demo-stream: venv
+	$(BIN)/sluice-local stream
 
 # Each script prints its figures (README "Measured"); together they take about 23 minutes.
 bench: venv

@@ -55,7 +55,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     payments.add_argument("--timeout", type=float, default=300, help="give up after this many s")
     payments.add_argument("--log-dir", default=".demo/payments-logs", help="function logs")
+    stream = commands.add_parser(
+        "stream", help="produce events on the stream and run them through the stream pipeline"
+    )
+    _common(stream)
+    stream.add_argument("--events", type=int, default=1000, help="events to produce")
+    stream.add_argument("--malformed", type=int, default=10, help="how many of them are broken")
+    stream.add_argument("--rate", type=float, default=500, help="events per second")
+    stream.add_argument("--burst", action="store_true", help="ignore --rate: as fast as accepted")
+    stream.add_argument("--seed", type=int, default=7)
+    stream.add_argument("--timeout", type=float, default=300, help="give up after this many s")
+    stream.add_argument("--log-dir", default=".demo/stream-logs", help="function logs")
     args = parser.parse_args(argv)
+    if args.command == "stream":
+        from sluice_local import stream_job
+
+        return stream_job.main(args)
     if args.command == "payments":
         from sluice_local import payments as payments_module
 

@@ -29,6 +29,7 @@ from sluice_local import emulator_fixes, timescale
 from sluice_local.cloudwatch import LogShipper
 from sluice_local.invoker import AsyncConfig, Dispatcher, FunctionRuntime
 from sluice_local.pipes import PipeConfig, PipeRunner
+from sluice_local.streams import StreamMappingConfig, StreamMappingRunner
 from sluice_local.template import (
     CODE_BUCKET,
     SUBSTITUTION_OUTPUT_PREFIX,
@@ -173,6 +174,7 @@ class LocalPipeline:
         self.state_machine_arns: dict[str, str] = {}
         self.schedules: list[ScheduleRule] = []
         self.pipes: dict[str, PipeRunner] = {}
+        self.stream_mappings: dict[str, StreamMappingRunner] = {}
         self._pipes_stop = threading.Event()
         self._mock: Any = None
         self._clients: dict[str, Any] = {}
@@ -230,6 +232,8 @@ class LocalPipeline:
         self._pipes_stop.set()
         for runner in self.pipes.values():
             runner.join(timeout=10)
+        for mapping in self.stream_mappings.values():
+            mapping.join(timeout=10)
         if self._scheduler is not None:
             self._scheduler.join(timeout=5)
             self._scheduler = None
@@ -311,6 +315,7 @@ class LocalPipeline:
         self._apply_substitutes(translated)
         self._read_schedules(translated)
         self._start_pipes(translated)
+        self._start_stream_mappings(translated)
 
     def _register_functions(self, translated: TranslatedTemplate) -> None:
         self.dispatcher.install()
@@ -504,6 +509,49 @@ class LocalPipeline:
             )
             self.pipes[logical_id] = runner
             runner.start()
+
+    def _start_stream_mappings(self, translated: TranslatedTemplate) -> None:
+        """Kinesis event source mappings run by sluice_local.streams, not by moto (which would
+        invoke the function once per record, without batches, retries or destinations)."""
+        from moto.kinesis.models import kinesis_backends
+
+        streams = kinesis_backends[_ACCOUNT][self.region].streams
+        for logical_id, resource in translated.cloudformation["Resources"].items():
+            if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+                continue
+            props = self._resolved(logical_id)
+            if props is None or ":kinesis:" not in str(props.get("EventSourceArn")):
+                continue
+            stream = streams[str(props["EventSourceArn"]).rsplit("/", 1)[-1]]
+            stream.lambda_event_source_mappings.clear()
+            destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            function_arn = self.client("lambda").get_function(
+                FunctionName=str(props["FunctionName"])
+            )["Configuration"]["FunctionArn"]
+            runner = StreamMappingRunner(
+                StreamMappingConfig.from_properties(
+                    logical_id,
+                    props,
+                    function_arn=function_arn,
+                    on_failure_queue_url=self._queue_url(destination) if destination else None,
+                    region=self.region,
+                ),
+                self.client("kinesis"),
+                self.client("lambda"),
+                self.client("sqs"),
+                self._pipes_stop,
+            )
+            self.stream_mappings[logical_id] = runner
+            runner.start()
+
+    def wait_for_streams(self, timeout: float) -> None:
+        """Until every stream mapping has read its shards to the end and processed it all."""
+        deadline = time.monotonic() + timeout
+        time.sleep(0.1)  # let the readers see what was just put
+        while not all(m.caught_up for m in self.stream_mappings.values()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"stream mappings not caught up after {timeout}s")
+            time.sleep(0.05)
 
     # -- schedules -------------------------------------------------------------------------
     def fire(self, schedule: ScheduleRule) -> list[str]:

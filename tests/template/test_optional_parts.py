@@ -22,6 +22,17 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sluice-token-AbCdEf"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:org-{}"
 
+STREAM_RESOURCES = {
+    "StreamKey",
+    "EventStream",
+    "StreamDeadLetterQueue",
+    "ProcessStreamFunction",
+    "ProcessStreamMapping",
+    "StreamEventTable",
+    "ProcessStreamLogGroup",
+    "StreamFailedEventsAlarm",
+    "StreamIteratorAgeAlarm",
+}
 # part -> (parameters that turn it on, resources present only when it is on)
 PARTS: dict[str, tuple[dict[str, str], set[str]]] = {
     "dashboard": ({"EnableCloudWatchDashboard": "true"}, {"PipelineDashboard"}),
@@ -76,6 +87,17 @@ PARTS: dict[str, tuple[dict[str, str], set[str]]] = {
             "PaymentWorkflowLogGroup",
             "PaymentDeadLetterAlarm",
         },
+    ),
+    "stream": (
+        {
+            "EnableStreamPipeline": "true",
+            "StreamShardLevelMetrics": "IncomingRecords,IteratorAgeMilliseconds",
+        },
+        STREAM_RESOURCES,
+    ),
+    "stream-provisioned-table": (
+        {"EnableStreamPipeline": "true", "StreamTableBillingMode": "PROVISIONED"},
+        STREAM_RESOURCES,
     ),
     "extra-alarm-actions": ({"AlarmActionArns": "arn:aws:sns:us-east-1:123456789012:pager"}, set()),
     "existing-bucket": ({"ExistingBucketName": "my-existing-bucket"}, set()),
