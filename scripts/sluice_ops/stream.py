@@ -225,6 +225,7 @@ def replay(
     kinesis: Any, sqs: Any, stream_name: str, dlq_url: str, *, dry_run: bool = False
 ) -> list[str]:
     lines: list[str] = []
+    kept: list[str] = []  # receipt handles of messages left in place: visible again at the end
     for item in dead_letter_ranges(sqs, dlq_url):
         records = read_range(kinesis, stream_name, item)
         what = f"{item.shard_id} {item.start}..{item.end} ({item.size} records, {item.condition})"
@@ -232,14 +233,18 @@ def replay(
             lines.append(
                 f"{what}: only {len(records)} still in the stream (retention); left in place"
             )
+            kept.append(item.receipt_handle)
             continue
         if dry_run:
             lines.append(f"{what}: would replay")
+            kept.append(item.receipt_handle)
             continue
         events = [StreamEvent(r["PartitionKey"], r["Data"], None) for r in records]
         produce(kinesis, stream_name, events)
         sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=item.receipt_handle)
         lines.append(f"{what}: replayed")
+    for handle in kept:
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
     if not lines:
         lines.append(f"no dead-letter ranges in {dlq_url}")
     return lines

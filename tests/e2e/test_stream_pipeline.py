@@ -14,7 +14,7 @@ import pytest
 
 from sluice_local.runtime import LocalPipeline
 from sluice_local.stream_job import StreamReport, dead_lettered_data, run_stream, stored_event_ids
-from sluice_ops.stream import StreamEvent, replay, sample_events
+from sluice_ops.stream import replay, sample_events
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -138,8 +138,20 @@ def test_a_range_that_failed_for_a_passing_reason_is_stored_after_replay(
     assert ranges == dead_before  # only the malformed records are dead-lettered again
 
 
-def test_the_sample_event_files_are_kinesis_events_the_function_accepts() -> None:
-    for name in ("process_stream_kinesis.json", "process_stream_malformed.json"):
-        event = json.loads((ROOT / "events" / name).read_text())
-        assert all(r["eventSource"] == "aws:kinesis" for r in event["Records"])
-    assert StreamEvent  # the producer's record type is what run_stream consumes
+def test_the_sample_event_files_run_through_the_deployed_function(
+    pipeline: LocalPipeline, report: StreamReport
+) -> None:
+    """What `sam local invoke -e events/process_stream_*.json` sends, through the local Lambda."""
+    lam = pipeline.client("lambda")
+    name = pipeline.resources["ProcessStreamFunction"]
+    answers = {}
+    for sample in ("process_stream_kinesis.json", "process_stream_malformed.json"):
+        payload = (ROOT / "events" / sample).read_bytes()
+        answers[sample] = json.loads(
+            lam.invoke(FunctionName=name, Payload=payload)["Payload"].read()
+        )
+    assert answers["process_stream_kinesis.json"] == {"batchItemFailures": []}
+    failed = [
+        f["itemIdentifier"] for f in answers["process_stream_malformed.json"]["batchItemFailures"]
+    ]
+    assert len(failed) == 2
