@@ -77,13 +77,14 @@ demo-payments: venv
 demo-stream: venv
 	$(BIN)/sluice-local stream
 
-# Each script prints its figures (README "Measured"); together they take about 23 minutes.
+# Each script prints its figures (README "Measured"); together they take about 25 minutes.
 bench: venv
 	$(BIN)/python benchmarks/handler_memory.py
 	$(BIN)/python benchmarks/handler_speed.py
 	$(BIN)/python benchmarks/local_run.py
 	$(BIN)/python benchmarks/cost_model.py
 	$(BIN)/python benchmarks/payment_throughput.py
+	$(BIN)/python benchmarks/stream_throughput.py
 	$(BIN)/python benchmarks/bound.py
 	$(BIN)/python benchmarks/fault_injection.py
 

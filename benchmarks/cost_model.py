@@ -1,8 +1,8 @@
-"""Cost per million objects (S3 pipeline) and per million payment events (payments pipeline) at
-list price, from counts taken in real local runs.
+"""Cost per million objects (S3 pipeline), per million payment events (payments pipeline) and
+per million stream events (stream pipeline) at list price, from counts taken in real local runs.
 
-    .venv/bin/python benchmarks/cost_model.py [--pipeline {objects,payments,all}]
-        [--objects 200 --rows 10] [--events 500]
+    .venv/bin/python benchmarks/cost_model.py [--pipeline {objects,payments,stream,all}]
+        [--objects 200 --rows 10] [--events 500] [--stream-events 2000]
 
 Objects (--pipeline objects): runs the shipped template (samconfig's local overrides, no others)
 through the local runtime, then counts what AWS would bill: for the drain state machine, state
@@ -27,7 +27,29 @@ The seed's design (SNS -> a trigger Lambda -> StartExecution per event) is price
 counts (see seed_payments). Fixed monthly costs are printed apart. Prints figures; asserts
 nothing; every ratio comes from one run.
 
-Prices: us-east-1 list prices, no free tier, checked 2026-11:
+Stream (--pipeline stream): produces --stream-events events (about 1 % malformed, from
+sluice_ops.stream.sample_events) on EventStream, in a burst, through the shipped template with
+EnableStreamPipeline=true (plus samconfig's local overrides; StreamBatchSize and the rest at their
+defaults), waits until ProcessStreamMapping has caught up and accounts for every event
+(sluice_local.stream_job.run_stream), then counts per produced event: Kinesis PUT payload units
+(every record PutRecords sent, data + partition key, rounded up to 25 KB units: a botocore hook
+on the runtime's Kinesis client); Lambda requests (the dispatcher's invocations of
+ProcessStreamFunction, retries and bisected halves included) and duration (its busy seconds at
+the configured 512 MB, arm64: an estimate, local timing); DynamoDB write request units of every
+item BatchWriteItem actually wrote, rewrites included (a botocore hook on boto3's default
+session, which the function's client comes from: per item ceil(size / 1 KB) for the table and
+as much again for each of the two ALL-projection indexes; a put that replaces an identical item
+is counted in the indexes too, an upper bound); the on-failure SendMessage of each dead-lettered
+range. The hook is registered once the pipeline has started: moto's mock_aws replaces
+boto3.DEFAULT_SESSION when it starts, so a handler registered before is never called; the
+function creates its client at its first invocation, after that. The count of calls is checked
+against the write_calls the function logs. Shard-hours do not scale with events: they are a fixed
+monthly cost, and are also shown per million events at 100 events/s sustained. Fixed monthly
+costs are printed apart; the function's CloudWatch Logs (measured bytes) are listed, not included.
+Kinesis retries are the local StreamMappingRunner's (sluice_local.streams): how many times a batch
+with a malformed record is invoked and rewritten follows that model of Lambda's poller.
+
+Prices: us-east-1 list prices, no free tier, checked 2026-11 (except where marked from memory):
 - Step Functions Standard: $0.025 per 1,000 state transitions.
   https://aws.amazon.com/step-functions/pricing/
 - Step Functions Express: $1.00 per million requests; $0.00001667 per GB-second (64 MB steps,
@@ -52,6 +74,14 @@ Prices: us-east-1 list prices, no free tier, checked 2026-11:
   $1/month). https://aws.amazon.com/kms/pricing/
 - CloudWatch: logs ingestion $0.50 per GB; standard alarms $0.10 per alarm-month; custom
   metrics $0.30 per metric-month. https://aws.amazon.com/cloudwatch/pricing/
+- Kinesis Data Streams, provisioned mode (from memory, not re-checked on the pricing page; the
+  us-east-1 list prices as given for this model): $0.015 per shard-hour; $0.014 per million PUT
+  payload units, a unit being each 25 KB chunk of a record (a 5 KB record is one unit); reading
+  (GetRecords, the event source mapping's shared-throughput polling) carries no charge; 24 h
+  retention is included (StreamRetentionHours above 24 is extended retention, not priced here).
+  https://aws.amazon.com/kinesis/data-streams/pricing/
+- Lambda event source mappings for Kinesis: no charge of their own beyond the invocations
+  (from memory).
 """
 
 from __future__ import annotations
@@ -59,6 +89,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import threading
 from collections import Counter
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -68,7 +99,9 @@ from typing import Any
 from sluice_local.demo import deployed, run_job, sample_objects
 from sluice_local.payments import run_payments, sample_payments, stored_items
 from sluice_local.runtime import LocalPipeline
+from sluice_local.stream_job import run_stream
 from sluice_local.template import samconfig_overrides
+from sluice_ops.stream import sample_events
 
 ROOT = Path(__file__).resolve().parents[1]
 MILLION = 1_000_000
@@ -91,6 +124,8 @@ PRICE = {
     "kms_key_month": 1.00,
     "alarm_month": 0.10,
     "custom_metric_month": 0.30,
+    "kinesis_shard_hour": 0.015,  # provisioned mode (from memory)
+    "kinesis_put_payload_unit": 0.014 / MILLION,  # per 25 KB chunk of a record (from memory)
 }
 
 
@@ -575,6 +610,390 @@ def print_payments(run: PaymentRun) -> None:
     print(f"  {'total':<50} {sum(run.fixed_monthly.values()):>10.2f}")
 
 
+# -- stream pipeline ------------------------------------------------------------------------------
+
+STREAM_FUNCTION = "ProcessStreamFunction"
+STREAM_MAPPING = "ProcessStreamMapping"
+STREAM_TABLE = "StreamEventTable"
+STREAM_MALFORMED_SHARE = 0.01
+PUT_PAYLOAD_UNIT_BYTES = 25 * 1024  # Kinesis bills each record in 25 KB chunks
+HOURS_PER_MONTH = 730
+SUSTAINED_EVENTS_PER_SECOND = 100  # the rate at which shard-hours are also shown per event
+BATCH_WRITE_ITEMS = 25  # BatchWriteItem's limit: at best one call per 25 records
+
+
+class BatchWriteMeter:
+    """What BatchWriteItem calls put into one table, from botocore's events: register it on a
+    session's (or a client's) event emitter; clients created from that session afterwards report
+    to it. Counts the calls sent and the items DynamoDB wrote (UnprocessedItems and refused
+    calls left out), with the write request units each write costs in the table and its
+    global secondary indexes."""
+
+    def __init__(self, table_name: str, table: dict[str, Any]) -> None:
+        self.table_name = table_name
+        self.table = table  # the table resource's Properties (KeySchema, GlobalSecondaryIndexes)
+        self.key_names = [k["AttributeName"] for k in table["KeySchema"]]
+        self.calls = 0
+        self.refused_calls = 0
+        self.item_writes = 0
+        self.table_units = 0
+        self.index_units = 0
+        # item key -> (size, table WRU, index WRU) of its last write
+        self.last_write: dict[str, tuple[int, int, int]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, events: Any) -> None:
+        events.register("before-parameter-build.dynamodb.BatchWriteItem", self._before)
+        events.register("after-call.dynamodb.BatchWriteItem", self._after)
+
+    def _key(self, item: dict[str, Any]) -> str:
+        return json.dumps([item.get(name) for name in self.key_names], sort_keys=True)
+
+    def _before(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        requests = params.get("RequestItems", {}).get(self.table_name, [])
+        if not requests:
+            return
+        context["sluice_put_items"] = [
+            r["PutRequest"]["Item"] for r in requests if "PutRequest" in r
+        ]
+        with self._lock:
+            self.calls += 1
+
+    def _after(
+        self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        items: list[dict[str, Any]] = context.pop("sluice_put_items", [])
+        if not items:
+            return
+        if http_response.status_code >= 300:  # refused whole (throttled, 5xx): nothing written
+            with self._lock:
+                self.refused_calls += 1
+            return
+        left = parsed.get("UnprocessedItems", {}).get(self.table_name, [])
+        left_keys = {self._key(r["PutRequest"]["Item"]) for r in left if "PutRequest" in r}
+        with self._lock:
+            for item in items:
+                key = self._key(item)
+                if key in left_keys:
+                    continue
+                size = item_size(item)
+                units = math.ceil(size / 1024)
+                index_units = index_write_units(item, self.table)
+                self.item_writes += 1
+                self.table_units += units
+                self.index_units += index_units
+                self.last_write[key] = (size, units, index_units)
+
+
+class PutRecordsMeter:
+    """The records PutRecords calls put on a stream (records it refused left out), from
+    botocore's events on the client that sends them."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.sizes: list[int] = []  # bytes of each record put: data + partition key
+        self._lock = threading.Lock()
+
+    def register(self, events: Any) -> None:
+        events.register("before-parameter-build.kinesis.PutRecords", self._before)
+        events.register("after-call.kinesis.PutRecords", self._after)
+
+    @property
+    def payload_units(self) -> int:
+        return sum(math.ceil(size / PUT_PAYLOAD_UNIT_BYTES) for size in self.sizes)
+
+    def _before(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        sizes = []
+        for record in params.get("Records", []):
+            data = record["Data"]
+            data = data.encode() if isinstance(data, str) else data
+            sizes.append(len(data) + len(str(record["PartitionKey"]).encode()))
+        context["sluice_record_sizes"] = sizes
+        with self._lock:
+            self.calls += 1
+
+    def _after(
+        self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        sizes: list[int] = context.pop("sluice_record_sizes", [])
+        if http_response.status_code >= 300:
+            return
+        results = parsed.get("Records", [])
+        accepted = [
+            size for size, result in zip(sizes, results, strict=False) if "ErrorCode" not in result
+        ]
+        with self._lock:
+            self.sizes.extend(accepted)
+
+
+@dataclass(frozen=True)
+class StreamCounts:
+    """Billable units per produced stream event (malformed ones included)."""
+
+    put_payload_units: float
+    lambda_requests: float  # ProcessStreamFunction invocations: retries and bisections included
+    lambda_gb_seconds: float
+    ddb_table_write_units: float  # every item write, rewrites included
+    ddb_index_write_units: float  # the same writes in ByUserTime and ByTypeTime
+    dead_letter_sends: float  # on-failure records, one per dead-lettered range
+
+    def line_items(self) -> dict[str, float]:
+        """$ per million stream events, per line item (shard-hours apart: not per event)."""
+        per_event = {
+            "Kinesis PUT payload units (25 KB each)": (
+                self.put_payload_units * PRICE["kinesis_put_payload_unit"]
+            ),
+            "Lambda requests (ProcessStream, retries included)": (
+                self.lambda_requests * PRICE["lambda_request"]
+            ),
+            "Lambda duration (ProcessStream, 512 MB arm64, estimate)": (
+                self.lambda_gb_seconds * PRICE["lambda_gb_second"]
+            ),
+            "DynamoDB writes: table (on-demand WRU, rewrites incl.)": (
+                self.ddb_table_write_units * PRICE["ddb_write_request_unit"]
+            ),
+            "DynamoDB writes: 2 GSIs, ALL projection (WRU)": (
+                self.ddb_index_write_units * PRICE["ddb_write_request_unit"]
+            ),
+            "SQS: on-failure SendMessage (dead-lettered ranges)": (
+                self.dead_letter_sends * PRICE["sqs_request"]
+            ),
+        }
+        return {item: value * MILLION for item, value in per_event.items()}
+
+
+@dataclass(frozen=True)
+class StreamRun:
+    counts: StreamCounts
+    facts: dict[str, object]
+    shards: int
+    write_calls_per_record: float
+    writes_once: (
+        float  # $ per million events of DynamoDB writes if each stored item were written once
+    )
+    excluded: dict[str, float]  # $ per million events, not in the table
+    fixed_monthly: dict[str, float]  # $ per month, whatever the volume
+    notes: list[str]
+
+
+def _logged_write_calls(lines: list[str]) -> int:
+    """The sum of write_calls the function logged ("stream batch processed", one per batch)."""
+    total = 0
+    for line in lines:
+        if '"write_calls"' not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            total += int(record.get("write_calls", 0))
+    return total
+
+
+def measure_stream(events: int, time_scale: float) -> StreamRun:
+    import boto3
+
+    overrides = samconfig_overrides(ROOT / "samconfig.toml", "local")
+    overrides["EnableStreamPipeline"] = "true"
+    malformed = max(1, round(events * STREAM_MALFORMED_SHARE))
+    sample = sample_events(events, malformed=malformed, seed=7)
+    log_dir = ROOT / ".demo" / "bench-logs"
+    log_path = log_dir / f"{STREAM_FUNCTION}.log"
+    log_offset = log_path.stat().st_size if log_path.exists() else 0
+    with LocalPipeline(
+        ROOT / "template.yaml", overrides, time_scale=time_scale, log_dir=log_dir
+    ) as pipeline:
+        assert pipeline.translated is not None
+        resources = pipeline.translated.cloudformation["Resources"]
+        parameters = dict(pipeline.translated.parameters)
+        writes = BatchWriteMeter(
+            pipeline.outputs["StreamEventTableName"], resources[STREAM_TABLE]["Properties"]
+        )
+        # mock_aws replaced boto3.DEFAULT_SESSION when the pipeline started; the function's
+        # boto3.client("dynamodb") comes from the session now current, at its first invocation.
+        writes.register(boto3._get_default_session().events)
+        puts = PutRecordsMeter()
+        kinesis = pipeline.client("kinesis")
+        puts.register(kinesis.meta.events)  # run_stream produces through this client
+        report = run_stream(pipeline, sample, timeout=3600)
+        mapping = pipeline.stream_mappings[STREAM_MAPPING].stats
+        batch_sizes = list(mapping.batch_sizes)
+        stats = pipeline.dispatcher.stats
+        invocations = stats.invocations[STREAM_FUNCTION]
+        busy = stats.busy_seconds[STREAM_FUNCTION]
+        memory_gb = pipeline.dispatcher.runtime_for(STREAM_FUNCTION).memory_mb / 1024
+        shards = len(kinesis.list_shards(StreamName=pipeline.outputs["EventStreamName"])["Shards"])
+    with log_path.open("rb") as file:
+        file.seek(log_offset)
+        new = file.read()
+    log_bytes = len(new)
+    log_lines = new.decode("utf-8", "replace").splitlines()
+    logged_calls = _logged_write_calls(log_lines)
+
+    n = report.produced
+    stored = len(writes.last_write)
+    sizes = [size for size, _, _ in writes.last_write.values()]
+    once_units = sum(units + index for _, units, index in writes.last_write.values())
+    batch_size = int(parameters.get("StreamBatchSize", 100))
+    counts = StreamCounts(
+        put_payload_units=puts.payload_units / n,
+        lambda_requests=invocations / n,
+        lambda_gb_seconds=busy * memory_gb / n,
+        ddb_table_write_units=writes.table_units / n,
+        ddb_index_write_units=writes.index_units / n,
+        dead_letter_sends=mapping.dead_lettered_ranges / n,
+    )
+    calls_check = (
+        "as the function logged"
+        if logged_calls == writes.calls
+        else f"the function logged {logged_calls}: MISMATCH"
+    )
+    facts: dict[str, object] = {
+        "events produced": f"{n} ({report.malformed_published} malformed), one burst",
+        "stored / dead / lost": (
+            f"{report.stored} / {report.dead_lettered_records} records in"
+            f" {report.dead_letter_ranges} ranges / {len(report.unaccounted)}"
+        ),
+        "StreamBatchSize": f"{batch_size}; {shards} shard(s)",
+        "invocations": (
+            f"{invocations} ({mapping.retries} retries, {mapping.bisections} bisections,"
+            f" {mapping.partial_failures} partial failures, {mapping.function_errors} errors)"
+        ),
+        "batches": (
+            f"mean {sum(batch_sizes) / max(1, len(batch_sizes)):.1f} records;"
+            f" {sum(1 for b in batch_sizes if b == batch_size)} of {len(batch_sizes)} full"
+        ),
+        "Kinesis records put": (
+            f"{len(puts.sizes)} in {puts.calls} PutRecords calls;"
+            f" {min(puts.sizes, default=0)}-{max(puts.sizes, default=0)} bytes"
+            f" (mean {sum(puts.sizes) / max(1, len(puts.sizes)):.0f}, data + key);"
+            f" {puts.payload_units} PUT payload units"
+        ),
+        "BatchWriteItem calls": (
+            f"{writes.calls} ({calls_check}; {writes.refused_calls} refused);"
+            f" {writes.calls / n:.4f} a record"
+        ),
+        "DynamoDB item writes": (
+            f"{writes.item_writes} for {stored} items stored"
+            f" ({writes.item_writes / max(1, stored):.2f} writes an item: retries rewrite)"
+        ),
+        "DynamoDB items": (
+            f"{min(sizes, default=0)}-{max(sizes, default=0)} bytes;"
+            f" WRU: {writes.table_units} table + {writes.index_units} GSI"
+        ),
+        "Lambda busy per call": f"{busy / max(1, invocations) * 1000:.0f} ms (local)",
+        "wall time": f"{report.seconds:.1f} s ({report.records_per_second:.0f} records/s)",
+    }
+    # Table and each ALL-projection index store the item plus 100 bytes; PITR bills the table.
+    indexes = len(resources[STREAM_TABLE]["Properties"].get("GlobalSecondaryIndexes", []))
+    item_gb = stored / n * (sum(sizes) / max(1, stored) + 100) * MILLION / GB
+    function_log_bytes = log_bytes + PLATFORM_LOG_BYTES * invocations
+    excluded = {
+        f"CloudWatch Logs: function logs, {parameters.get('LogLevel', 'INFO')},"
+        f" {function_log_bytes / n:.0f} B/event": (
+            function_log_bytes / n / GB * PRICE["logs_ingested_gb"] * MILLION
+        ),
+        f"DynamoDB storage (table + {indexes} GSIs) + PITR, per month kept": (
+            item_gb * (1 + indexes) * PRICE["ddb_storage_gb_month"]
+            + item_gb * PRICE["ddb_pitr_gb_month"]
+        ),
+    }
+    stream_resources = [
+        r for r in resources.values() if r.get("Condition") == "CreateStreamPipeline"
+    ]
+    keys = sum(r["Type"] == "AWS::KMS::Key" for r in stream_resources)
+    alarms = sum(r["Type"] == "AWS::CloudWatch::Alarm" for r in stream_resources)
+    metrics = len(_emf_metrics(log_lines))
+    fixed_monthly = {
+        f"Kinesis shard-hours ({shards} shard(s) x {HOURS_PER_MONTH} h)": (
+            shards * HOURS_PER_MONTH * PRICE["kinesis_shard_hour"]
+        ),
+        f"KMS keys ({keys}: StreamKey; $3 after 2 rotations)": keys * PRICE["kms_key_month"],
+        f"CloudWatch alarms ({alarms})": alarms * PRICE["alarm_month"],
+        f"custom metrics, from the function's EMF lines ({metrics})": (
+            metrics * PRICE["custom_metric_month"]
+        ),
+    }
+    notes = []
+    if parameters.get("EnableCloudWatchDashboard") == "true":
+        notes.append("StreamDashboard: a dashboard beyond the account's first 3 is billed monthly")
+    if "".join(str(parameters.get("StreamShardLevelMetrics", ""))):
+        notes.append("StreamShardLevelMetrics are on: each is billed as a custom metric")
+    return StreamRun(
+        counts=counts,
+        facts=facts,
+        shards=shards,
+        write_calls_per_record=writes.calls / n,
+        writes_once=once_units / n * PRICE["ddb_write_request_unit"] * MILLION,
+        excluded=excluded,
+        fixed_monthly=fixed_monthly,
+        notes=notes,
+    )
+
+
+def print_stream(run: StreamRun) -> None:
+    print("Stream pipeline, measured on the local runtime (EnableStreamPipeline=true,")
+    print("samconfig 'local' overrides):")
+    for name, value in run.facts.items():
+        print(f"  {name:<22} {value}")
+    print("\nPer event:")
+    for name, value in vars(run.counts).items():
+        print(f"  {name:<22} {value:.6g}")
+
+    items = run.counts.line_items()
+    print(f"\n{'$ per million stream events':<62} {'Sluice':>10}")
+    for item, value in items.items():
+        print(f"  {item:<60} {value:>10.2f}")
+    total = sum(items.values())
+    print(f"  {'total (per-event items)':<60} {total:>10.2f}")
+    hours = MILLION / SUSTAINED_EVENTS_PER_SECOND / 3600
+    shard_hours = run.shards * hours * PRICE["kinesis_shard_hour"]
+    label = (
+        f"Kinesis shard-hours at {SUSTAINED_EVENTS_PER_SECOND} events/s sustained"
+        f" ({run.shards} x {hours:.2f} h)"
+    )
+    print(f"  {label:<60} {shard_hours:>10.2f}")
+    label = f"total with shard-hours at {SUSTAINED_EVENTS_PER_SECOND} events/s"
+    print(f"  {label:<60} {total + shard_hours:>10.2f}")
+
+    calls = run.write_calls_per_record
+    print(
+        f"\nDynamoDB write calls per record: {calls:.4f}"
+        f" (1 per {1 / max(calls, 1e-12):.1f} records; full batches written once:"
+        f" 1 per {BATCH_WRITE_ITEMS})"
+    )
+    written = (
+        (run.counts.ddb_table_write_units + run.counts.ddb_index_write_units)
+        * PRICE["ddb_write_request_unit"]
+        * MILLION
+    )
+    print(
+        f"DynamoDB writes if each stored item were written once: {run.writes_once:.2f}"
+        f" $/million (measured: {written / max(run.writes_once, 1e-12):.2f} x that;"
+        "\n  the difference is retried batches writing their records again)"
+    )
+    print(
+        "  (Lambda duration: local timing, an estimate. A put replacing an identical item is"
+        "\n   counted in both GSIs again: an upper bound. Kinesis reads are not billed.)"
+    )
+    print("\nNot included above ($ per million events):")
+    for item, value in run.excluded.items():
+        print(f"  {item:<60} {value:>10.2f}")
+    print(f"  (function logs: the handler's output measured + {PLATFORM_LOG_BYTES} B of Lambda's")
+    print("   START/END/REPORT lines per invocation, assumed)")
+    print(
+        "  X-Ray (Globals Tracing: Active; $5.00 per million traces recorded): sampled, not priced"
+    )
+    print("  KMS requests to StreamKey by Kinesis and DynamoDB ($0.03 per 10,000): not measured")
+    for note in run.notes:
+        print(f"  {note}: not priced")
+    print("\nFixed monthly costs ($ per month, not per event):")
+    for item, value in run.fixed_monthly.items():
+        print(f"  {item:<60} {value:>10.2f}")
+    print(f"  {'total':<60} {sum(run.fixed_monthly.values()):>10.2f}")
+
+
 def print_objects(counts: Counts, facts: dict[str, object]) -> None:
     print("Measured on the local runtime (shipped template, samconfig 'local' overrides):")
     for name, value in facts.items():
@@ -600,19 +1019,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--pipeline", choices=("objects", "payments", "all"), default="all")
-    parser.add_argument("--objects", type=int, default=200)
-    parser.add_argument("--rows", type=int, default=10)
-    parser.add_argument("--events", type=int, default=500, help="payment events to publish")
+    parser.add_argument(
+        "--pipeline", choices=("objects", "payments", "stream", "all"), default="all"
+    )
+    parser.add_argument("--objects", type=int, default=200, help="objects (objects pipeline)")
+    parser.add_argument("--rows", type=int, default=10, help="rows per object (objects pipeline)")
+    parser.add_argument(
+        "--events", type=int, default=500, help="payment events to publish (payments pipeline)"
+    )
+    parser.add_argument(
+        "--stream-events",
+        type=int,
+        default=2000,
+        help="stream events to produce, about 1%% malformed (stream pipeline)",
+    )
     parser.add_argument("--time-scale", type=float, default=0.02)
     args = parser.parse_args()
 
-    if args.pipeline in ("objects", "all"):
-        print_objects(*measure(args.objects, args.rows, args.time_scale))
-    if args.pipeline == "all":
-        print("\n" + "-" * 76 + "\n")
-    if args.pipeline in ("payments", "all"):
-        print_payments(measure_payments(args.events, args.time_scale))
+    parts = {
+        "objects": lambda: print_objects(*measure(args.objects, args.rows, args.time_scale)),
+        "payments": lambda: print_payments(measure_payments(args.events, args.time_scale)),
+        "stream": lambda: print_stream(measure_stream(args.stream_events, args.time_scale)),
+    }
+    chosen = list(parts) if args.pipeline == "all" else [args.pipeline]
+    for number, part in enumerate(chosen):
+        if number:
+            print("\n" + "-" * 76 + "\n")
+        parts[part]()
 
 
 if __name__ == "__main__":
