@@ -243,11 +243,10 @@ def account(
 
 
 def main(args: Any, out: TextIO = sys.stdout) -> int:
-    from sluice_local.template import parse_overrides, samconfig_overrides
+    from sluice_local.template import command_overrides
 
     template = Path(args.template)
-    overrides = samconfig_overrides(template.parent / "samconfig.toml", args.config_env)
-    overrides.update(parse_overrides(args.parameter_overrides or ""))
+    overrides = command_overrides(template, args.config_env, args.parameter_overrides)
     objects = sample_objects(args.objects, args.rows, failing=args.failing)
     with DownstreamServer(latency_s=args.downstream_latency) as downstream:
         overrides.setdefault("DownstreamApiUrl", downstream.url)

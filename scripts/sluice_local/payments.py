@@ -189,11 +189,10 @@ def print_report(report: PaymentReport) -> None:
 
 def main(args: Any) -> int:
     """`sluice-local payments`: the payment events pipeline end to end, locally."""
-    from sluice_local.template import parse_overrides, samconfig_overrides
+    from sluice_local.template import command_overrides
 
     template = Path(args.template)
-    overrides = samconfig_overrides(template.parent / "samconfig.toml", args.config_env)
-    overrides.update(parse_overrides(args.parameter_overrides or ""))
+    overrides = command_overrides(template, args.config_env, args.parameter_overrides)
     overrides["EnablePaymentPipeline"] = "true"
     if args.event:
         bodies = [Path(path).read_text() for path in args.event]

@@ -175,7 +175,7 @@ class LocalPipeline:
         self.schedules: list[ScheduleRule] = []
         self.pipes: dict[str, PipeRunner] = {}
         self.stream_mappings: dict[str, StreamMappingRunner] = {}
-        self._pipes_stop = threading.Event()
+        self._runners_stop = threading.Event()
         self._mock: Any = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -229,7 +229,7 @@ class LocalPipeline:
 
     def stop(self) -> None:
         self._stop.set()
-        self._pipes_stop.set()
+        self._runners_stop.set()
         for runner in self.pipes.values():
             runner.join(timeout=10)
         for mapping in self.stream_mappings.values():
@@ -485,7 +485,7 @@ class LocalPipeline:
 
     def _start_pipes(self, translated: TranslatedTemplate) -> None:
         """Pipes run from deployment on, as in AWS (sluice_local.pipes)."""
-        self._pipes_stop.clear()
+        self._runners_stop.clear()
         sqs = self.client("sqs")
         for logical_id in translated.pipes:
             props = self._resolved(logical_id)
@@ -505,7 +505,7 @@ class LocalPipeline:
                 ),
                 sqs,
                 self.client("stepfunctions"),
-                self._pipes_stop,
+                self._runners_stop,
             )
             self.pipes[logical_id] = runner
             runner.start()
@@ -539,7 +539,7 @@ class LocalPipeline:
                 self.client("kinesis"),
                 self.client("lambda"),
                 self.client("sqs"),
-                self._pipes_stop,
+                self._runners_stop,
             )
             self.stream_mappings[logical_id] = runner
             runner.start()

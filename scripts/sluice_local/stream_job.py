@@ -117,11 +117,10 @@ def print_report(report: StreamReport, mapping_stats: Any) -> None:
 
 def main(args: Any) -> int:
     """`sluice-local stream`: the stream pipeline end to end, locally."""
-    from sluice_local.template import parse_overrides, samconfig_overrides
+    from sluice_local.template import command_overrides
 
     template = Path(args.template)
-    overrides = samconfig_overrides(template.parent / "samconfig.toml", args.config_env)
-    overrides.update(parse_overrides(args.parameter_overrides or ""))
+    overrides = command_overrides(template, args.config_env, args.parameter_overrides)
     overrides["EnableStreamPipeline"] = "true"
     events = sample_events(args.events, malformed=args.malformed, seed=args.seed)
     print(f"Sluice stream: {template} deployed into the embedded AWS emulator (moto)")

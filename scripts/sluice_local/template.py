@@ -96,6 +96,14 @@ def samconfig_overrides(samconfig: Path, config_env: str) -> dict[str, str]:
     return parse_overrides(overrides)
 
 
+def command_overrides(template: Path, config_env: str, extra: str) -> dict[str, str]:
+    """What a `sluice-local` command deploys with: samconfig.toml's overrides for
+    ``config_env`` (next to the template), then ``--parameter-overrides``."""
+    overrides = samconfig_overrides(template.parent / "samconfig.toml", config_env)
+    overrides.update(parse_overrides(extra or ""))
+    return overrides
+
+
 def _load_yaml(path: Path) -> dict[str, Any]:
     from samtranslator.yaml_helper import yaml_parse  # CloudFormation short-form tags
 
