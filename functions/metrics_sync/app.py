@@ -74,6 +74,7 @@ class Settings:
                             "OBJECT_QUEUE_NAME",
                             "PRIORITY_QUEUE_NAME",
                             "DEAD_LETTER_QUEUE_NAME",
+                            "EXTRA_QUEUE_NAMES",  # the optional pipelines' queues, comma-separated
                         )
                     )
                 ),

@@ -117,6 +117,18 @@ METRICS: tuple[MetricSpec, ...] = (
     _count("downstream.retries", None, "DownstreamRetries", Scope.SERVICE),
     _gauge("objects.processing_duration", None, "ObjectProcessingDuration", Scope.SERVICE, "ms"),
     _gauge("downstream.latency", None, "DownstreamLatency", Scope.SERVICE, "ms"),
+    # The payment events pipeline (EnablePaymentPipeline): nothing to send while it is off.
+    _count("payments.validated", None, "PaymentsValidated", Scope.SERVICE),
+    _count("payments.rejected", None, "PaymentsRejected", Scope.SERVICE),
+    _count("payments.processed", None, "PaymentsProcessed", Scope.SERVICE),
+    _count("payments.enriched", None, "PaymentsEnriched", Scope.SERVICE),
+    _count("payments.high_risk", None, "HighRiskPayments", Scope.SERVICE),
+    # The stream pipeline (EnableStreamPipeline).
+    _count("stream.events_processed", None, "ProcessedEvents", Scope.SERVICE),
+    _count("stream.events_failed", None, "FailedEvents", Scope.SERVICE),
+    _gauge("stream.batch_size", None, "BatchSize", Scope.SERVICE, ""),
+    _gauge("stream.success_rate", None, "SuccessRate", Scope.SERVICE, "%"),
+    _gauge("stream.processing_duration", None, "ProcessingDuration", Scope.SERVICE, "ms"),
 )
 
 

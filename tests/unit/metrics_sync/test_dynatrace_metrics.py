@@ -94,6 +94,9 @@ def test_catalogue_covers_the_pipeline_metrics() -> None:
     )
     with pytest.raises(KeyError, match="not synced"):
         spec_for("RowsSent", "AWS/SQS")
+    assert spec_for("PaymentsRejected").key == "sluice.payments.rejected.count"
+    assert spec_for("FailedEvents").key == "sluice.stream.events_failed.count"
+    assert spec_for("ProcessingDuration").kind is Kind.GAUGE
 
 
 # -- window --------------------------------------------------------------------------------------

@@ -162,6 +162,48 @@ def test_scheduled_run_sends_the_windows_cloudwatch_metrics_as_parsed_lines(
     assert done["lines_ok"] == 5
 
 
+def test_the_optional_pipelines_queues_functions_and_metrics_are_synced_when_named(
+    configure: Callable[..., Handler],
+    aws: dict[str, Any],
+    dynatrace: DynatraceServer,
+    lambda_context: Any,
+) -> None:
+    payment_queue, stream_dlq = "sluice-test-payment-events", "sluice-test-stream-dead-letters"
+    stream_function = "sluice-test-ProcessStreamFunction-ZZ99"
+    # As the template passes them with the payment and stream pipelines on (empties: off).
+    handler = configure(
+        EXTRA_QUEUE_NAMES=f"{payment_queue},,{stream_dlq}",
+        FUNCTION_NAMES=f"{PROCESS},,{stream_function}",
+    )
+    now = datetime.now(UTC)
+    first = Window.ending_before(now, 300, 180).start
+    put(
+        aws, "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": payment_queue}, first, 2
+    )
+    put(aws, "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": stream_dlq}, first, 1)
+    put(aws, "AWS/Lambda", "Invocations", {"FunctionName": stream_function}, first, 4)
+    put(aws, "Sluice", "PaymentsRejected", {"service": "sluice"}, first, 1, 1)
+    put(aws, "Sluice", "FailedEvents", {"service": "sluice"}, first, 3)
+    put(aws, "Sluice", "SuccessRate", {"service": "sluice"}, first, 97.5)
+
+    summary = handler(scheduled(now), lambda_context)
+
+    assert summary["lines_invalid"] == 0
+    depths = {
+        p.dimensions["queue"]: p.payload["max"]
+        for p in dynatrace.find("sluice.queue.messages_visible")
+    }
+    assert depths == {payment_queue: 2, stream_dlq: 1}
+    [invocations] = dynatrace.find("sluice.function.invocations.count")
+    assert invocations.dimensions["function"] == stream_function
+    [rejected] = dynatrace.find("sluice.payments.rejected.count")
+    assert rejected.payload == {"delta": 2}
+    [failed] = dynatrace.find("sluice.stream.events_failed.count")
+    assert failed.payload == {"delta": 3}
+    [rate] = dynatrace.find("sluice.stream.success_rate")
+    assert rate.payload["max"] == 97.5
+
+
 def test_a_token_stored_as_json_is_read_from_its_token_field(
     configure: Callable[..., Handler],
     aws: dict[str, Any],
