@@ -29,7 +29,11 @@ def test_every_payment_resource_exists_only_with_the_pipeline_switched_on() -> N
     assert TEMPLATE["Parameters"]["EnablePaymentPipeline"]["Default"] == "false"
     for logical_id in payment:
         condition = RESOURCES[logical_id].get("Condition")
-        assert condition in {"CreatePaymentPipeline", "ForwardPaymentLogs"}, logical_id
+        assert condition in {
+            "CreatePaymentPipeline",
+            "ForwardPaymentLogs",
+            "CreatePaymentDashboard",
+        }, logical_id
 
 
 def test_the_pipe_runs_the_workflow_synchronously_from_the_queue() -> None:
@@ -159,3 +163,13 @@ def test_the_workflow_may_write_the_table_and_the_dead_letter_queue_and_nothing_
         if "LambdaInvokePolicy" in p
     }
     assert invoked == set(PAYMENT_FUNCTIONS)
+
+
+def test_payment_dashboard_exists_only_with_the_pipeline_and_dashboards_on() -> None:
+    assert RESOURCES["PaymentDashboard"]["Condition"] == "CreatePaymentDashboard"
+    assert TEMPLATE["Conditions"]["CreatePaymentDashboard"] == {
+        "Fn::And": [{"Condition": "CreatePaymentPipeline"}, {"Condition": "CreateDashboard"}]
+    }
+    body = RESOURCES["PaymentDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body.replace("${", "{"))["widgets"]  # placeholders aside, valid JSON
+    assert len(widgets) == 4
