@@ -272,3 +272,28 @@ def test_every_log_group_but_the_forwarders_own_is_forwarded_to_splunk() -> None
     }
     # Forwarding the forwarder's own log group would feed it its own lines forever.
     assert forwarded == groups - {"SplunkForwarderLogGroup"}
+
+
+def test_the_existing_sync_is_given_the_optional_pipelines_names_when_they_are_on() -> None:
+    existing = PARTS["existing-dynatrace-sync"][0]
+    both_on = {**existing, "EnablePaymentPipeline": "true", "EnableStreamPipeline": "true"}
+    for overrides, expected in (
+        (existing, set()),
+        (
+            both_on,
+            {
+                "PaymentQueue",
+                "PaymentDeadLetterQueue",
+                "StreamDeadLetterQueue",
+                "ValidatePaymentFunction",
+                "ProcessPaymentFunction",
+                "EnrichPaymentFunction",
+                "ProcessStreamFunction",
+            },
+        ),
+    ):
+        target = _resolved(overrides)["Resources"]["ExistingMetricsSyncSchedule"]["Properties"]
+        text, variables = target["Targets"][0]["Input"]["Fn::Sub"]
+        assert '"extraQueueNames": "${ExtraQueueNames}"' in text
+        assert '"extraFunctionNames": "${ExtraFunctionNames}"' in text
+        assert _references(variables) == expected
