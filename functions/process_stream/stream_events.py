@@ -62,7 +62,8 @@ from decimal import Decimal
 from typing import Any, Final, NotRequired, TypedDict
 
 from sluice_common.errors import InvalidStreamEvent
-from sluice_common.payments import ID_PATTERN, MAX_ID_LENGTH, describe, shown
+from sluice_common.fields import identifier, required, utc_text
+from sluice_common.payments import describe, shown
 
 CATEGORIES: Final[Mapping[str, str]] = {  # eventType -> category
     "page_view": "engagement",
@@ -309,45 +310,22 @@ def validate_event(event: Mapping[str, Any], *, now: datetime) -> Validation:
 
     ``now`` (aware) bounds ``timestamp``: :func:`prepare_record` passes the record's arrival.
     """
-    event_id = _identifier(event, "eventId")
-    user_id = _identifier(event, "userId")
-    event_type = _event_type(_required(event, "eventType"))
-    timestamp = parse_timestamp(_required(event, "timestamp"), now=now)
+    event_id = identifier(event, "eventId", InvalidStreamEvent)
+    user_id = identifier(event, "userId", InvalidStreamEvent)
+    event_type = _event_type(required(event, "eventType", InvalidStreamEvent))
+    timestamp = parse_timestamp(required(event, "timestamp", InvalidStreamEvent), now=now)
     value = _value(event.get("value"), event_type)
     properties = _properties(event.get("properties"))
-    session_id = _identifier(event, "sessionId") if event.get("sessionId") is not None else None
+    session_id = (
+        identifier(event, "sessionId", InvalidStreamEvent)
+        if event.get("sessionId") is not None
+        else None
+    )
     unknown = sorted(str(name)[:64] for name in event if name not in KNOWN_FIELDS)
     return Validation(
         StreamEvent(event_id, user_id, event_type, timestamp, value, properties, session_id),
         tuple(unknown[:MAX_LOGGED_FIELDS]),
     )
-
-
-def _required(event: Mapping[str, Any], field: str) -> Any:
-    if field not in event:
-        raise InvalidStreamEvent(f"{field} is missing")
-    value = event[field]
-    if value is None:
-        raise InvalidStreamEvent(f"{field} is null; it is required")
-    return value
-
-
-def _identifier(event: Mapping[str, Any], field: str) -> str:
-    value = _required(event, field)
-    if not isinstance(value, str):
-        raise InvalidStreamEvent(f"{field} must be a string, got {describe(value)}")
-    if not value:
-        raise InvalidStreamEvent(f"{field} is empty")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidStreamEvent(
-            f"{field} has {len(value)} characters; at most {MAX_ID_LENGTH} are allowed"
-        )
-    if not ID_PATTERN.fullmatch(value):
-        bad = next(char for char in value if not ID_PATTERN.fullmatch(char))
-        raise InvalidStreamEvent(
-            f"{field} {shown(value)} contains {bad!r}; only A-Z, a-z, 0-9 and . _ : - are allowed"
-        )
-    return value
 
 
 def _event_type(value: object) -> str:
@@ -412,15 +390,6 @@ def _offset(text: str) -> timezone:
         raise ValueError(f"offset {text} is out of range (-23:59..+23:59)")
     delta = timedelta(hours=hours, minutes=minutes)
     return timezone(-delta if text[0] == "-" else delta)
-
-
-def utc_text(moment: datetime) -> str:
-    """``moment`` as UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (milliseconds cut)."""
-    moment = moment.astimezone(UTC)
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
-        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
-    )
 
 
 def _number(value: object) -> Decimal | None:

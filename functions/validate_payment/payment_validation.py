@@ -49,8 +49,8 @@ from typing import Any, Final
 
 from sluice_common.countries import ALPHA_2
 from sluice_common.errors import InvalidPayment
+from sluice_common.fields import identifier, required, utc_text
 from sluice_common.payments import (
-    ID_PATTERN,
     MAX_AMOUNT,
     MAX_DESCRIPTION_LENGTH,
     MAX_ID_LENGTH,
@@ -189,13 +189,13 @@ def validate_event(event: Mapping[str, Any], *, now: datetime) -> Validation:
 
     ``now`` (aware) bounds ``occurredAt``; the handler passes the current time.
     """
-    transaction_id = _identifier(event, "transactionId")
-    merchant_id = _identifier(event, "merchantId")
-    currency = _required(event, "currency")
+    transaction_id = identifier(event, "transactionId", InvalidPayment)
+    merchant_id = identifier(event, "merchantId", InvalidPayment)
+    currency = required(event, "currency", InvalidPayment)
     scale = currency_scale(currency)  # before amount: the amount's scale depends on it
-    amount = normalize_amount(_required(event, "amount"), currency, scale)
-    kind = _payment_type(_required(event, "type"))
-    occurred_at = normalize_occurred_at(_required(event, "occurredAt"), now=now)
+    amount = normalize_amount(required(event, "amount", InvalidPayment), currency, scale)
+    kind = _payment_type(required(event, "type", InvalidPayment))
+    occurred_at = normalize_occurred_at(required(event, "occurredAt", InvalidPayment), now=now)
     payment: ValidatedPayment = {
         "transactionId": transaction_id,
         "merchantId": merchant_id,
@@ -216,33 +216,6 @@ def validate_event(event: Mapping[str, Any], *, now: datetime) -> Validation:
         payment["schemaVersion"] = _schema_version(event["schemaVersion"])
     unknown = sorted(str(name)[:64] for name in event if name not in KNOWN_FIELDS)
     return Validation(payment, tuple(unknown[:MAX_LOGGED_FIELDS]))
-
-
-def _required(event: Mapping[str, Any], field: str) -> Any:
-    if field not in event:
-        raise InvalidPayment(f"{field} is missing")
-    value = event[field]
-    if value is None:
-        raise InvalidPayment(f"{field} is null; it is required")
-    return value
-
-
-def _identifier(event: Mapping[str, Any], field: str) -> str:
-    value = _required(event, field)
-    if not isinstance(value, str):
-        raise InvalidPayment(f"{field} must be a string, got {describe(value)}")
-    if not value:
-        raise InvalidPayment(f"{field} is empty")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidPayment(
-            f"{field} has {len(value)} characters; at most {MAX_ID_LENGTH} are allowed"
-        )
-    if not ID_PATTERN.fullmatch(value):
-        bad = next(char for char in value if not ID_PATTERN.fullmatch(char))
-        raise InvalidPayment(
-            f"{field} {shown(value)} contains {bad!r}; only A-Z, a-z, 0-9 and . _ : - are allowed"
-        )
-    return value
 
 
 def _text(event: Mapping[str, Any], field: str, limit: int, *, allow_empty: bool) -> str:
@@ -363,9 +336,9 @@ def normalize_occurred_at(value: object, *, now: datetime) -> str:
     if moment > now + FUTURE_TOLERANCE:
         raise InvalidPayment(
             f"occurredAt {seen} is more than {int(FUTURE_TOLERANCE.total_seconds() // 60)} "
-            f"minutes in the future (it is {_utc_text(now)} now)"
+            f"minutes in the future (it is {utc_text(now)} now)"
         )
-    return _utc_text(moment)
+    return utc_text(moment)
 
 
 def _offset(text: str) -> timezone:
@@ -374,14 +347,6 @@ def _offset(text: str) -> timezone:
         raise ValueError(f"offset {text} is out of range (-23:59..+23:59)")
     delta = timedelta(hours=hours, minutes=minutes)
     return timezone(-delta if text[0] == "-" else delta)
-
-
-def _utc_text(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
-        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
-    )
 
 
 def _country(value: object) -> str:
