@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -52,14 +49,3 @@ def plaintext_smtp() -> Iterator[SmtpServer]:
 def fresh_handler() -> Callable[[], Handler]:
     """A cold start: the handler module loaded anew, so its cached settings/context are new."""
     return lambda: load_handler(CODE_DIR, "app.lambda_handler", LAYERS, container=uuid.uuid4().hex)
-
-
-@pytest.fixture
-def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON log lines the handler writes (Powertools' handler, its formatter, a buffer)."""
-    from sluice_common.observability import logger
-
-    buffer = io.StringIO()
-    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
-    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line]
-    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,29 +21,3 @@ load_handler(CODE_DIR, "app.lambda_handler", LAYERS)
 def fresh_handler() -> Callable[[], Handler]:
     """A cold start: the handler module loaded anew, so its per-container caches are new."""
     return lambda: load_handler(CODE_DIR, "app.lambda_handler", LAYERS, container=uuid.uuid4().hex)
-
-
-@pytest.fixture
-def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON log lines the handler writes (Powertools' handler, its formatter, a buffer)."""
-    from sluice_common.observability import logger
-
-    buffer = io.StringIO()
-    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
-    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line]
-    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> Callable[[], dict[str, Any]]:
-    """The metrics of the last EMF line the handler printed (use with `logs`, which keeps log
-    lines off stdout): metric name -> values."""
-
-    def read() -> dict[str, Any]:
-        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
-        emf = [line for line in lines if "_aws" in line]
-        assert emf, "the handler printed no metrics"
-        names = [m["Name"] for m in emf[-1]["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
-        return {name: emf[-1][name] for name in names}
-
-    return read

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import io
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -89,14 +88,3 @@ def topic() -> Iterator[Topic]:
 def fresh_handler() -> Callable[[], Handler]:
     """A cold start: the handler module loaded anew, so its cached client/settings are new."""
     return lambda: load_handler(CODE_DIR, "app.lambda_handler", LAYERS, container=uuid.uuid4().hex)
-
-
-@pytest.fixture
-def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON log lines the handler writes (Powertools' handler, its formatter, a buffer)."""
-    from sluice_common.observability import logger
-
-    buffer = io.StringIO()
-    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
-    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line]
-    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]

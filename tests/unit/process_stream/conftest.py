@@ -4,7 +4,6 @@ emulated StreamEventTable with its two indexes; Kinesis records as Lambda delive
 from __future__ import annotations
 
 import base64
-import io
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -97,17 +96,6 @@ def table() -> Iterator[Any]:
             BillingMode="PAY_PER_REQUEST",
         )
         yield client
-
-
-@pytest.fixture
-def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON log lines the handler writes (Powertools' handler, its formatter, a buffer)."""
-    from sluice_common.observability import logger
-
-    buffer = io.StringIO()
-    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
-    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line]
-    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
