@@ -59,7 +59,8 @@ class SmtpRefused(SmtpError):
 
 
 class SmtpAuthFailed(SmtpError):
-    """The server refused the login, or offers no AUTH where credentials are configured."""
+    """The server refused the login, offers no AUTH where credentials are configured, or the
+    credentials cannot be sent (not ASCII)."""
 
 
 class SmtpInsecure(SmtpError):
@@ -800,6 +801,13 @@ def _failure(
                 "remove SMTP_CREDENTIALS_SECRET_ARN if the server relays without login"
             )
         return SmtpRefused(f"SMTP server {server} failed while {doing}: {exc}")
+    if isinstance(exc, ValueError) and doing == "logging in":
+        # smtplib encodes the login as ASCII and its UnicodeEncodeError quotes a character of
+        # the password: name the secret and the problem only.
+        return SmtpAuthFailed(
+            f"SMTP server {server} was not sent the login from secret {secret}: the username "
+            f"or password cannot be encoded ({type(exc).__name__}); SMTP AUTH takes ASCII only"
+        )
     if isinstance(exc, OSError):
         # Timeouts, refused connections, DNS failures, TLS handshakes cut short.
         return TransientSmtpError(f"SMTP server {server}: connection failed while {doing}: {exc}")

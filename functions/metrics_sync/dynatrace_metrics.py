@@ -417,7 +417,10 @@ def ingest_url(api_url: str) -> str:
     """The ingest endpoint of an environment URL (``https://abc12345.live.dynatrace.com``, an
     ActiveGate's ``https://host:9999/e/<env>``, or the endpoint itself). HTTPS only, except
     ``http://127.0.0.1``/``localhost`` for a local stand-in."""
+    from sluice_common.redact import safe_url  # the layer: the dashboard loads only this file
+
     url = (api_url or "").strip().rstrip("/")
+    shown = safe_url(api_url or "")  # messages name no userinfo or query string
     if not url:
         raise DynatraceConfigError(
             "DYNATRACE_API_URL is empty: set it to your environment's URL, "
@@ -427,11 +430,11 @@ def ingest_url(api_url: str) -> str:
     local = parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
     if parts.scheme != "https" and not local:
         raise DynatraceConfigError(
-            f"DYNATRACE_API_URL {api_url!r} must start with https:// (the token travels with "
+            f"DYNATRACE_API_URL {shown!r} must start with https:// (the token travels with "
             "every request); plain http is allowed only for 127.0.0.1/localhost"
         )
     if not parts.hostname:
-        raise DynatraceConfigError(f"DYNATRACE_API_URL {api_url!r} has no host name")
+        raise DynatraceConfigError(f"DYNATRACE_API_URL {shown!r} has no host name")
     return url if url.endswith(INGEST_PATH) else url + INGEST_PATH
 
 
@@ -495,8 +498,19 @@ def _post(
     """POST one body; retry 429/5xx/connection errors; return the final status and JSON."""
     from urllib3.exceptions import HTTPError
 
+    from sluice_common.redact import header_value_problem, safe_error, safe_url
+
+    # http.client would refuse a bad token with an error that quotes it: name the problem only.
+    token = ingest.token.strip()
+    bad = header_value_problem(token)
+    if bad:
+        raise DynatraceConfigError(
+            f"the API token from {ingest.token_source} {bad}: store the bare token on one "
+            'line, or {"token": "<Dynatrace API token>"}'
+        )
+    shown = safe_url(ingest.url)  # messages name no userinfo or query string
     headers = {
-        "Authorization": f"Api-Token {ingest.token}",
+        "Authorization": f"Api-Token {token}",
         "Content-Type": "text/plain; charset=utf-8",
         "Accept": "application/json",
     }
@@ -514,7 +528,12 @@ def _post(
                 retries=False,
             )
         except (HTTPError, OSError) as exc:
-            problem = f"cannot reach {ingest.url}: {exc}"
+            problem = f"cannot reach {shown}: {safe_error(exc)}"
+        except ValueError as exc:  # a header http.client refuses, quoting it: name none
+            raise DynatraceConfigError(
+                f"the request to {shown} cannot be built ({type(exc).__name__}): a header value "
+                f"is not valid HTTP; check the API token from {ingest.token_source}"
+            ) from None
         else:
             status, data = int(response.status), bytes(response.data or b"")
             parsed = _body(data)
@@ -526,7 +545,7 @@ def _post(
                 )
             if status not in RETRYABLE_STATUS:
                 return status, parsed
-            problem = f"HTTP {status} from {ingest.url}: {_message(parsed, data)}"
+            problem = f"HTTP {status} from {shown}: {_message(parsed, data)}"
             retry_after = _retry_after(response.headers)
         if attempt < ingest.max_attempts:
             delay = rng.uniform(
@@ -550,13 +569,15 @@ def send_lines(
 ) -> IngestReport:
     """Send lines in chunks. Invalid lines (202 with linesInvalid, or 400 when all of a chunk
     are) are reported, not retried: sending them again cannot make them valid."""
+    from sluice_common.redact import safe_url
+
     report = IngestReport()
     for chunk in chunks(lines, max_lines, max_bytes):
         status, body = _post(pool, ingest, "\n".join(chunk).encode(), report, sleep, rng or _JITTER)
         report.lines_sent += len(chunk)
         if status not in (200, 202, 400) or (status == 400 and "linesInvalid" not in body):
             raise DynatraceError(
-                f"Dynatrace answered HTTP {status} to {ingest.url}: {_message(body, b'')}"
+                f"Dynatrace answered HTTP {status} to {safe_url(ingest.url)}: {_message(body, b'')}"
                 + (" (is DYNATRACE_API_URL the environment's URL?)" if status == 404 else "")
             )
         ok = int(body.get("linesOk") or 0)

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
+from sluice_common.errors import SluiceError
+from sluice_common.redact import header_value_problem, safe_error, safe_url
+
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # One generator per container: seeding one per row cost a third of the row loop's time.
 _JITTER = random.Random()  # noqa: S311 - jitter, not security
@@ -27,6 +30,14 @@ class DownstreamTimeout(Exception):
 
 class DownstreamUnreachable(Exception):
     """Connection refused, reset or DNS failure."""
+
+
+class DownstreamMisconfigured(SluiceError):
+    """The request cannot be built: the auth token or another header value is not valid HTTP.
+
+    Every row would fail the same way, so the object fails at once (no retries), with a message
+    that names the header or secret and the problem, never the value.
+    """
 
 
 class Downstream(Protocol):
@@ -47,6 +58,36 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` ready to send: the Authorization credential stripped, every value checked.
+
+    A secret stored with a trailing newline is common (``echo`` adds one) and harmless once
+    stripped; inside the token a line break or control character is a wrong secret, and
+    http.client would refuse it with an error that quotes the token into every log and alert.
+    """
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            scheme, space, credential = value.lstrip().partition(" ")
+            if not space:  # a bare credential, no scheme
+                scheme, credential = "", scheme
+            credential = credential.strip()
+            problem = header_value_problem(credential)
+            if problem:
+                raise DownstreamMisconfigured(
+                    "the token in the downstream auth secret (DOWNSTREAM_AUTH_SECRET_ARN) "
+                    f"{problem}: store the bare token on one line (surrounding whitespace is "
+                    "ignored)"
+                )
+            value = f"{scheme} {credential}" if scheme else credential
+        else:
+            problem = header_value_problem(value) if value else None  # empty is valid HTTP
+            if problem:
+                raise DownstreamMisconfigured(f"the value of header {name} {problem}")
+        checked[name] = value
+    return checked
+
+
 class HttpDownstream:
     """POST JSON over HTTP(S) with one keep-alive pool per container."""
 
@@ -54,6 +95,7 @@ class HttpDownstream:
         import urllib3
 
         self.url = url
+        self._shown_url = safe_url(url)  # for messages: no userinfo, no query
         self._timeout = urllib3.Timeout(connect=timeout_s, read=timeout_s)
         self._pool = pool or urllib3.PoolManager(maxsize=4, retries=False)
         self._errors = urllib3.exceptions
@@ -69,11 +111,24 @@ class HttpDownstream:
                 retries=False,
             )
         except self._errors.NewConnectionError as exc:  # urllib3 files it under timeouts too
-            raise DownstreamUnreachable(f"cannot reach {self.url}: {exc}") from None
+            raise DownstreamUnreachable(
+                f"cannot reach {self._shown_url}: {safe_error(exc)}"
+            ) from None
         except self._errors.TimeoutError as exc:
-            raise DownstreamTimeout(f"no answer from {self.url}: {exc}") from None
+            raise DownstreamTimeout(
+                f"no answer from {self._shown_url}: {safe_error(exc)}"
+            ) from None
         except self._errors.HTTPError as exc:
-            raise DownstreamUnreachable(f"cannot reach {self.url}: {exc}") from None
+            raise DownstreamUnreachable(
+                f"cannot reach {self._shown_url}: {safe_error(exc)}"
+            ) from None
+        except ValueError as exc:
+            # http.client refuses a bad header with a message quoting the header: name none.
+            raise DownstreamMisconfigured(
+                f"the request to {self._shown_url} cannot be built ({type(exc).__name__}): a "
+                "header value is not valid HTTP; check the downstream auth secret "
+                "(DOWNSTREAM_AUTH_SECRET_ARN)"
+            ) from None
         return DownstreamResponse(
             response.status, parse_retry_after(response.headers.get("Retry-After"))
         )
@@ -166,8 +221,12 @@ def send_with_retry(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> SendResult:
-    """POST once, retrying 429/5xx/timeouts/unreachable with backoff and Retry-After."""
+    """POST once, retrying 429/5xx/timeouts/unreachable with backoff and Retry-After.
+
+    Raises :class:`DownstreamMisconfigured` before any request when a header cannot be sent.
+    """
     rng = rng or _JITTER
+    headers = checked_headers(headers)
     error = "not attempted"
     status: int | None = None
     latency = 0.0

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 import urllib3
 from aws_lambda_powertools.utilities.data_classes import CloudWatchLogsEvent
 
+from sluice_common.redact import header_value_problem, safe_error, safe_url
+
 HEC_EVENT_PATH = "/services/collector/event"
 # Plain http only where the token never leaves the machine.
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -113,13 +115,14 @@ def hec_endpoint(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise InvalidSetting(
-            f"SPLUNK_HEC_URL {url!r} is not a URL: set it to https://<splunk-host>:8088 "
+            f"SPLUNK_HEC_URL {safe_url(url)!r} is not a URL: set it to https://<splunk-host>:8088 "
             f"or the full https://<splunk-host>:8088{HEC_EVENT_PATH}"
         )
     if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
         raise InvalidSetting(
-            f"SPLUNK_HEC_URL {url!r} uses plain http: the HEC token would cross the network "
-            "unencrypted. Use https (plain http is allowed only for 127.0.0.1 and localhost)"
+            f"SPLUNK_HEC_URL {safe_url(url)!r} uses plain http: the HEC token would cross the "
+            "network unencrypted. Use https (plain http is allowed only for 127.0.0.1 and "
+            "localhost)"
         )
     if parts.username or parts.password:
         raise InvalidSetting(
@@ -145,7 +148,7 @@ def token_from_secret(secret: Any, secret_name: str) -> str:
         )
     text = text.strip()
     if not text.startswith("{"):
-        return text
+        return _header_safe(text, secret_name)
     try:
         token = json.loads(text).get("token")
     except (ValueError, AttributeError):
@@ -155,7 +158,18 @@ def token_from_secret(secret: Any, secret_name: str) -> str:
             f'secret {secret_name} is JSON without a "token" string: store '
             '{"token": "<Splunk HEC token>"} or the bare token'
         )
-    return token.strip()
+    return _header_safe(token.strip(), secret_name)
+
+
+def _header_safe(token: str, secret_name: str) -> str:
+    # http.client would refuse it with an error quoting the token into logs and dead letters.
+    problem = header_value_problem(token)
+    if problem:
+        raise TokenUnavailable(
+            f"the token in secret {secret_name} {problem}: store the bare Splunk HEC token on "
+            'one line, or {"token": "<token>"}'
+        )
+    return token
 
 
 # -- decoding --------------------------------------------------------------------------------
@@ -331,6 +345,7 @@ def _post_once(
     pool: urllib3.PoolManager, url: str, body: bytes, headers: dict[str, str], timeout_s: float
 ) -> _Reply:
     errors = urllib3.exceptions
+    shown = safe_url(url)  # messages name no userinfo or query string
     try:
         response = pool.request(
             "POST",
@@ -344,16 +359,23 @@ def _post_once(
     except errors.SSLError as exc:
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
             raise HecRejected(
-                f"the TLS certificate of {url} is not trusted: {exc}. Give Splunk HEC a "
-                "certificate from a public CA, or point SPLUNK_HEC_URL at a host that has one"
+                f"the TLS certificate of {shown} is not trusted: {safe_error(exc)}. Give Splunk "
+                "HEC a certificate from a public CA, or point SPLUNK_HEC_URL at a host that has one"
             ) from None
-        return _Reply(None, f"TLS error talking to {url}: {exc}")
+        return _Reply(None, f"TLS error talking to {shown}: {safe_error(exc)}")
     except errors.NewConnectionError as exc:  # urllib3 files it under timeouts too
-        return _Reply(None, f"cannot connect to {url}: {exc}")
+        return _Reply(None, f"cannot connect to {shown}: {safe_error(exc)}")
     except errors.TimeoutError:
-        return _Reply(None, f"no answer from {url} within {timeout_s:g} s")
+        return _Reply(None, f"no answer from {shown} within {timeout_s:g} s")
     except errors.HTTPError as exc:
-        return _Reply(None, f"connection to {url} failed: {exc}")
+        return _Reply(None, f"connection to {shown} failed: {safe_error(exc)}")
+    except ValueError as exc:
+        # http.client refuses a bad header with a message quoting it (the token): name none.
+        raise HecRejected(
+            f"the request to Splunk HEC at {shown} cannot be built ({type(exc).__name__}): a "
+            "header value is not valid HTTP; check the token in the secret named by "
+            "SPLUNK_HEC_TOKEN_SECRET_ARN"
+        ) from None
     raw = response.data.decode("utf-8", "replace")
     try:
         reply = json.loads(raw)
@@ -374,6 +396,7 @@ def _post_once(
 
 def _rejection(reply: _Reply, url: str, batch: Sequence[HecEvent], settings: HecSettings) -> str:
     """What went wrong and what to change, for an answer retrying will not fix."""
+    url = safe_url(url)  # only named here, never requested
     said = f"Splunk HEC at {url} refused the batch ({reply.describe()})"
     secret = settings.token_secret or "the token secret (SPLUNK_HEC_TOKEN_SECRET_ARN)"
     n = reply.invalid_event
@@ -443,6 +466,7 @@ def post_batch(
     a Retry-After, capped); any other answer fails at once as :class:`HecRejected`.
     """
     rng = rng or _JITTER
+    shown = safe_url(url)
     body = b"".join(event.body for event in batch)
     headers = {"Authorization": f"Splunk {token}", "Content-Type": "application/json"}
     reply = _Reply(None, "not attempted")
@@ -467,7 +491,7 @@ def post_batch(
             and remaining_s() < delay + settings.timeout_s + TIMEOUT_MARGIN_S
         ):
             raise DeliveryFailed(
-                f"Splunk HEC at {url} did not accept a batch of {len(batch)} log events in "
+                f"Splunk HEC at {shown} did not accept a batch of {len(batch)} log events in "
                 f"{attempt} attempts, and the invocation would time out before the next one "
                 f"(last answer: {reply.describe()}). Raise the function's timeout or lower "
                 "SPLUNK_TIMEOUT_SECONDS; Lambda retries the invocation, then dead-letters it",
@@ -477,7 +501,7 @@ def post_batch(
             )
         sleep(delay)
     raise DeliveryFailed(
-        f"Splunk HEC at {url} did not accept a batch of {len(batch)} log events "
+        f"Splunk HEC at {shown} did not accept a batch of {len(batch)} log events "
         f"({len(body)} bytes) in {settings.max_attempts} attempts (last answer: "
         f"{reply.describe()}). Check that Splunk is up and reachable from the function "
         "(network path, HEC queue health); Lambda retries the invocation, then puts the event "

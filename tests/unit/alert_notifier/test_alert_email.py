@@ -454,3 +454,23 @@ def test_every_recipient_refused_is_a_clear_error_some_refused_is_reported(
     smtp.refuse_recipient("ops@example.com")
     with pytest.raises(SmtpRefused, match=r"refused every recipient.*check ALERT_RECIPIENTS"):
         send_emails(emails, settings_for(smtp), tls.client_context, credentials)
+
+
+def test_a_password_smtp_cannot_encode_fails_the_login_without_quoting_it(
+    smtp: SmtpServer, tls: LocalTls, credentials: Credentials
+) -> None:
+    # smtplib's own UnicodeEncodeError quotes a character of the password and its position.
+    with pytest.raises(SmtpAuthFailed) as raised:
+        send_emails(
+            [email_for(notice_for("hi"))],
+            settings_for(smtp),
+            tls.client_context,
+            Credentials(credentials.username, "p\u00e4ssw\u00f6rd"),
+        )
+    reason = str(raised.value)
+    assert f"SMTP server 127.0.0.1:{smtp.port} was not sent the login from secret {SECRET}" in (
+        reason
+    )
+    assert "UnicodeEncodeError" in reason and "ASCII only" in reason
+    assert not any(part in reason for part in ("\u00e4", "\\xe4", "position", "p\u00e4ss"))
+    assert smtp.messages == []

@@ -453,3 +453,52 @@ def test_sync_drops_data_points_dynatrace_would_refuse_as_too_old(
     assert {line.timestamp for line in dynatrace.lines} == {
         int((window.start + timedelta(minutes=1)).timestamp() * 1000)
     }
+
+
+# -- secrets never in an error -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [
+        ("dt0c01.ABC\r\nDEF.GHI", "has a line break inside it"),
+        ("dt0c01.ABC\x00DEF.GHI", "has a control character inside it"),
+        ("dt0c01.ABC\u20acDEF.GHI", "has a non-ASCII character inside it"),
+    ],
+)
+def test_a_token_http_cannot_carry_is_refused_before_any_request_never_quoted(
+    dynatrace: DynatraceServer,
+    pool: urllib3.PoolManager,
+    sleeps: list[float],
+    token: str,
+    problem: str,
+) -> None:
+    with pytest.raises(DynatraceConfigError) as raised:
+        send_lines(pool, ingest(dynatrace, token), [format_line(point())], sleep=sleeps)
+    message = str(raised.value)
+    assert f"the API token from secret arn:test {problem}" in message
+    assert "ABC" not in message and "GHI" not in message
+    assert dynatrace.requests == [] and sleeps == []
+
+
+def test_a_token_with_a_trailing_newline_is_sent_stripped(
+    dynatrace: DynatraceServer, pool: urllib3.PoolManager, sleeps: list[float]
+) -> None:
+    report = send_lines(
+        pool, ingest(dynatrace, dynatrace.token + "\n"), [format_line(point())], sleep=sleeps
+    )
+    assert report.lines_ok == 1
+
+
+def test_url_userinfo_and_query_never_appear_in_an_error(
+    pool: urllib3.PoolManager, sleeps: list[float]
+) -> None:
+    with DynatraceServer() as gone:
+        url, token = gone.url, gone.token
+    with_secrets = url.replace("http://", "http://us3r:pa55@")
+    target = Ingest(url=ingest_url(with_secrets), token=token, token_source="s", max_attempts=2)
+    with pytest.raises(DynatraceUnavailable) as raised:
+        send_lines(pool, target, [format_line(point())], sleep=sleeps)
+    assert str(raised.value).startswith(f"cannot reach {url}/api/v2/metrics/ingest: ")
+    with pytest.raises(DynatraceConfigError) as refused:
+        ingest_url("http://us3r:pa55@abc12345.live.dynatrace.com?k=qu3ry")
+    for message in (str(raised.value), str(refused.value)):
+        assert not any(secret in message for secret in ("us3r", "pa55", "qu3ry")), message

@@ -384,3 +384,53 @@ def test_the_local_hec_rejects_what_splunk_rejects(
     assert post(b'{"event": "a"} {"event": {"b": 2}}') == (200, {"text": "Success", "code": 0})
     # Like Splunk, the events before the first invalid one are indexed.
     assert hec.events == [{"event": "a"}, {"event": "a"}, {"event": {"b": 2}}]
+
+
+# -- secrets never in an error ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("b1946ac9-2b3c\r\n4d5e-8f9a", "has a line break inside it"),
+        ('{"token": "b1946ac9-2b3c\\n4d5e-8f9a"}', "has a line break inside it"),
+        ("b1946ac9-2b3c\x004d5e-8f9a", "has a control character inside it"),
+    ],
+)
+def test_a_token_http_cannot_carry_is_refused_naming_the_secret_never_the_token(
+    secret: str, problem: str
+) -> None:
+    with pytest.raises(TokenUnavailable) as raised:
+        token_from_secret(secret, SECRET)
+    message = str(raised.value)
+    assert f"the token in secret {SECRET} {problem}" in message
+    assert "b1946ac9" not in message and "4d5e-8f9a" not in message
+
+
+def test_a_header_http_client_refuses_is_rejected_without_quoting_the_token(
+    hec: HecServer, pool: urllib3.PoolManager, sleeps: Any
+) -> None:
+    batch = [HecEvent("1", b'{"event":"ok"}')]
+    with pytest.raises(HecRejected) as raised:  # no retries: every attempt would fail alike
+        post_batch(pool, hec_endpoint(hec.url), "b1946ac9\n4d5e", batch, SETTINGS, sleep=sleeps)
+    message = str(raised.value)
+    assert "cannot be built (ValueError)" in message and "SPLUNK_HEC_TOKEN_SECRET_ARN" in message
+    assert "b1946ac9" not in message and "4d5e" not in message
+    assert hec.requests == [] and sleeps == []
+
+
+def test_url_userinfo_and_query_never_appear_in_a_delivery_error(
+    pool: urllib3.PoolManager, sleeps: Any
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    url = f"http://us3r:pa55@127.0.0.1:{port}/services/collector/event?token=qu3ry"
+    batch = [HecEvent("1", b'{"event":"ok"}')]
+    with pytest.raises(DeliveryFailed) as raised:
+        post_batch(pool, url, "t", batch, replace(SETTINGS, max_attempts=2), sleep=sleeps)
+    message = str(raised.value)
+    assert f"Splunk HEC at http://127.0.0.1:{port}/services/collector/event did not" in message
+    assert "cannot connect to http://127.0.0.1:" in message
+    assert not any(secret in message for secret in ("us3r", "pa55", "qu3ry"))
+    with pytest.raises(InvalidSetting) as refused:
+        hec_endpoint("http://us3r:pa55@splunk.example.com:8088")
+    assert "plain http" in str(refused.value) and "pa55" not in str(refused.value)
