@@ -5,10 +5,19 @@ source and a Step Functions target invoked ``REQUEST_RESPONSE``: receive a batch
 BatchSize, waiting at most MaximumBatchingWindowInSeconds to fill it), hand the state machine the
 batch as a JSON array of SQS records, wait for the execution's result and then
 
-- succeeded: delete every message, except those named in a ``batchItemFailures`` output;
-- failed, timed out or aborted: delete nothing; the messages come back after the queue's
-  visibility timeout (time-scaled), and SQS moves them to the dead-letter queue after
-  maxReceiveCount receives, as in AWS.
+- succeeded: delete every message except those the output names in ``batchItemFailures``
+  (partial batch failure: ``{"batchItemFailures": [{"itemIdentifier": "<SQS messageId>"}]}``,
+  AWS docs "Amazon EventBridge Pipes batching and concurrency"); the named ones come back;
+- failed, timed out or aborted: delete nothing; the whole batch comes back.
+
+What comes back is visible again after the queue's visibility timeout (time-scaled), and SQS
+moves a message to the dead-letter queue after maxReceiveCount receives, as in AWS.
+
+An output that names a message not in the batch, or an entry without a non-empty string
+``itemIdentifier``, counts as a failure of the whole batch. The Pipes page does not say what
+AWS does then; Lambda's SQS event source documents exactly that (whole batch failed) for its
+identical ``batchItemFailures`` response, and it is the reading that loses nothing. An output
+without the key, or with ``null`` or ``[]``, is a complete success (as for Lambda).
 
 moto has no StartSyncExecution, so the runner starts the execution asynchronously (with an
 explicit name) and polls it until it ends, which is what a synchronous start waits for.
@@ -81,7 +90,10 @@ class PipeStats:
     batches: int = 0
     messages: int = 0
     deleted: int = 0
-    failed_executions: int = 0
+    failed_executions: int = 0  # the whole batch comes back
+    partially_failed_executions: int = 0  # Pipes' ExecutionPartiallyFailed metric
+    invalid_outputs: int = 0  # a batchItemFailures the pipe cannot honour: whole batch back
+    redelivered: int = 0  # messages left in the queue to come back (any of the above)
     execution_names: list[str] = field(default_factory=list)
 
 
@@ -108,18 +120,35 @@ def sqs_record(message: dict[str, Any], config: PipeConfig) -> dict[str, Any]:
     }
 
 
-def failed_item_ids(output: str | None) -> set[str]:
-    """The ``batchItemFailures`` a target returned (none when its output has no such list)."""
+class InvalidBatchItemFailures(ValueError):
+    """A ``batchItemFailures`` the pipe cannot honour: the whole batch counts as failed."""
+
+
+def failed_item_ids(output: str | None, batch_ids: set[str]) -> set[str]:
+    """The messages a succeeded execution's output asks to get back (``batchItemFailures``).
+
+    Empty for a complete success (no such key, ``null`` or ``[]``, or an output that is not a
+    JSON object); raises :class:`InvalidBatchItemFailures` when the list is not a list of
+    ``{"itemIdentifier": <messageId of this batch>}``.
+    """
     try:
         parsed = json.loads(output or "null")
-    except ValueError:
-        return set()
+    except ValueError as exc:
+        raise InvalidBatchItemFailures(f"output is not JSON: {exc}") from exc
     failures = parsed.get("batchItemFailures") if isinstance(parsed, dict) else None
-    if not isinstance(failures, list):
+    if failures is None:
         return set()
-    return {
-        str(f["itemIdentifier"]) for f in failures if isinstance(f, dict) and "itemIdentifier" in f
-    }
+    if not isinstance(failures, list):
+        raise InvalidBatchItemFailures(f"batchItemFailures is not a list: {failures!r}")
+    named: set[str] = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not isinstance(identifier, str) or not identifier:
+            raise InvalidBatchItemFailures(f"no itemIdentifier in {failure!r}")
+        if identifier not in batch_ids:
+            raise InvalidBatchItemFailures(f"itemIdentifier {identifier!r} is not in the batch")
+        named.add(identifier)
+    return named
 
 
 class PipeRunner:
@@ -193,17 +222,18 @@ class PipeRunner:
                 break
             time.sleep(0.02)
         if described["status"] != "SUCCEEDED":
-            # As in AWS: the batch stays in the queue and comes back after the visibility timeout.
             self.stats.failed_executions += 1
-            visible_in = round(self.config.visibility_timeout_s * timescale.current_scale())
-            for message in batch:
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.config.source_queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=visible_in,
-                )
+            self._leave_for_redelivery(batch)
             return
-        keep = failed_item_ids(described.get("output"))
+        try:
+            keep = failed_item_ids(described.get("output"), {m["MessageId"] for m in batch})
+        except InvalidBatchItemFailures:
+            self.stats.invalid_outputs += 1
+            self._leave_for_redelivery(batch)
+            return
+        if keep:
+            self.stats.partially_failed_executions += 1
+        self._leave_for_redelivery([m for m in batch if m["MessageId"] in keep])
         done = [m for m in batch if m["MessageId"] not in keep]
         for start in range(0, len(done), _RECEIVE_MAX):
             self.sqs.delete_message_batch(
@@ -214,3 +244,15 @@ class PipeRunner:
                 ],
             )
         self.stats.deleted += len(done)
+
+    def _leave_for_redelivery(self, messages: list[dict[str, Any]]) -> None:
+        """As in AWS: not deleted, so visible again after the queue's visibility timeout
+        (time-scaled here; moto counts it in real seconds from the receive)."""
+        self.stats.redelivered += len(messages)
+        visible_in = round(self.config.visibility_timeout_s * timescale.current_scale())
+        for message in messages:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.config.source_queue_url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=visible_in,
+            )

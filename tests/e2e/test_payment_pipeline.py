@@ -5,8 +5,9 @@ PaymentStateMachine (the real ASL) and the real step handlers, records in Paymen
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,9 @@ def test_the_sample_events_store_one_record_and_dead_letter_the_invalid_one(
     transaction_id = json.loads(valid)["transactionId"]
     assert json.loads(duplicate)["transactionId"] == transaction_id
     dead_before = len(pipeline.dead_letters("PaymentDeadLetterQueueUrl"))
+    runner = pipeline.pipes["PaymentPipe"]
+    names_before = len(runner.stats.execution_names)
+    states_before = pipeline.history_counts("PaymentStateMachine")
 
     publish(pipeline, [valid])
     pipeline.wait_for_pipes(60)
@@ -160,17 +164,14 @@ def test_the_sample_events_store_one_record_and_dead_letter_the_invalid_one(
     dead = pipeline.dead_letters("PaymentDeadLetterQueueUrl")
     assert len(dead) == dead_before + 1
     assert any(d.body == invalid and "19.999" in d.reason for d in dead)
-    outcomes = [
-        payment["outcome"]
-        for execution in pipeline.executions("PaymentStateMachine")
-        for payment in json.loads(
-            pipeline.client("stepfunctions").describe_execution(
-                executionArn=execution["executionArn"]
-            )["output"]
-        )["payments"]
-        if payment.get("transactionId") == transaction_id
+    states = pipeline.history_counts("PaymentStateMachine") - states_before
+    assert states["state:PaymentStored"] == 1 and states["state:DuplicatePayment"] == 1
+    assert states["state:PaymentDeadLettered"] == 1 and states["state:RedeliverEvent"] == 0
+    # Each execution succeeded and told the pipe to redeliver nothing.
+    outputs = [
+        _execution(pipeline, n)["output"] for n in runner.stats.execution_names[names_before:]
     ]
-    assert sorted(outcomes) == ["duplicate", "stored"]  # one execution each
+    assert outputs and all(json.loads(o) == {"batchItemFailures": []} for o in outputs)
 
 
 def test_a_throttled_step_is_retried_and_the_event_stored_once(
@@ -198,37 +199,100 @@ def test_a_throttled_step_is_retried_and_the_event_stored_once(
     assert all("pay-throttled" not in d.body for d in dead)
 
 
-def test_a_failed_execution_leaves_its_batch_for_redelivery(
+def _execution(pipeline: LocalPipeline, name: str) -> dict[str, Any]:
+    arns = {e["name"]: e["executionArn"] for e in pipeline.executions("PaymentStateMachine")}
+    return pipeline.client("stepfunctions").describe_execution(executionArn=arns[name])
+
+
+def _until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def test_a_misconfigured_step_sends_back_only_its_event_and_the_batch_is_handled_once(
     pipeline: LocalPipeline, report: PaymentReport
 ) -> None:
-    """A misconfigured step fails the execution (RedeliverBatch): nothing is dead-lettered or
-    deleted, the batch comes back and is stored once the step works again."""
-    event = {**json.loads((EVENTS / "payment_event.json").read_text())}
-    event["transactionId"] = "pay-redelivered-0001"
+    """Issue 14, defect 8. One event of a batch hits a fault that is not its own
+    (FeeConfigurationError) while its siblings are valid or invalid: the execution succeeds
+    with ``batchItemFailures`` naming that event's SQS messageId, so PaymentPipe deletes the
+    siblings (stored once, dead-lettered once) and redelivers that event alone until the step
+    works again. Before, a Fail state failed the execution and the whole batch came back."""
+    base = json.loads((EVENTS / "payment_event.json").read_text())
+    bodies = {
+        name: json.dumps({**base, "transactionId": f"pay-partial-{name}"})
+        for name in ("gate", "a", "b", "fee")
+    }
+    bodies["invalid"] = json.dumps({**base, "transactionId": "pay-partial-c", "amount": "19.999"})
     runner = pipeline.pipes["PaymentPipe"]
-    failed_before = runner.stats.failed_executions
-    broken = {"on": True}
+    names_before, failed_before = len(runner.stats.execution_names), runner.stats.failed_executions
+    partial_before = runner.stats.partially_failed_executions
+    dead_before = len(pipeline.dead_letters("PaymentDeadLetterQueueUrl"))
+    gate_entered, release, broken = threading.Event(), threading.Event(), {"on": True}
 
-    def misconfigured(logical_id: str, _event: Any) -> None:
-        if logical_id == "ProcessPaymentFunction" and broken["on"]:
+    def hook(logical_id: str, event: Any) -> None:
+        if logical_id == "ValidatePaymentFunction" and "pay-partial-gate" in event["body"]:
+            gate_entered.set()  # holds the pipe's poller while the batch is published
+            release.wait(30)
+        payment = event.get("payment") or {}
+        fee_event = payment.get("transactionId") == "pay-partial-fee"
+        if logical_id == "ProcessPaymentFunction" and fee_event and broken["on"]:
             raise FeeConfigurationError("PAYMENT_FEE_BASIS_POINTS is not set")
 
-    pipeline.dispatcher.crash_hook = misconfigured
+    pipeline.dispatcher.crash_hook = hook
     try:
-        publish(pipeline, [json.dumps(event)])
-        deadline = time.monotonic() + 60
-        while runner.stats.failed_executions == failed_before:
-            assert time.monotonic() < deadline, "the execution never failed"
-            time.sleep(0.05)
-        assert _item(pipeline, "pay-redelivered-0001") is None
+        publish(pipeline, [bodies["gate"]])
+        assert gate_entered.wait(30), "the gate event never reached ValidatePayment"
+        publish(pipeline, [bodies[n] for n in ("a", "b", "invalid", "fee")])
+        _until(lambda: pipeline.queue_counts("PaymentQueueUrl")[0] == 4, "the batch is queued")
+        release.set()  # the pipe receives the four events as one batch
+        _until(
+            lambda: (
+                runner.stats.partially_failed_executions + runner.stats.failed_executions
+                > partial_before + failed_before
+            ),
+            "the batch's execution ended",
+        )
+        assert runner.stats.failed_executions == failed_before  # the execution succeeded
+        _, batch = runner.stats.execution_names[names_before : names_before + 2]
+        records = json.loads(_execution(pipeline, batch)["input"])
+        assert sorted(r["body"] for r in records) == sorted(
+            bodies[n] for n in ("a", "b", "invalid", "fee")
+        )
+        [fee_message] = [r["messageId"] for r in records if r["body"] == bodies["fee"]]
+        assert json.loads(_execution(pipeline, batch)["output"]) == {
+            "batchItemFailures": [{"itemIdentifier": fee_message}]
+        }
+        assert _item(pipeline, "pay-partial-a") is not None
+        assert _item(pipeline, "pay-partial-b") is not None
+        assert _item(pipeline, "pay-partial-fee") is None
+        # The fee event comes back (visibility timeout, time-scaled) and, still broken, alone.
+        _until(
+            lambda: runner.stats.partially_failed_executions >= partial_before + 2,
+            "the fee event came back",
+        )
         broken["on"] = False
-        pipeline.wait_for_pipes(60)  # redelivered after the (time-scaled) visibility timeout
+        pipeline.wait_for_pipes(60)
     finally:
         pipeline.dispatcher.crash_hook = None
-    assert _item(pipeline, "pay-redelivered-0001") is not None
-    assert all(
-        "pay-redelivered" not in d.body for d in pipeline.dead_letters("PaymentDeadLetterQueueUrl")
+        release.set()
+
+    assert runner.stats.failed_executions == failed_before
+    assert _item(pipeline, "pay-partial-fee") is not None
+    later = runner.stats.execution_names[names_before + 2 :]
+    assert len(later) >= 2  # at least one failed retry, then the stored one
+    for name in later:  # only the fee event ever came back, under its own messageId
+        assert [r["messageId"] for r in json.loads(_execution(pipeline, name)["input"])] == [
+            fee_message
+        ]
+    dead = pipeline.dead_letters("PaymentDeadLetterQueueUrl")
+    assert len(dead) == dead_before + 1  # the invalid sibling, once: no duplicate dead letter
+    [invalid] = [d for d in dead if "pay-partial" in d.body]
+    assert (
+        invalid.body == bodies["invalid"] and invalid.attributes["sluice-step"] == "ValidatePayment"
     )
+    assert json.loads(_execution(pipeline, later[-1])["output"]) == {"batchItemFailures": []}
 
 
 class FeeConfigurationError(Exception):

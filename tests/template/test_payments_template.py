@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,18 +75,61 @@ def test_each_step_dead_letters_with_its_name_and_redelivers_what_is_not_the_eve
         assert targets["States.ALL"] == f"{step}Failed", step
         failed = STEPS[f"{step}Failed"]
         assert failed["Parameters"]["step"] == step and failed["Next"] == "DeadLetterPayment"
-        assert "RedeliverBatch" in targets.values(), step
+        assert "RedeliverEvent" in targets.values(), step
     # An invalid event is never retried: only Lambda's own transient errors are.
     for step in LAMBDA_STEPS:
         retried = {e for r in STEPS[step]["Retry"] for e in r["ErrorEquals"]}
         assert retried and all(e.startswith("Lambda.") for e in retried), step
         assert "InvalidPayment" not in _catch_targets(STEPS[step]), step
-    assert _catch_targets(STEPS["ProcessPayment"])["FeeConfigurationError"] == "RedeliverBatch"
-    assert _catch_targets(STEPS["EnrichPayment"])["ReferenceDataError"] == "RedeliverBatch"
-    assert STEPS["RedeliverBatch"]["Type"] == "Fail"
+    assert _catch_targets(STEPS["ProcessPayment"])["FeeConfigurationError"] == "RedeliverEvent"
+    assert _catch_targets(STEPS["EnrichPayment"])["ReferenceDataError"] == "RedeliverEvent"
+    # If even the dead letter cannot be sent, that event (only) goes back to the pipe.
+    assert _catch_targets(STEPS["DeadLetterPayment"])["States.ALL"] == "RedeliverEvent"
     attributes = STEPS["DeadLetterPayment"]["Parameters"]["MessageAttributes"]
     assert {"sluice-error", "sluice-reason", "sluice-step", "sluice-execution"} <= set(attributes)
     assert STEPS["DeadLetterPayment"]["Parameters"]["MessageBody.$"] == "$.body"
+
+
+def _states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in states.items():
+        yield name, state
+        if "ItemProcessor" in state:
+            yield from _states(state["ItemProcessor"]["States"])
+
+
+def test_a_fault_that_is_not_the_events_sends_back_that_event_only_not_the_batch() -> None:
+    """Issue 14, defect 8: a Fail state inside the Map failed the whole execution, so PaymentPipe
+    redelivered the whole batch (siblings already stored or dead-lettered came back, their dead
+    letters duplicated). The execution now always succeeds with a partial batch failure output:
+    ``{"batchItemFailures": [{"itemIdentifier": <SQS messageId>}]}`` naming only those events."""
+    assert [name for name, state in _states(ASL["States"]) if state["Type"] == "Fail"] == []
+    assert "RedeliverBatch" not in STEPS
+    redeliver = STEPS["RedeliverEvent"]
+    assert redeliver["Type"] == "Pass" and redeliver["End"] is True
+    assert redeliver["Parameters"]["itemIdentifier.$"] == "$.messageId"  # the SQS messageId
+    item = ASL["States"]["EachPayment"]["ItemSelector"]
+    assert item["messageId.$"] == "$$.Map.Item.Value.messageId"
+    # Only RedeliverEvent ends an iteration with an itemIdentifier; stored, duplicate and
+    # dead-lettered events end without one, and no iteration carries the event body out.
+    ends = {name: state for name, state in STEPS.items() if state.get("End")}
+    assert set(ends) == {
+        "PaymentStored",
+        "DuplicatePayment",
+        "PaymentDeadLettered",
+        "RedeliverEvent",
+    }
+    for name, state in ends.items():
+        assert state["Type"] == "Pass" and "Parameters" in state, name
+        assert ("itemIdentifier.$" in state["Parameters"]) == (name == "RedeliverEvent"), name
+        assert "$.body" not in json.dumps(state["Parameters"]), name
+    each = ASL["States"]["EachPayment"]
+    assert each["ResultSelector"] == {"redeliverMessageIds.$": "$[*].itemIdentifier"}
+    report = ASL["States"][each["Next"]]
+    assert report["Type"] == "Map" and report["End"] is True
+    assert report["ItemsPath"] == "$.redeliverMessageIds"
+    assert report["ItemSelector"] == {"itemIdentifier.$": "$$.Map.Item.Value"}
+    assert report["ResultSelector"] == {"batchItemFailures.$": "$"}
+    assert set(ASL["States"]) == {"EachPayment", "ReportBatchItemFailures"}
 
 
 def test_payment_table_is_on_demand_recoverable_encrypted_and_indexed_by_merchant_and_time() -> (
