@@ -80,9 +80,16 @@ def idempotency_key(ref: ObjectRef, row: int, revision: str | None = None) -> st
 def _row_keys(ref: ObjectRef, revision: str | None = None) -> Callable[[int], str]:
     """idempotency_key for each row of one object: the object's digest (hashed once), then the
     row number. Unique per row and revision, fixed length per object, no per-row hashing."""
-    revision = revision or ref.version_id or ref.etag or ""
+    revision = _version_id(revision) or _version_id(ref.version_id) or ref.etag or ""
     prefix = hashlib.sha256(f"{ref.bucket}/{ref.key}/{revision}".encode()).hexdigest() + "-"
     return lambda row: prefix + str(row)
+
+
+def _version_id(value: Any) -> str | None:
+    """A version id that names one revision, else None. S3 answers "null" (events, GetObject,
+    HeadObject) for objects written while versioning is suspended or before it was enabled; in
+    a suspended bucket every overwrite is "null" again, so it cannot tell revisions apart."""
+    return value if isinstance(value, str) and value and value != "null" else None
 
 
 def open_object(s3_client: Any, ref: ObjectRef) -> tuple[Any, str, str]:
@@ -90,14 +97,20 @@ def open_object(s3_client: Any, ref: ObjectRef) -> tuple[Any, str, str]:
     id, else ETag: an overwritten object gets new row keys); typed errors otherwise."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    pinned = _version_id(ref.version_id)
     last_missing: str | None = None
     for key in ref.key_candidates():
         params: dict[str, Any] = {"Bucket": ref.bucket, "Key": key}
-        if ref.version_id:
-            params["VersionId"] = ref.version_id
+        # "null" pins nothing: read the current object and key its rows by the ETag it answers
+        # with, as for a never-versioned bucket (VersionId=null could instead return an older
+        # null version, or 405 once a delete left a null delete marker).
+        if pinned:
+            params["VersionId"] = pinned
         try:
             response = s3_client.get_object(**params)
-            revision = response.get("VersionId") or response.get("ETag") or ref.etag or ""
+            revision = (
+                _version_id(response.get("VersionId")) or response.get("ETag") or ref.etag or ""
+            )
             return response["Body"], key, str(revision).strip('"')
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
