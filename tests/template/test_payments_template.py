@@ -157,7 +157,6 @@ def test_payment_names_derive_from_the_stack_name() -> None:
         ("PaymentDeadLetterQueue", "QueueName"),
         ("PaymentPipe", "Name"),
         ("PaymentStateMachine", "Name"),
-        ("PaymentTable", "TableName"),
         ("PaymentWorkflowLogGroup", "LogGroupName"),
     ):
         name = RESOURCES[logical_id]["Properties"][prop]
@@ -191,7 +190,12 @@ def test_payment_functions_are_arm64_with_reserved_concurrency_and_their_own_log
 def test_the_workflow_may_write_the_table_and_the_dead_letter_queue_and_nothing_else() -> None:
     policies = RESOURCES["PaymentStateMachine"]["Properties"]["Policies"]
     statements = [s for p in policies if "Statement" in p for s in p["Statement"]]
-    assert {(json.dumps(s["Action"]), json.dumps(s["Resource"])) for s in statements} == {
+    data = {
+        (json.dumps(s["Action"]), json.dumps(s["Resource"]))
+        for s in statements
+        if s["Resource"] != "*"
+    }
+    assert data == {
         (
             json.dumps(["dynamodb:PutItem", "dynamodb:GetItem"]),
             json.dumps({"Fn::GetAtt": ["PaymentTable", "Arn"]}),
@@ -200,6 +204,23 @@ def test_the_workflow_may_write_the_table_and_the_dead_letter_queue_and_nothing_
             json.dumps("sqs:SendMessage"),
             json.dumps({"Fn::GetAtt": ["PaymentDeadLetterQueue", "Arn"]}),
         ),
+        # The table's key, through DynamoDB only (tests/template/test_aws_permissions.py).
+        (
+            json.dumps(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]),
+            json.dumps({"Fn::GetAtt": ["PaymentKey", "Arn"]}),
+        ),
+    }
+    # Only the execution log delivery setup is on "*" (AWS documents no narrower resource).
+    unscoped = {a for s in statements if s["Resource"] == "*" for a in s["Action"]}
+    assert unscoped == {
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
     }
     invoked = {
         p["LambdaInvokePolicy"]["FunctionName"]["Ref"]

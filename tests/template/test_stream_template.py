@@ -120,7 +120,6 @@ def test_stream_names_derive_from_the_stack_name() -> None:
     for logical_id, prop in (
         ("EventStream", "Name"),
         ("StreamDeadLetterQueue", "QueueName"),
-        ("StreamEventTable", "TableName"),
         ("ProcessStreamLogGroup", "LogGroupName"),
     ):
         assert "${AWS::StackName}" in RESOURCES[logical_id]["Properties"][prop]["Fn::Sub"], (

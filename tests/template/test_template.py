@@ -156,9 +156,17 @@ def test_no_allow_statement_has_a_wildcard_action_or_unscoped_resource(
     cfn = load_and_translate(ROOT / "template.yaml", overrides).cloudformation
     statements = _policy_statements(cfn)
     assert statements
-    # X-Ray trace segments and CloudWatch GetMetricData cannot be scoped to a resource (AWS
-    # documents Resource "*" for both).
+    # X-Ray trace segments, CloudWatch GetMetricData and a state machine's log delivery setup
+    # cannot be scoped to a resource (AWS documents Resource "*" for each).
     unscoped_ok = {
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
         "cloudwatch:GetMetricData",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
