@@ -26,6 +26,7 @@ from pathlib import Path
 from sluice_local.demo import deployed, run_job, sample_objects
 from sluice_local.downstream import RecordedRequest
 from sluice_local.faults import lease_always_held
+from sluice_local.report import report_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,6 +84,7 @@ def main() -> None:
         cores = (time.process_time() - cpu) / (time.monotonic() - wall)
         requests = list(downstream.requests)
         stats = pipeline.dispatcher.stats
+        report_run(pipeline, ROOT, "bench:bound", report)
     limit = args.max_concurrency
     violations = sum(1 for r in requests if r.in_flight_at_start > limit)
     used, window = utilization(requests, limit)

@@ -98,6 +98,7 @@ from typing import Any
 
 from sluice_local.demo import deployed, run_job, sample_objects
 from sluice_local.payments import run_payments, sample_payments, stored_items
+from sluice_local.report import report_run
 from sluice_local.runtime import LocalPipeline
 from sluice_local.stream_job import run_stream
 from sluice_local.template import samconfig_overrides
@@ -206,6 +207,7 @@ def measure(objects: int, rows: int, time_scale: float) -> tuple[Counts, dict[st
         downstream,
     ):
         report = run_job(pipeline, downstream, sample, timeout=3600)
+        report_run(pipeline, ROOT, "bench:cost_model objects", report)
         history = pipeline.history_counts("DrainStateMachine")
         executions = pipeline.executions("DrainStateMachine")
         stats = pipeline.dispatcher.stats
@@ -452,6 +454,7 @@ def measure_payments(events: int, time_scale: float) -> PaymentRun:
         ROOT / "template.yaml", overrides, time_scale=time_scale, log_dir=log_dir
     ) as pipeline:
         report = run_payments(pipeline, sample, timeout=3600)
+        report_run(pipeline, ROOT, "bench:cost_model payments", report)
         pipe = pipeline.pipes[PAYMENT_PIPE].stats
         executions = pipeline.executions(PAYMENT_MACHINE)
         history = pipeline.history_counts(PAYMENT_MACHINE)
@@ -817,6 +820,7 @@ def measure_stream(events: int, time_scale: float) -> StreamRun:
         kinesis = pipeline.client("kinesis")
         puts.register(kinesis.meta.events)  # run_stream produces through this client
         report = run_stream(pipeline, sample, timeout=3600)
+        report_run(pipeline, ROOT, "bench:cost_model stream", report)
         mapping = pipeline.stream_mappings[STREAM_MAPPING].stats
         batch_sizes = list(mapping.batch_sizes)
         stats = pipeline.dispatcher.stats

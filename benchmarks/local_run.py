@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from sluice_local.demo import deployed, run_job, sample_objects
+from sluice_local.report import report_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +43,7 @@ def main() -> None:
     ) as (pipeline, downstream):
         deployed_in = time.monotonic() - started
         report = run_job(pipeline, downstream, objects, timeout=3600)
+        report_run(pipeline, ROOT, "bench:local_run", report)
     print(f"objects                     {report.uploaded} x {args.rows} rows")
     print(f"MaxConcurrency              {report.max_concurrency}")
     print(f"time scale                  {report.time_scale:g}")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sluice_local.payments import PaymentReport, SamplePayments, run_payments, sample_payments
+from sluice_local.report import report_run
 from sluice_local.runtime import LocalPipeline
 from sluice_local.template import samconfig_overrides
 
@@ -58,6 +59,7 @@ def run(batch_size: int, sample: SamplePayments, time_scale: float) -> Result:
     ) as pipeline:
         report = run_payments(pipeline, sample, timeout=3600)
         executions = pipeline.executions("PaymentStateMachine")
+        report_run(pipeline, ROOT, f"bench:payment_throughput batch {batch_size}", report)
     walls = [
         (e["stopDate"] - e["startDate"]).total_seconds() for e in executions if e.get("stopDate")
     ]

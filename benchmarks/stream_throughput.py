@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sluice_local.report import report_run
 from sluice_local.runtime import LocalPipeline
 from sluice_local.stream_job import StreamReport, run_stream
 from sluice_local.streams import StreamStats
@@ -104,6 +105,7 @@ def run(batch_size: int, sample: list[StreamEvent], time_scale: float) -> Result
         report = run_stream(pipeline, sample, timeout=3600)
         stats = pipeline.stream_mappings[MAPPING].stats
         invocations = pipeline.dispatcher.stats.invocations[FUNCTION]
+        report_run(pipeline, ROOT, f"bench:stream_throughput batch {batch_size}", report)
     if invocations != report.invocations:  # the mapping is the function's only caller
         print(f"  (dispatcher counted {invocations} invocations, the mapping {report.invocations})")
     return Result(batch_size, report, stats, writes.calls, writes.puts)

@@ -24,6 +24,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=0.05,
         help="run waits, retries and schedules this much of real time (default 0.05 = 20x faster)",
     )
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="measure AWS's limits without enforcing them (a function runs past its Timeout and "
+        "its result is kept; oversized payloads pass), to explore; off in make demo and tests",
+    )
+    parser.add_argument(
+        "--report",
+        default=None,
+        help="where to write the run's report (default: .demo/report.json next to the template)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

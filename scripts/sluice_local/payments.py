@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sluice_local.report import build_report, default_report_path, summary_lines, write_report
 from sluice_local.runtime import DeadLetter, LocalPipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +97,8 @@ class PaymentReport:
     seconds: float = 0.0
     executions: int = 0
     failed_executions: int = 0
+    # AWS's limits as the run met them (IAM calls checked, longest invocation vs its Timeout).
+    limit_lines: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def events_per_second(self) -> float:
@@ -164,6 +167,7 @@ def run_payments(
         seconds=seconds,
         executions=runner.stats.batches - batches_before,
         failed_executions=runner.stats.failed_executions - failed_before,
+        limit_lines=summary_lines(build_report(pipeline, job="payments")),
     )
 
 
@@ -183,6 +187,8 @@ def print_report(report: PaymentReport) -> None:
         f"  wall time                         {report.seconds:.1f} s"
         f" ({report.events_per_second:.1f} events/s)"
     )
+    for name, value in report.limit_lines:
+        print(f"  {name:<34}{value}")
     for dead in report.dead_lettered[:5]:
         print(f"    dead letter: {dead.attributes.get('sluice-step', '?')} -> {dead.reason}")
 
@@ -202,13 +208,22 @@ def main(args: Any) -> int:
     print(f"Sluice payments: {template} deployed into the embedded AWS emulator (moto)")
     print(f"  parameter overrides: {json.dumps(overrides)}")
     print(f"  function logs: {args.log_dir}/<LogicalId>.log")
+    report_path = Path(args.report) if args.report else default_report_path(template.parent)
     with LocalPipeline(
-        template, overrides, time_scale=args.time_scale, log_dir=Path(args.log_dir)
+        template,
+        overrides,
+        time_scale=args.time_scale,
+        log_dir=Path(args.log_dir),
+        lenient=args.lenient,
     ) as pipeline:
+        if args.lenient:
+            print("  LENIENT: AWS's limits are measured and reported, not enforced")
         print(f"  publishing {len(sample.bodies)} events to {pipeline.outputs['PaymentTopicArn']}")
         report = run_payments(pipeline, sample, timeout=args.timeout)
+        write_report(pipeline, report_path, job="payments", summary=report)
     print()
     print_report(report)
+    print(f"\n  report: {report_path}")
     if report.unaccounted or report.unexpected_records:
         print("\nFAILED: some events are unaccounted for")
         return 1

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sluice_local.report import build_report, default_report_path, summary_lines, write_report
 from sluice_local.runtime import LocalPipeline
 from sluice_ops.stream import StreamEvent, dead_letter_ranges, produce, read_range, sample_events
 
@@ -26,6 +27,8 @@ class StreamReport:
     invocations: int
     unaccounted: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # AWS's limits as the run met them (IAM calls checked, longest invocation vs its Timeout).
+    limit_lines: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def records_per_second(self) -> float:
@@ -90,6 +93,7 @@ def run_stream(
         invocations=mapping.stats.invocations - invocations_before,
         unaccounted=unaccounted,
         seconds=seconds,
+        limit_lines=summary_lines(build_report(pipeline, job="stream")),
     )
 
 
@@ -113,6 +117,8 @@ def print_report(report: StreamReport, mapping_stats: Any) -> None:
         f"  wall time                         {report.seconds:.1f} s"
         f" ({report.records_per_second:.0f} records/s)"
     )
+    for name, value in report.limit_lines:
+        print(f"  {name:<34}{value}")
 
 
 def main(args: Any) -> int:
@@ -126,9 +132,16 @@ def main(args: Any) -> int:
     print(f"Sluice stream: {template} deployed into the embedded AWS emulator (moto)")
     print(f"  parameter overrides: {json.dumps(overrides)}")
     print(f"  function logs: {args.log_dir}/<LogicalId>.log")
+    report_path = Path(args.report) if args.report else default_report_path(template.parent)
     with LocalPipeline(
-        template, overrides, time_scale=args.time_scale, log_dir=Path(args.log_dir)
+        template,
+        overrides,
+        time_scale=args.time_scale,
+        log_dir=Path(args.log_dir),
+        lenient=args.lenient,
     ) as pipeline:
+        if args.lenient:
+            print("  LENIENT: AWS's limits are measured and reported, not enforced")
         rate = None if args.burst else args.rate
         print(
             f"  producing {len(events)} events on {pipeline.outputs['EventStreamName']}"
@@ -136,8 +149,10 @@ def main(args: Any) -> int:
         )
         report = run_stream(pipeline, events, rate=rate, timeout=args.timeout)
         stats = next(iter(pipeline.stream_mappings.values())).stats
+        write_report(pipeline, report_path, job="stream", summary=report)
     print()
     print_report(report, stats)
+    print(f"\n  report: {report_path}")
     if report.unaccounted:
         print("\nFAILED: some events are unaccounted for")
         return 1
