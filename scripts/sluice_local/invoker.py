@@ -23,7 +23,7 @@ import traceback
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, MutableMapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -336,9 +336,6 @@ class Dispatcher:
         self.log_shipper: LogShipper | None = None
         # (queue URL, body) -> None: how on-failure destination records are sent.
         self.send_to_queue: Callable[[str, str], None] | None = None
-        # function name -> context manager entered on the invocation's own thread around the
-        # handler (the IAM engine's acting principal: a thread starts with empty contextvars).
-        self.acting_as: Callable[[str], AbstractContextManager[Any]] | None = None
 
     def register(self, runtime: FunctionRuntime) -> None:
         """Call after :meth:`install`, so the handler's loggers write through the dispatcher."""
@@ -571,6 +568,7 @@ class Dispatcher:
                 with self._lock:
                     self.stats.timeouts[logical_id] += 1
                     if thread.is_alive():
+                        self.abandoned = [a for a in self.abandoned if a[1].is_alive()]
                         self.abandoned.append((logical_id, thread))
                 message = f"Task timed out after {runtime.timeout_seconds:.2f} seconds"
                 now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
@@ -609,9 +607,7 @@ class Dispatcher:
             ):
                 if self.crash_hook is not None:
                     self.crash_hook(runtime.logical_id, event)
-                acting = self.acting_as(runtime.function_name) if self.acting_as else nullcontext()
-                with acting:
-                    result = handler(event, context)
+                result = handler(event, context)
                 if self.result_hook is not None:
                     result = self.result_hook(runtime.logical_id, event, result)
             outcome.result = result
