@@ -6,13 +6,37 @@ what the benchmarks measure; none restates the pipeline.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
+import random
 import threading
 import time
 from datetime import datetime
 from typing import Any
 
 _installed = False
+
+# Strict mode: the local runtime refuses what AWS refuses where moto does not (the _install_*
+# fixes below that say "strict"). Each reads these at call time, so set_strict(False) (the
+# runtime's lenient mode) turns them all off at once, in a running pipeline too.
+STRICT = True
+# An Express execution's limit, in wall-clock seconds: not time-scaled, because the execution's
+# own clock ($$.Execution.StartTime, the handlers' datetime.now()) is not; the drain budgets its
+# rounds against that clock (functions/drain_lease/lease.py).
+EXPRESS_LIMIT_SECONDS = 300.0
+STATE_DATA_LIMIT_BYTES = 262_144  # a state's input or output, as UTF-8 JSON
+# A short poll answers nothing with this probability while fewer than SHORT_POLL_FEW_MESSAGES
+# messages are visible; drawn per queue and call from SHORT_POLL_SEED, so a run repeats.
+SHORT_POLL_MISS_PROBABILITY = 0.5
+SHORT_POLL_FEW_MESSAGES = 10
+SHORT_POLL_SEED = 0
+
+
+def set_strict(strict: bool) -> None:
+    """Refuse what AWS refuses (True, the default) or run lenient, as moto alone does (False)."""
+    global STRICT
+    STRICT = strict
 
 
 def install() -> None:
@@ -42,6 +66,13 @@ def install() -> None:
     _install_sqs_clock_once()
     _install_execution_logging()
     _install_subscription_event_ids()
+    _install_branch_error_names()
+    _install_uncatchable_errors()
+    _install_state_data_limit()
+    _install_express_limit()
+    _install_sqs_message_size()
+    _install_short_polls()
+    _install_delivery_failures()
 
 
 def _install_subscription_event_ids() -> None:
@@ -385,3 +416,382 @@ def _install_sdk_casing() -> None:
 
     setattr(base, "_normalise_parameters", _normalise_parameters)  # noqa: B010 - patching a method
     setattr(base, "_normalise_response", _normalise_response)  # noqa: B010
+
+
+def _install_branch_error_names() -> None:
+    """A Map iteration or Parallel branch that fails with a States.* error fails its state with
+    that error, for the state's Retry and Catch to match (States.Timeout, States.TaskFailed...).
+    moto wrapped the name as a custom error name, which refuses the "States." prefix: the state
+    failed with States.Runtime instead ("Custom Error Names MUST NOT begin with...")."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        iteration_worker,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+
+    def error_name(error_name: str | None) -> Any:
+        if error_name and error_name.startswith("States."):
+            try:
+                return StatesErrorName.from_name(error_name)
+            except ValueError:
+                pass
+        return CustomErrorName(error_name)
+
+    for module in (iteration_worker, branches_decl):
+        setattr(module, "CustomErrorName", error_name)  # noqa: B010 - the module's own name
+
+
+def _install_uncatchable_errors() -> None:
+    """Strict. In AWS, States.ALL in a Catch or Retry matches neither States.DataLimitExceeded
+    (a state's data over 256 KiB: only a catcher or retrier naming it sees it) nor States.Runtime
+    (never retried or caught: the execution fails). moto's States.ALL matched both."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+        ErrorEqualsDecl,
+    )
+
+    original = ErrorEqualsDecl._eval_body
+
+    def _eval_body(self: Any, env: Any) -> None:
+        name = getattr(env.stack[-1], "error_name", None) if env.stack else None
+        named = any(n.error_name == name for n in self.error_names)
+        if STRICT and (
+            name == "States.Runtime" or (name == "States.DataLimitExceeded" and not named)
+        ):
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]
+
+
+def _state_data_size(value: Any) -> int:
+    """The bytes Step Functions counts: the value as compact JSON, UTF-8 encoded."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return len(text.encode("utf-8"))
+
+
+def _data_limit_failure(env: Any, cause: str) -> Exception:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    error = StatesErrorNameType.StatesStatesDataLimitExceeded
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=error),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]  # total in moto
+                taskFailedEventDetails=TaskFailedEventDetails(error=error.to_name(), cause=cause)
+            ),
+        )
+    )
+
+
+def _install_state_data_limit() -> None:
+    """Strict. Step Functions refuses a state's input (after Parameters) or output, or a Task's
+    result, over 256 KiB of UTF-8 JSON with States.DataLimitExceeded. moto checks outputs and
+    results only, measuring JSON with spaces after separators and non-ASCII escaped (an array of
+    small numbers counted ~40% over: refused where AWS accepts) and refusing exactly 256 KiB.
+    Measure as AWS does, and check what a Task sends too."""
+    import importlib
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        StateTaskLambda,
+    )
+
+    def within(value: Any) -> bool:
+        return not STRICT or _state_data_size(value) <= STATE_DATA_LIMIT_BYTES
+
+    prefix = "moto.stepfunctions.parser.asl.component.state."
+    for module in (
+        "state",
+        "exec.state_task.state_task_lambda",
+        "exec.state_task.service.state_task_service",
+    ):
+        importlib.import_module(prefix + module).is_within_size_quota = within  # type: ignore[attr-defined]
+
+    for cls in (StateTask, StateTaskLambda):
+
+        def _eval_parameters(self: Any, env: Any, _original: Any = cls._eval_parameters) -> Any:
+            parameters = _original(self, env)
+            sent = parameters.get("Payload") if isinstance(self, StateTaskLambda) else parameters
+            if not within(sent):
+                raise _data_limit_failure(
+                    env,
+                    f"The state/task '{self.name}' has an input (after Parameters) larger than "
+                    "the maximum number of bytes service limit.",
+                )
+            return parameters
+
+        cls._eval_parameters = _eval_parameters  # type: ignore[method-assign]
+
+
+class _ExpressClock:
+    """One Express execution's deadline, in wall-clock (monotonic) seconds; a Wait that would
+    outlast it brings it forward."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit = self.deadline = time.monotonic() + limit_s
+        self.done = False
+        self.changed = threading.Event()
+
+    def cut(self, at: float) -> None:
+        self.deadline = min(self.deadline, at)
+        self.changed.set()
+
+
+def _install_express_limit() -> None:
+    """Strict. An Express execution ends TIMED_OUT (ExecutionTimedOut) 5 minutes after it
+    started, or at its TimeoutSeconds if shorter; moto runs it for as long as it takes. The limit
+    is on the wall clock, as the execution's own clock is; but a Wait is time-scaled here, so a
+    Wait that would carry the execution past its limit by that clock (AWS would still be waiting
+    at 5 minutes) times it out once its scaled part up to the limit has passed."""
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+        WaitFunction,
+    )
+    from moto.stepfunctions.parser.asl.eval.evaluation_details import StateMachineDetails
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    from sluice_local import timescale
+
+    original_eval = Program.eval
+
+    def eval_program(self: Any, env: Any) -> None:
+        if not STRICT or env.is_frame() or env.execution_type != "EXPRESS":
+            original_eval(self, env)
+            return
+        own = self.timeout_seconds.timeout_seconds if self.timeout_seconds else None
+        clock = _ExpressClock(min(own or EXPRESS_LIMIT_SECONDS, EXPRESS_LIMIT_SECONDS))
+        env.event_manager.sluice_express_clock = clock  # shared with every frame (Map, Parallel)
+        env.next_state_name = self.start_at.start_at_name
+
+        def run() -> None:
+            try:
+                EvalComponent.eval(self, env)
+            finally:
+                clock.done = True
+                clock.changed.set()
+
+        worker = threading.Thread(target=run, daemon=True)
+        TMP_THREADS.append(worker)
+        worker.start()
+        while not clock.done:
+            remaining = clock.deadline - time.monotonic()
+            if remaining <= 0:
+                env.set_timed_out()  # as moto does at TimeoutSeconds: the worker stops at once
+                return
+            clock.changed.wait(remaining)
+            clock.changed.clear()
+
+    Program.eval = eval_program  # type: ignore[method-assign]
+
+    # moto gives every state machine sm_type "STANDARD" (its real type is in .type): hand the
+    # execution's environment the real one.
+    def state_machine_details(self: Any) -> StateMachineDetails:
+        machine = self.state_machine
+        return StateMachineDetails(
+            arn=machine.arn,
+            name=machine.name,
+            typ=getattr(machine, "type", None) or machine.sm_type,
+            definition=machine.definition,
+        )
+
+    Execution.get_start_state_machine_details = state_machine_details  # type: ignore[method-assign]
+
+    original_wait = WaitFunction._eval_body
+
+    def wait_body(self: Any, env: Any) -> None:
+        clock = getattr(env.event_manager, "sluice_express_clock", None)
+        if not STRICT or clock is None:
+            original_wait(self, env)
+            return
+        seconds = self._get_wait_seconds(env=env)
+        now = time.monotonic()
+        if now + seconds > clock.limit:
+            clock.cut(now + max(0.0, clock.limit - now) * timescale.current_scale())
+        self._wait_interval(env=env, wait_seconds=seconds)
+
+    WaitFunction._eval_body = wait_body  # type: ignore[method-assign]
+
+
+def _sqs_message_size(body: str, attributes: dict[str, Any] | None) -> int:
+    """SQS's count: the body and each attribute's name, data type and value, in bytes."""
+    size = len(body.encode("utf-8"))
+    for name, attribute in (attributes or {}).items():
+        size += len(name.encode("utf-8")) + len(str(attribute.get("DataType", "")).encode("utf-8"))
+        if "BinaryValue" in attribute:
+            value = attribute["BinaryValue"]
+            size += len(value) if isinstance(value, bytes) else len(base64.b64decode(value))
+        else:
+            size += len(str(attribute.get("StringValue", "")).encode("utf-8"))
+    return size
+
+
+_last_send = threading.local()  # this thread's last SendMessage: (body, attributes)
+
+
+def _install_sqs_message_size() -> None:
+    """Strict. SQS refuses a message whose body plus message attributes (names, data types,
+    values) exceeds the queue's MaximumMessageSize in bytes: InvalidParameterValue, "Message must
+    be shorter than N bytes". moto counted the body's characters only, so non-ASCII text or large
+    attributes got through. A batch is refused whole, before any entry is sent."""
+    from moto.sqs.exceptions import BatchRequestTooLong, InvalidParameterValue
+    from moto.sqs.models import MAXIMUM_MESSAGE_LENGTH, SQSBackend
+
+    def check(queue: Any, body: str, attributes: dict[str, Any] | None) -> int:
+        size = _sqs_message_size(body, attributes)
+        if size > queue.maximum_message_size:
+            raise InvalidParameterValue(
+                "One or more parameters are invalid. Reason: Message must be shorter than "
+                f"{queue.maximum_message_size} bytes."
+            )
+        return size
+
+    send_message = SQSBackend.send_message
+    send_message_batch = SQSBackend.send_message_batch
+
+    def send(
+        self: Any,
+        queue_name: str,
+        message_body: str,
+        message_attributes: dict[str, Any] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        # What SNS was delivering, should the queue refuse it (see _install_delivery_failures).
+        _last_send.message = (message_body, message_attributes or {})
+        if STRICT:
+            check(self.get_queue(queue_name), message_body, message_attributes)
+        return send_message(self, queue_name, message_body, message_attributes, *args, **kwargs)
+
+    def send_batch(self: Any, queue_name: str, entries: dict[str, dict[str, Any]]) -> Any:
+        if STRICT:
+            queue = self.get_queue(queue_name)
+            total = sum(
+                check(queue, e["MessageBody"], e.get("MessageAttributes")) for e in entries.values()
+            )
+            if total > MAXIMUM_MESSAGE_LENGTH:
+                raise BatchRequestTooLong(total)
+        return send_message_batch(self, queue_name, entries)
+
+    SQSBackend.send_message = send  # type: ignore[method-assign]
+    SQSBackend.send_message_batch = send_batch  # type: ignore[method-assign]
+
+
+def _install_short_polls() -> None:
+    """Strict. A short poll (WaitTimeSeconds 0 and no ReceiveMessageWaitTimeSeconds) asks only a
+    sample of SQS's servers: with few messages queued "a particular request might not return any
+    of your messages" (SQS docs, short and long polling); a later one will. moto always answered
+    from every message. With fewer than SHORT_POLL_FEW_MESSAGES visible, a short poll now answers
+    none with probability SHORT_POLL_MISS_PROBABILITY, drawn per queue and call from
+    SHORT_POLL_SEED (a queue's n-th short poll answers alike in every run); a long poll always
+    sees what is there."""
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.receive_message
+    lock = threading.Lock()
+
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: float,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if STRICT and not wait_seconds_timeout and SHORT_POLL_MISS_PROBABILITY > 0:
+            queue = self.get_queue(queue_name)
+            with lock:
+                polls = queue.__dict__.get("sluice_short_polls", 0)
+                queue.sluice_short_polls = polls + 1
+            draw = random.Random(f"{SHORT_POLL_SEED}:{queue.name}:{polls}").random()  # noqa: S311 - a simulation, not a secret
+            if draw < SHORT_POLL_MISS_PROBABILITY and len(queue.messages) < SHORT_POLL_FEW_MESSAGES:
+                return []
+        return original(self, queue_name, count, wait_seconds_timeout, *args, **kwargs)  # type: ignore[arg-type]
+
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
+def _install_delivery_failures() -> None:
+    """A queue refusing a delivery (a message over its MaximumMessageSize) does not fail the
+    publisher: EventBridge and SNS accept the event, fail that delivery, and send the event to the
+    target's DeadLetterConfig or the subscription's RedrivePolicy queue, or drop it. moto raised
+    the queue's error into PutEvents, Publish, or the S3 request whose event it was. EventBridge's
+    dead letter carries RULE_ARN, TARGET_ARN, ERROR_CODE and ERROR_MESSAGE attributes (here the
+    queue's error code and message); SNS's carries the message as it was to be delivered."""
+    from moto.events.models import Rule
+    from moto.sns.models import Subscription
+    from moto.sqs.exceptions import InvalidParameterValue
+    from moto.sqs.models import sqs_backends
+
+    def dead_letter(account_id: str, queue_arn: str, body: str, attributes: dict[str, Any]) -> None:
+        _, _, _, region, account, name = queue_arn.split(":", 5)
+        with contextlib.suppress(InvalidParameterValue):  # too large there too: dropped
+            sqs_backends[account or account_id][region].send_message(name, body, attributes)
+
+    to_queue = Rule._send_to_sqs_queue
+
+    def send_to_queue(
+        self: Any, resource_id: str, event: dict[str, Any], group_id: str | None = None
+    ) -> None:
+        try:
+            to_queue(self, resource_id, event, group_id)
+        except InvalidParameterValue as error:
+            for target in self.targets:
+                arn = str(target["Arn"])
+                queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+                if ":sqs:" in arn and arn.endswith(f":{resource_id}") and queue_arn:
+                    attributes = {
+                        "RULE_ARN": self.arn,
+                        "TARGET_ARN": arn,
+                        "ERROR_CODE": error.code,
+                        "ERROR_MESSAGE": error.message,
+                    }
+                    dead_letter(
+                        self.account_id,
+                        queue_arn,
+                        json.dumps(event),
+                        {
+                            k: {"DataType": "String", "StringValue": v}
+                            for k, v in attributes.items()
+                        },
+                    )
+                    return
+
+    Rule._send_to_sqs_queue = send_to_queue  # type: ignore[method-assign]
+
+    publish = Subscription.publish
+
+    def publish_or_dead_letter(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            publish(self, *args, **kwargs)
+        except InvalidParameterValue:
+            policy = json.loads(self.attributes.get("RedrivePolicy") or "{}")
+            queue_arn = policy.get("deadLetterTargetArn")
+            if self.protocol == "sqs" and queue_arn:
+                body, attributes = _last_send.message
+                dead_letter(self.account_id, queue_arn, body, attributes)
+            elif self.protocol != "sqs":
+                raise
+
+    Subscription.publish = publish_or_dead_letter  # type: ignore[method-assign]

@@ -182,9 +182,12 @@ class PipeRunner:
         batch: list[dict[str, Any]] = []
         window_ends = time.monotonic() + self.config.batching_window_s * timescale.current_scale()
         while len(batch) < self.config.batch_size:
+            # Pipes long-polls (a short poll may miss a few messages, in SQS as here); 1 s,
+            # time-scaled, rather than Pipes' 20 s, so that stopping the runner stays quick.
             got = self.sqs.receive_message(
                 QueueUrl=self.config.source_queue_url,
                 MaxNumberOfMessages=min(_RECEIVE_MAX, self.config.batch_size - len(batch)),
+                WaitTimeSeconds=1,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])

@@ -634,10 +634,13 @@ class LocalPipeline:
         seen: dict[str, DeadLetter] = {}
         handles: list[str] = []
         while True:
+            # A long poll: a short one may answer empty while a few messages wait, in SQS as
+            # here (emulator_fixes, strict); this one waits 1 s (time-scaled) at the end.
             batch = sqs.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=10,
                 VisibilityTimeout=60,
+                WaitTimeSeconds=1,
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
             if not batch:

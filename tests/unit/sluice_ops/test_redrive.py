@@ -40,9 +40,13 @@ def _dead_letter(sqs: Any, dlq: str, key: str, error: str | None, priority: int 
 
 def _bodies(sqs: Any, url: str) -> list[dict[str, Any]]:
     out = []
-    while batch := sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-    ).get("Messages"):
+    # Long polls while messages wait: a short poll may answer empty with a few queued (in SQS,
+    # and in the local runtime's strict emulator, which another test may have installed).
+    while _counts(sqs, url)[0] and (
+        batch := sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        ).get("Messages")
+    ):
         for message in batch:
             out.append({"body": json.loads(message["Body"]), "attrs": message["MessageAttributes"]})
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
