@@ -77,7 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     stream.add_argument("--seed", type=int, default=7)
     stream.add_argument("--timeout", type=float, default=300, help="give up after this many s")
     stream.add_argument("--log-dir", default=".demo/stream-logs", help="function logs")
+    iam_report = commands.add_parser(
+        "iam-report", help="per role, the IAM actions granted beside those a run used"
+    )
+    iam_report.add_argument("report", nargs="?", default=".demo/report.json", help="a run's report")
     args = parser.parse_args(argv)
+    if args.command == "iam-report":
+        from sluice_local.iam import report_main
+
+        return report_main(args.report)
     if args.command == "stream":
         from sluice_local import stream_job
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from sluice_local import emulator_fixes, timescale
 from sluice_local.cloudwatch import LogShipper
+from sluice_local.iam import Enforcer
 from sluice_local.invoker import AsyncConfig, Dispatcher, FunctionRuntime
 from sluice_local.pipes import PipeConfig, PipeRunner
 from sluice_local.streams import StreamMappingConfig, StreamMappingRunner
@@ -171,6 +172,8 @@ class LocalPipeline:
         self.time_scale = time_scale
         self.region = region
         self.dispatcher = Dispatcher(log_dir, lenient=lenient)
+        # IAM and KMS as AWS decides them (sluice_local.iam); lenient: recorded, not refused.
+        self.iam = Enforcer(region=region, account=_ACCOUNT, lenient=lenient)
         self.outputs: dict[str, str] = {}
         self.resources: dict[str, str] = {}
         self.translated: TranslatedTemplate | None = None
@@ -214,6 +217,7 @@ class LocalPipeline:
             os.environ[key] = value
         timescale.set_time_scale(self.time_scale)
         emulator_fixes.install()
+        self.iam.activate()
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         try:
@@ -240,6 +244,7 @@ class LocalPipeline:
             self._scheduler.join(timeout=5)
             self._scheduler = None
         self.dispatcher.uninstall()
+        self.iam.deactivate()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -266,7 +271,7 @@ class LocalPipeline:
                 client = make_client(service)
                 for operation in _PAGINATED.get(service, ()):
                     client.can_paginate(operation)  # load the paginator model now, here
-                self._clients[service] = client
+                self._clients[service] = Enforcer.exempt(client)  # stands in for AWS: unchecked
             return self._clients[service]
 
     # -- deployment ------------------------------------------------------------------------
@@ -312,6 +317,7 @@ class LocalPipeline:
             for resource in page["StackResourceSummaries"]:
                 self.resources[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
 
+        self.iam.attach(self)
         self._register_functions(translated)
         self._create_state_machines(translated)
         self._apply_substitutes(translated)
@@ -321,9 +327,11 @@ class LocalPipeline:
 
     def _register_functions(self, translated: TranslatedTemplate) -> None:
         self.dispatcher.install()
-        self.dispatcher.log_shipper = LogShipper(self.client("logs"), self.client("cloudwatch"))
-        self.dispatcher.send_to_queue = lambda url, body: self.client("sqs").send_message(
-            QueueUrl=url, MessageBody=body
+        self.dispatcher.log_shipper = self.iam.guard_log_shipper(
+            LogShipper(self.client("logs"), self.client("cloudwatch"))
+        )
+        self.dispatcher.send_to_queue = self.iam.guard_on_failure(
+            lambda url, body: self.client("sqs").send_message(QueueUrl=url, MessageBody=body)
         )
         lam = self.client("lambda")
         for logical_id, source in translated.functions.items():
@@ -376,6 +384,7 @@ class LocalPipeline:
             # Execution logs go to the template's log group (moto writes them), where
             # subscription filters pick them up as in AWS.
             logging_config = self._resolved(logical_id, "LoggingConfiguration") or {}
+            self.iam.check_state_machine(logical_id, role_arn, logging_config)
             created = sfn.create_state_machine(
                 name=arn.rsplit(":", 1)[-1],
                 definition=substitute(machine.definition, values),
@@ -445,6 +454,9 @@ class LocalPipeline:
                     Attributes=attributes,
                 )
             elif kind == "AWS::Logs::SubscriptionFilter":
+                self.iam.check_subscription_filter(
+                    logical_id, props["LogGroupName"], props["DestinationArn"]
+                )
                 self.client("logs").put_subscription_filter(
                     logGroupName=props["LogGroupName"],
                     filterName=logical_id,
@@ -454,6 +466,8 @@ class LocalPipeline:
             else:
                 on_failure = props.get("DestinationConfig", {}).get("OnFailure", {})
                 queue_arn = on_failure.get("Destination", "")
+                if queue_arn:
+                    self.iam.check_destination(logical_id, props["FunctionName"], queue_arn)
                 self.dispatcher.set_async_config(
                     props["FunctionName"],
                     AsyncConfig(
@@ -493,6 +507,7 @@ class LocalPipeline:
             props = self._resolved(logical_id)
             if props is None:
                 continue  # its Condition is false
+            pipe_role = self.iam.check_pipe(logical_id, props)
             queue_url = self._queue_url(str(props["Source"]))
             visibility = sqs.get_queue_attributes(
                 QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"]
@@ -505,8 +520,9 @@ class LocalPipeline:
                     visibility_s=float(visibility),
                     region=self.region,
                 ),
-                sqs,
-                self.client("stepfunctions"),
+                # The pipe's role: what Pipes does (not the runner's emulation) is checked.
+                self.iam.checked_client(sqs, pipe_role, self.iam.PIPE_SQS),
+                self.iam.checked_client(self.client("stepfunctions"), pipe_role, self.iam.PIPE_SFN),
                 self._runners_stop,
             )
             self.pipes[logical_id] = runner
@@ -530,6 +546,9 @@ class LocalPipeline:
             function_arn = self.client("lambda").get_function(
                 FunctionName=str(props["FunctionName"])
             )["Configuration"]["FunctionArn"]
+            poller = self.iam.check_stream_mapping(
+                logical_id, str(props["FunctionName"]), str(props["EventSourceArn"]), destination
+            )
             runner = StreamMappingRunner(
                 StreamMappingConfig.from_properties(
                     logical_id,
@@ -538,9 +557,10 @@ class LocalPipeline:
                     on_failure_queue_url=self._queue_url(destination) if destination else None,
                     region=self.region,
                 ),
-                self.client("kinesis"),
+                # Lambda's poller reads and dead-letters with the function's role.
+                self.iam.checked_client(self.client("kinesis"), poller, self.iam.POLLER_KINESIS),
                 self.client("lambda"),
-                self.client("sqs"),
+                self.iam.checked_client(self.client("sqs"), poller, self.iam.POLLER_SQS),
                 self._runners_stop,
             )
             self.stream_mappings[logical_id] = runner
@@ -570,9 +590,12 @@ class LocalPipeline:
             "resources": [f"arn:aws:events:{self.region}:123456789012:rule/{schedule.name}"],
             "detail": {},
         }
+        rule_arn = f"arn:aws:events:{self.region}:{_ACCOUNT}:rule/{self.resources[schedule.name]}"
         for target in schedule.targets:
             arn = target["Arn"]
             payload = target.get("Input") or json.dumps(event)
+            if not self.iam.schedule_target_allowed(rule_arn, target):
+                continue  # AWS: a FailedInvocation; nothing starts
             if ":states:" in arn:
                 name = f"{schedule.name}-{uuid.uuid4().hex[:12]}"
                 self.client("stepfunctions").start_execution(

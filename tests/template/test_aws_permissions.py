@@ -21,52 +21,18 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_optional_parts import ALL_ON, _references, _resolved  # one condition resolver
 
+# One definition each, shared with the local runtime that enforces them (sluice_local.iam).
+from sluice_local.aws_calls import KEY_USE, LOG_DELIVERY_ACTIONS
+from sluice_local.managed_policies import MANAGED_POLICIES
+
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
-# Step Functions docs, "IAM policies for logging to CloudWatch Logs": without these on "*" AWS
-# refuses to create a state machine that has a logging configuration.
-LOG_DELIVERY_ACTIONS = (
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
-)
 XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
-
-
-# The AWS managed policies SAM attaches, as AWS publishes them (pinned: the checks must not
-# change with a download). Any other managed policy fails the lookup below.
-MANAGED_POLICIES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": [
-        {
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": "*",
-        }
-    ],
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess": [
-        {
-            "Effect": "Allow",
-            "Action": [
-                "xray:PutTraceSegments",
-                "xray:PutTelemetryRecords",
-                "xray:GetSamplingRules",
-                "xray:GetSamplingTargets",
-                "xray:GetSamplingStatisticSummaries",
-            ],
-            "Resource": "*",
-        }
-    ],
-}
 
 
 def _managed(arn: Any) -> list[dict[str, Any]]:
@@ -174,23 +140,6 @@ def test_the_lease_role_grants_exactly_the_calls_the_lease_makes(all_on: dict[st
         if action.startswith("dynamodb:")
     }
     assert granted == called  # DeleteItem (release) included, nothing it never calls
-
-
-# What a caller of each service needs on the customer managed key of the resource it uses
-# (AWS docs: SNS "Key management", SQS "Configuring KMS permissions", Kinesis "Permissions to
-# use user-generated KMS keys", DynamoDB's key policy for principals that use a table).
-KEY_USE = {
-    "sns:Publish": ("kms:GenerateDataKey", "kms:Decrypt"),
-    "sqs:SendMessage": ("kms:GenerateDataKey", "kms:Decrypt"),
-    "sqs:ReceiveMessage": ("kms:Decrypt",),
-    "kinesis:GetRecords": ("kms:Decrypt",),
-    "kinesis:PutRecord": ("kms:GenerateDataKey",),
-    "kinesis:PutRecords": ("kms:GenerateDataKey",),
-    **{
-        f"dynamodb:{op}": ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
-        for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem")
-    },
-}
 
 
 def _via_allows(grant: dict[str, Any], service: str) -> bool:
