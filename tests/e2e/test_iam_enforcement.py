@@ -345,7 +345,16 @@ def test_without_the_payment_key_grant_no_payment_is_stored(tmp_path: Path) -> N
         run_payments(pipeline, sample_payments(4, invalid=0, duplicates=0, seed=3), timeout=60)
         summary = pipeline.iam.summary()
         stored = stored_items(pipeline)
+        sfn = pipeline.client("stepfunctions")
+        failed = {
+            event["taskFailedEventDetails"]["error"]
+            for execution in pipeline.executions("PaymentStateMachine")
+            for event in sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+            if event["type"] == "TaskFailed"
+        }
     assert stored == []
+    # StorePayment fails as the optimized DynamoDB integration reports a refused call.
+    assert failed == {"DynamoDB.AmazonDynamoDBException"}
     refused = {(d["principal"], d["action"]) for d in summary["denied"]}
     assert ("PaymentStateMachineRole", "kms:Decrypt") in refused
     [reason] = {d["reason"] for d in summary["denied"] if d["action"] == "kms:Decrypt"}
