@@ -217,6 +217,8 @@ class LocalPipeline:
             os.environ[key] = value
         timescale.set_time_scale(self.time_scale)
         emulator_fixes.install()
+        # Process-wide: each start sets it, so a lenient run never leaves it off for the next.
+        emulator_fixes.set_strict(not self.lenient)
         self.iam.activate()
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()

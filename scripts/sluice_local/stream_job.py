@@ -45,24 +45,12 @@ def stored_event_ids(pipeline: LocalPipeline) -> set[str]:
     return ids
 
 
-class _LongPolling:
-    """An SQS client whose receives long-poll. dead_letter_ranges short-polls and stops at the
-    first empty answer, and a short poll may answer none while a few messages wait (SQS samples
-    a subset of its servers; the strict emulator does the same)."""
-
-    def __init__(self, sqs: Any) -> None:
-        self._sqs = sqs
-
-    def receive_message(self, **kwargs: Any) -> Any:
-        return self._sqs.receive_message(WaitTimeSeconds=1, **kwargs)
-
-
 def dead_lettered_data(pipeline: LocalPipeline) -> tuple[int, list[bytes]]:
     """(ranges, the data of every record inside them), read back from the stream; the messages
     stay in the queue (visible again after the read)."""
     sqs, kinesis = pipeline.client("sqs"), pipeline.client("kinesis")
     url, stream = pipeline.outputs["StreamDeadLetterQueueUrl"], pipeline.outputs["EventStreamName"]
-    ranges = list(dead_letter_ranges(_LongPolling(sqs), url))
+    ranges = list(dead_letter_ranges(sqs, url))
     data = [r["Data"] for item in ranges for r in read_range(kinesis, stream, item)]
     for item in ranges:
         sqs.change_message_visibility(

@@ -180,8 +180,10 @@ class Range:
 def dead_letter_ranges(sqs: Any, dlq_url: str, limit: int = 1000) -> Iterator[Range]:
     seen = 0
     while seen < limit:
+        # A long poll: a short one samples a few SQS servers and can answer nothing from a
+        # queue that holds ranges, and replay would stop early.
         messages = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=120
+            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=120, WaitTimeSeconds=1
         ).get("Messages", [])
         if not messages:
             return

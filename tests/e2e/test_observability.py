@@ -170,7 +170,9 @@ def test_undeliverable_log_batches_end_in_the_observability_dead_letter_queue(
     url = pipeline.outputs["ObservabilityDeadLetterQueueUrl"]
     records = [
         json.loads(m["Body"])
-        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
     ]
     forwarder = [r for r in records if "SplunkForwarder" in r["requestContext"]["functionArn"]]
     assert forwarder, records

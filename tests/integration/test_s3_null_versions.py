@@ -47,7 +47,9 @@ def make_bucket(s3: Any, name: str, status: str | None) -> None:
 
 def event_objects(sqs: Any, url: str) -> list[dict[str, Any]]:
     found = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages"
+    ):
         for message in batch:
             found.append(json.loads(message["Body"])["detail"]["object"])
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

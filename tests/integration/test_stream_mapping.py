@@ -87,7 +87,9 @@ def _run(
         time.sleep(0.02)
     stop.set()
     runner.join(5)
-    messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+    messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    )
     return runner, [json.loads(m["Body"]) for m in messages]
 
 
