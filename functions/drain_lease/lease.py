@@ -2,13 +2,15 @@
 
 One DynamoDB item names the drain execution that holds the lease and until when. A drain takes
 or renews it before every round, for the round (``ScaleCooldownSeconds``, shortened to fit the
-Express limit) plus a tail: the largest stagger delay, one function timeout (workers take a new
-batch only before the round's deadline, sized to fit one timeout at the observed pace) and a
-margin. A drain that dies stops holding it by itself once its last round could have ended.
-A drain hands the lease to the execution it starts when it nears the Express 5-minute limit.
-If a round ever overruns its lease (objects far slower than observed), a second drain may start
-beside it: ProcessObject's reserved concurrency still bounds the downstream load, and the extra
-invocations are throttled and retried (measured in benchmarks/bound.py --lease-broken).
+Express limit) plus a tail: how long the round can run past its deadline. Every object must
+start by ``objectStartBy`` (the deadline, plus the largest stagger delay, plus a start slack;
+ProcessObject returns at once, postponed, when it starts later), then runs at most one function
+timeout (never retried inside the drain), followed by the worst-case Retry waits of its path and a
+latency margin. A drain that dies stops holding the lease by itself once its last round could have
+ended. A drain hands the lease to the execution it starts when it nears the Express 5-minute
+limit. If a round ever overruns its lease, a second drain may start beside it: ProcessObject's
+reserved concurrency still bounds the downstream load, and the extra invocations are throttled
+and returned to the queue (measured in benchmarks/bound.py --lease-broken).
 
 Takes its DynamoDB client as an argument; no boto3 import at module level.
 """
@@ -21,8 +23,14 @@ from typing import Any
 
 LEASE_KEY = "drain"
 EXPRESS_LIMIT_SECONDS = 300  # an Express execution is stopped after 5 minutes
-MARGIN_SECONDS = 15  # Lambda/Step Functions latency between renewing and starting the round
+MARGIN_SECONDS = 15  # Lambda/Step Functions latency: renewing, planning, receiving, returning
 MIN_ROUND_SECONDS = 5  # a shorter last round is not worth it: hand over instead
+# A late-staggered worker's first object starts a few seconds after its delay (receive, plan).
+START_SLACK_SECONDS = 5
+# Worst-case sum of the Retry waits on one object's path in statemachine/drain.asl.json, from
+# ProcessObject to its message being deleted, dead-lettered or returned (tests/template computes
+# it from the ASL and checks it stays within this).
+RETRY_WAIT_SECONDS = 30
 
 
 class LeaseConfigurationError(Exception):
@@ -37,17 +45,37 @@ class LeaseSettings:
     round_s: float = 30.0
 
     @property
+    def start_window_seconds(self) -> float:
+        """How long after the round's deadline an object may still start."""
+        return self.max_stagger_s + START_SLACK_SECONDS
+
+    @property
     def tail_seconds(self) -> float:
-        """How long a round can run past its deadline: a late worker's delay, then one batch."""
-        return self.function_timeout_s + self.max_stagger_s + MARGIN_SECONDS
+        """How long a round can run past its deadline: the last object to start, one function
+        timeout, the Retry waits of its path, and latency."""
+        return (
+            self.start_window_seconds
+            + self.function_timeout_s
+            + RETRY_WAIT_SECONDS
+            + MARGIN_SECONDS
+        )
 
     def check(self) -> None:
-        if self.tail_seconds > EXPRESS_LIMIT_SECONDS:
+        if self.tail_seconds + MIN_ROUND_SECONDS > EXPRESS_LIMIT_SECONDS:
+            fixed = START_SLACK_SECONDS + RETRY_WAIT_SECONDS + MARGIN_SECONDS + MIN_ROUND_SECONDS
             raise LeaseConfigurationError(
                 f"FunctionTimeout ({self.function_timeout_s:g} s) + MaxStaggerSeconds "
-                f"({self.max_stagger_s:g} s) + {MARGIN_SECONDS} s exceeds the Express drain's "
+                f"({self.max_stagger_s:g} s) + {fixed} s exceeds the Express drain's "
                 f"{EXPRESS_LIMIT_SECONDS} s: lower one of them"
             )
+
+    def round_seconds(self, elapsed_s: float) -> float | None:
+        """The next round's length after ``elapsed_s`` seconds of the execution, shortened so
+        its tail still ends within the Express limit; None when no round worth running fits."""
+        room = EXPRESS_LIMIT_SECONDS - elapsed_s - self.tail_seconds
+        if room < min(self.round_s, MIN_ROUND_SECONDS):
+            return None
+        return max(0.0, min(self.round_s, room))
 
 
 @dataclass(frozen=True)
@@ -57,6 +85,7 @@ class Hold:
     holder: str  # who holds it (this execution, or the other drain)
     expires_at: float
     round_deadline: float = 0.0  # workers take no new batch after this (epoch seconds)
+    object_start_by: float = 0.0  # no object starts after this (epoch seconds)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +94,7 @@ class Hold:
             "holder": self.holder,
             "expiresAt": self.expires_at,
             "roundDeadline": self.round_deadline,
+            "objectStartBy": self.object_start_by,
         }
 
 
@@ -79,15 +109,12 @@ def hold(
 ) -> Hold:
     """Take or renew the lease for one more round, if this execution may have it."""
     settings.check()
-    elapsed = (now - started_at).total_seconds()
-    room = EXPRESS_LIMIT_SECONDS - elapsed - settings.tail_seconds
-    round_s = max(0.0, min(settings.round_s, room))
-    keep_going = room >= min(settings.round_s, MIN_ROUND_SECONDS)
+    round_s = settings.round_seconds((now - started_at).total_seconds())
     now_s = now.timestamp()
-    expires_at = now_s + round_s + settings.tail_seconds
-    if not keep_going:
+    if round_s is None:
         # No new round in this execution: it hands over and keeps what it holds until then.
         return Hold(held=True, keep_going=False, holder=owner, expires_at=now_s)
+    expires_at = now_s + round_s + settings.tail_seconds
     condition = "attribute_not_exists(lease) OR expiresAt < :now OR holder = :owner"
     values: dict[str, Any] = {":now": {"N": _n(now_s)}, ":owner": {"S": owner}}
     if handover_from:
@@ -122,6 +149,7 @@ def hold(
         holder=owner,
         expires_at=expires_at,
         round_deadline=now_s + round_s,
+        object_start_by=now_s + round_s + settings.start_window_seconds,
     )
 
 

@@ -1,9 +1,10 @@
 """PlanBatch handler: the drain's planning steps.
 
-``{"action": "round"}`` (state PlanRound) sets the next round's concurrency from queue depth and
-the last round's feedback, and gives each worker its stagger delay, batch size and deadline.
-``{"action": "batch"}`` (state PlanBatch, in each worker) orders a received batch by priority
-and says whether the worker goes on after it (round deadline, downstream pushback).
+``{"action": "round"}`` (state PlanRound) sets the next round's concurrency from both queues'
+depths and the last round's feedback, and gives each worker its stagger delay, batch size,
+deadline, latest object start and PriorityQueue poll. ``{"action": "batch"}`` (state PlanBatch,
+in each worker) orders a received batch by priority, marks each message's last receive, and says
+whether the worker goes on after it (round deadline, downstream pushback).
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from sluice_common.observability import dt_metrics, logger, tracer
 
 QUEUE_EMPTY = "queue empty"
 ROUND_OVER = "round over"
+
+
+@cache
+def _max_receive_count() -> int:
+    # The queues' RedrivePolicy maxReceiveCount (template parameter MaxReceiveCount).
+    return int(os.environ.get("MAX_RECEIVE_COUNT", "5"))
 
 
 @cache
@@ -46,41 +53,54 @@ def _settings() -> tuple[StaggerSettings, ScalerSettings, float]:
 
 def plan_round(event: dict[str, Any], now: float) -> dict[str, Any]:
     stagger, scaling, function_timeout_s = _settings()
-    queue_depth = int(event.get("queueDepth") or 0)
+    object_depth = int(event.get("queueDepth") or 0)
+    priority_depth = int(event.get("priorityDepth") or 0)
+    queue_depth = object_depth + priority_depth  # the round's work is in both queues
     handed_over = (event.get("input") or {}).get("pace")
     previous = Pace.from_dict(event.get("pace") or handed_over, scaling, now)
     workers = event.get("results") or []
     workers = workers if isinstance(workers, list) else []
     feedback = Feedback.from_workers(workers)
     pace = next_pace(previous, feedback, queue_depth, now, scaling)
-    # Every worker of the last round found both queues empty, and none has come in since.
+    # Every worker of the last round found both queues empty, and neither queue shows a
+    # message now (a worker's short poll of the PriorityQueue can miss a few; this cannot).
     drained = (
         bool(workers)
-        and queue_depth == 0
+        and object_depth == 0
+        and priority_depth == 0
         and all(isinstance(w, dict) and w.get("stopped") == QUEUE_EMPTY for w in workers)
     )
     receive = receive_size(
         stagger, queue_depth, pace.concurrency, pace.seconds_per_object, function_timeout_s
     )
     deadline = float(event.get("deadline") or now)
+    start_by = event.get("objectStartBy")
     if pace.seconds_per_object is None:
         # A probe round: one object per worker, then the next round sizes batches by its pace.
         deadline = min(deadline, now)
     logger.info(
         "round planned",
         extra={
-            "queue_depth": queue_depth,
+            "queue_depth": object_depth,
+            "priority_depth": priority_depth,
             "concurrency": pace.concurrency,
             "ceiling": pace.ceiling,
             "receive": receive,
             "drained": drained,
             "pace_reason": pace.reason,
-            **dt_metrics(concurrency=pace.concurrency, queue_depth=queue_depth),
+            **dt_metrics(concurrency=pace.concurrency, queue_depth=object_depth),
         },
     )
     return {
         "workers": plan_workers(
-            stagger, queue_depth, pace.concurrency, receive, deadline, pace.baseline_ms_per_row
+            stagger,
+            queue_depth,
+            pace.concurrency,
+            receive,
+            deadline,
+            pace.baseline_ms_per_row,
+            object_start_by=float(start_by) if start_by is not None else None,
+            priority_depth=priority_depth,
         ),
         "concurrency": pace.concurrency,
         "pace": pace.to_dict(),
@@ -98,7 +118,11 @@ def plan_worker_batch(event: dict[str, Any], now: float) -> dict[str, Any]:
     if stopped is None and now >= float(worker.get("deadline") or 0):
         stopped = ROUND_OVER
     messages = event.get("messages") or []
-    items = plan_batch(messages, str(event.get("queueUrl") or ""))
+    items = plan_batch(
+        messages if isinstance(messages, list) else [],
+        str(event.get("queueUrl") or ""),
+        _max_receive_count(),
+    )
     logger.info(
         "batch planned",
         extra={

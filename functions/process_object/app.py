@@ -1,8 +1,15 @@
-"""ProcessObject handler: parse the event, process the object, shape the summary."""
+"""ProcessObject handler: parse the event, process the object, shape the summary.
+
+The drain passes ``start_by`` (epoch seconds, the drain lease's latest object start): an
+invocation that begins later returns at once, before touching S3 or the downstream, with a normal
+summary marked ``"postponed": true`` (all counts 0), and the drain puts the message back, so a
+round cannot run past the Express limit. Every summary carries ``postponed``.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -17,9 +24,9 @@ from downstream import (
     RetryPolicy,
     SimulatedDownstream,
 )
-from object_processor import Once, RowBusy, process_object
+from object_processor import ObjectSummary, Once, RowBusy, process_object
 from sluice_common.errors import ObjectBusy, SluiceError, TransientError
-from sluice_common.events import parse_object_ref
+from sluice_common.events import ObjectRef, parse_object_ref
 from sluice_common.observability import bind_correlation, dt_metrics, logger, metrics, tracer
 
 
@@ -140,6 +147,30 @@ def auth_token() -> str | None:
     return str(parameters.get_secret(arn, max_age=300))
 
 
+def start_by(event: Any) -> float | None:
+    """The latest time this object may start (epoch seconds); None when not given or unreadable
+    (a direct invocation, an older drain)."""
+    value = event.get("start_by") if isinstance(event, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def postponed(ref: ObjectRef, latest: float) -> dict[str, Any]:
+    """Too late to start: a normal response (a function error would count in the Errors alarm)
+    with nothing read or sent."""
+    metrics.add_metric(name="ObjectsPostponed", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "object not started: the drain's round is over",
+        extra={"start_by": latest, "late_by_s": round(time.time() - latest, 3)},
+    )
+    summary = ObjectSummary(bucket=ref.bucket, key=ref.key, version_id=ref.version_id)
+    return {**summary.to_dict(), "postponed": True}
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -154,6 +185,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             message_id=correlation.get("message_id"),
             execution=correlation.get("execution"),
         )
+        latest = start_by(event)
+        if latest is not None and time.time() > latest:
+            return postponed(ref, latest)
         summary = process_object(
             s3_client(),
             downstream(),
@@ -204,4 +238,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             ),
         },
     )
-    return summary.to_dict()
+    return {**summary.to_dict(), "postponed": False}

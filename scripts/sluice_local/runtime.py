@@ -115,7 +115,7 @@ class DeadLetter:
     def object_key(self) -> str | None:
         try:
             event = json.loads(self.body)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # deeply nested JSON is a dead letter too
             return None
         if not isinstance(event, dict):
             return None

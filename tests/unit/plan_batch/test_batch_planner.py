@@ -1,4 +1,5 @@
-"""PlanBatch: worker stagger and batch size per round, priority order, parse errors kept."""
+"""PlanBatch: worker stagger and batch size per round, priority order, parse errors kept, last
+receives marked, both queues' depths read."""
 
 from __future__ import annotations
 
@@ -45,12 +46,66 @@ def test_higher_priority_goes_first() -> None:
 
 
 def test_workers_start_staggered_by_index_up_to_the_cap() -> None:
-    workers = batch_planner.plan_workers(SETTINGS, 3, 5, 2, 1234.0, 40.0)
+    workers = batch_planner.plan_workers(
+        SETTINGS, 3, 5, 2, 1234.0, 40.0, object_start_by=1269.0, priority_depth=0
+    )
     assert [w["delaySeconds"] for w in workers] == [0, 2, 4, 6, 7]
     assert [w["worker"] for w in workers] == [0, 1, 2, 3, 4]
-    assert {(w["receive"], w["deadline"], w["baselineMsPerRow"]) for w in workers} == {
-        (2, 1234.0, 40.0)
-    }
+    assert {
+        (w["receive"], w["deadline"], w["objectStartBy"], w["baselineMsPerRow"]) for w in workers
+    } == {(2, 1234.0, 1269.0, 40.0)}
+    assert {w["priorityWaitSeconds"] for w in workers} == {0}  # empty: short polls, no wait
+
+
+def test_workers_long_poll_the_priority_queue_while_it_shows_messages() -> None:
+    workers = batch_planner.plan_workers(SETTINGS, 3, 2, 2, 1234.0, None, priority_depth=1)
+    assert {w["priorityWaitSeconds"] for w in workers} == {1}
+
+
+@pytest.mark.parametrize(("count", "last"), [("1", False), ("4", False), ("5", True), ("9", True)])
+def test_a_messages_last_receive_is_marked(count: str, last: bool) -> None:
+    message = {**_message(0), "Attributes": {"ApproximateReceiveCount": count}}
+    [item] = batch_planner.plan_batch([message], "q", max_receive_count=5)
+    assert item["lastReceive"] is last
+
+
+@pytest.mark.parametrize(
+    ("body", "cause"),
+    [
+        ("[" * 5000 + "]" * 5000, "nested too deeply"),
+        ('{"a":' * 5000 + "1" + "}" * 5000, "nested too deeply"),
+    ],
+    ids=["arrays", "objects"],
+)
+def test_deeply_nested_json_is_a_malformed_event_not_a_crash(body: str, cause: str) -> None:
+    [item] = batch_planner.plan_batch([{**_message(0), "Body": body}], "q", max_receive_count=5)
+    assert item["error"]["Error"] == "MalformedEvent"
+    assert cause in item["error"]["Cause"]
+    assert item["body"] == body
+
+
+def test_any_error_while_reading_a_message_becomes_its_malformed_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(event: Any) -> Any:
+        raise KeyError("a parser bug" * 100)
+
+    monkeypatch.setattr(batch_planner, "parse_object_ref", broken)
+    items = batch_planner.plan_batch([_message(0), _message(1)], "q", max_receive_count=5)
+    assert [i["error"]["Error"] for i in items] == ["MalformedEvent"] * 2
+    assert "KeyError" in items[0]["error"]["Cause"]
+    assert len(items[0]["error"]["Cause"]) <= batch_planner.MAX_CAUSE_CHARS
+
+
+@pytest.mark.parametrize(
+    "message",
+    [None, "text", ["a"], {"Body": 7, "Attributes": "x", "MessageAttributes": ["p"]}],
+    ids=["none", "string", "list", "wrong-types"],
+)
+def test_a_message_of_the_wrong_shape_becomes_an_item_with_an_error(message: Any) -> None:
+    [item] = batch_planner.plan_batch([message], "q", max_receive_count=5)
+    assert item["error"]["Error"] == "MalformedEvent"
+    assert item["receiveCount"] == 1 and item["lastReceive"] is False
 
 
 @pytest.mark.parametrize(("depth", "step"), [(0, 2), (10, 2), (20, 1), (200, 0.1)])
@@ -118,6 +173,7 @@ def test_sample_batch_event_runs_through_the_handler(lambda_context: Any) -> Non
     assert items[1]["s3Details"]["key"] == "incoming/orders.csv"
     assert items[2]["error"]["Error"] == "MalformedEvent"
     assert items[2]["receiveCount"] == 2
+    assert [i["lastReceive"] for i in items] == [False, False, False]  # MaxReceiveCount 5
     # The last batch (1 retry in 101 calls, 42 ms a row vs 40) was healthy: go on.
     assert (planned["keepGoing"], planned["stopped"]) == (True, "")
     assert planned["totals"]["objects"] == 1 and planned["totals"]["rows"] == 100
@@ -171,16 +227,61 @@ def test_sample_round_event_plans_workers_from_depth_and_feedback(lambda_context
     assert planned["drained"] is False
     assert [w["worker"] for w in planned["workers"]] == [0, 1]
     assert {w["deadline"] for w in planned["workers"]} == {event["deadline"]}
+    assert {w["objectStartBy"] for w in planned["workers"]} == {event["objectStartBy"]}
     assert {w["receive"] for w in planned["workers"]} == {10}  # deep backlog, ~4 s objects
 
 
 def test_a_round_after_workers_found_the_queues_empty_says_drained(lambda_context: Any) -> None:
     empty = {"stopped": "queue empty", "totals": {}, "last": []}
-    event = {"action": "round", "queueDepth": 0, "deadline": 1.0, "pace": {}, "input": {}}
+    event = {
+        "action": "round",
+        "queueDepth": 0,
+        "priorityDepth": 0,
+        "deadline": 1.0,
+        "pace": {},
+        "input": {},
+    }
     assert handler({**event, "results": [empty, empty]}, lambda_context)["drained"] is True
     late = {**empty, "stopped": "round over"}
     assert handler({**event, "results": [empty, late]}, lambda_context)["drained"] is False
     assert handler({**event, "results": []}, lambda_context)["drained"] is False  # first round
+
+
+def test_messages_on_the_priority_queue_keep_the_drain_going(lambda_context: Any) -> None:
+    # Every worker's poll came back empty, but the PriorityQueue's depth says otherwise (a
+    # short poll samples only some SQS servers): another round, which long-polls it.
+    empty = {"stopped": "queue empty", "totals": {}, "last": []}
+    event = {
+        "action": "round",
+        "queueDepth": 0,
+        "priorityDepth": 2,
+        "deadline": 100.0,
+        "objectStartBy": 135.0,
+        "pace": {},
+        "input": {},
+        "results": [empty, empty],
+    }
+    planned = handler(event, lambda_context)
+    assert planned["drained"] is False
+    assert planned["workers"]
+    assert {w["priorityWaitSeconds"] for w in planned["workers"]} == {1}
+    assert {w["objectStartBy"] for w in planned["workers"]} == {135.0}
+
+
+def test_the_last_receive_follows_the_max_receive_count_setting(
+    lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_RECEIVE_COUNT", "3")
+    fresh = load_handler(
+        ROOT / "functions/plan_batch", "app.lambda_handler", [ROOT / "layers/common"], "t-mrc"
+    )
+    messages = [{**_message(n), "Attributes": {"ApproximateReceiveCount": str(n)}} for n in (2, 3)]
+    event = {**_batch_event([], 4102444800.0), "messages": messages}
+    planned = fresh(event, lambda_context)
+    assert [(i["receiveCount"], i["lastReceive"]) for i in planned["items"]] == [
+        (2, False),
+        (3, True),
+    ]
 
 
 def test_an_unknown_action_is_refused(lambda_context: Any) -> None:

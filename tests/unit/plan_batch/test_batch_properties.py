@@ -26,6 +26,8 @@ bodies = st.one_of(
         st.text(max_size=30),
     ),
     st.builds(json.dumps, st.dictionaries(st.text(max_size=5), st.integers(), max_size=3)),
+    # Nested past any JSON parser's recursion limit (found by hand: RecursionError).
+    st.integers(1000, 5000).map(lambda depth: "[" * depth + "]" * depth),
 )
 attributes = st.dictionaries(
     st.sampled_from(["priority", "other"]),
@@ -48,7 +50,7 @@ messages = st.fixed_dictionaries(
 
 @given(st.lists(messages, max_size=10))
 def test_every_message_becomes_an_item_with_an_object_or_an_error(batch: list[Any]) -> None:
-    items = batch_planner.plan_batch(batch, "q")
+    items = batch_planner.plan_batch(batch, "q", max_receive_count=5)
     assert len(items) == len(batch)
     for item in items:
         if item.get("error"):
@@ -57,5 +59,6 @@ def test_every_message_becomes_an_item_with_an_object_or_an_error(batch: list[An
         else:
             assert item["s3Details"]["bucket"] and item["s3Details"]["key"]
         assert item["body"]  # what the dead-letter queue would receive
+        assert item["lastReceive"] is (item["receiveCount"] >= 5)
     priorities = [item["priority"] for item in items]
     assert priorities == sorted(priorities, reverse=True)

@@ -71,6 +71,7 @@ def test_sample_events_process_the_object_they_name(
 
     assert summary["key"] == key
     assert (summary["rows_read"], summary["rows_sent"], summary["rows_failed"]) == (2, 2, 0)
+    assert summary["postponed"] is False
     assert [r.body["data"] for r in api.requests] == [
         {"id": "1", "amount": "9.99"},
         {"id": "2", "amount": "1,000.00"},
@@ -95,6 +96,42 @@ def test_correlation_ids_from_the_drain_label_every_log_line(
     assert lines
     assert {line["message_id"] for line in lines} == {sample["correlation"]["message_id"]}
     assert {line["execution"] for line in lines} == {"sam-local-invoke"}
+
+
+def test_an_invocation_that_begins_after_start_by_returns_postponed_without_reading(
+    handler: Handler,
+    api: DownstreamServer,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import time
+
+    # The object is not even stored: S3 is never asked. A normal answer, not an error (which
+    # would count in the function's Errors alarm).
+    late = {**event("process_object_s3_details.json"), "start_by": time.time() - 1}
+    summary = handler(late, lambda_context)
+
+    assert summary["postponed"] is True
+    assert summary["key"] == late["s3_details"]["key"]
+    counts = ("rows_read", "rows_sent", "rows_failed", "retries", "duration_ms", "requests")
+    assert [summary[name] for name in counts] == [0] * len(counts)
+    assert summary["failed_rows"] == []
+    assert api.requests == []
+    emf = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert emf["ObjectsPostponed"] == [1.0]
+
+
+@pytest.mark.parametrize("start_by", ["future", None, "not a time", True])
+def test_an_invocation_in_time_or_without_a_readable_start_by_processes_the_object(
+    start_by: Any, handler: Handler, s3: Any, lambda_context: Any
+) -> None:
+    import time
+
+    sample = event("process_object_s3_details.json")
+    put_object_named_in(s3, sample)
+    sample["start_by"] = time.time() + 60 if start_by == "future" else start_by
+    summary = handler(sample, lambda_context)
+    assert summary["postponed"] is False and summary["rows_sent"] == 2
 
 
 def test_the_failing_sample_raises_object_not_found_with_the_key(
