@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sluice_local.downstream import DownstreamServer
-from sluice_local.report import build_report, default_report_path, summary_lines, write_report
+from sluice_local.report import (
+    build_report,
+    default_report_path,
+    refused_calls,
+    summary_lines,
+    write_report,
+)
 from sluice_local.runtime import LocalPipeline
 
 # Odd but legal keys: spaces, '+', ':', '%', unicode, nested prefixes.
@@ -326,6 +332,13 @@ def main(args: Any, out: TextIO | None = None) -> int:
         print(
             "\nFAILED: some objects are unaccounted for or rows were sent twice other than"
             " with their Idempotency-Key after a timeout",
+            file=out,
+        )
+        return 1
+    if refused := refused_calls(report_path):
+        print(
+            f"\nFAILED: IAM refused {refused} call(s) that AWS would refuse too;"
+            " `sluice-local iam-report` lists them",
             file=out,
         )
         return 1

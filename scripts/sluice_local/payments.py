@@ -20,7 +20,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sluice_local.report import build_report, default_report_path, summary_lines, write_report
+from sluice_local.report import (
+    build_report,
+    default_report_path,
+    refused_calls,
+    summary_lines,
+    write_report,
+)
 from sluice_local.runtime import DeadLetter, LocalPipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,6 +232,12 @@ def main(args: Any) -> int:
     print(f"\n  report: {report_path}")
     if report.unaccounted or report.unexpected_records:
         print("\nFAILED: some events are unaccounted for")
+        return 1
+    if refused := refused_calls(report_path):
+        print(
+            f"\nFAILED: IAM refused {refused} call(s) that AWS would refuse too;"
+            " `sluice-local iam-report` lists them"
+        )
         return 1
     print("\nOK: every event is stored once or dead-lettered with a reason")
     return 0

@@ -221,6 +221,13 @@ def report_run(pipeline: _Pipeline, root: Path, job: str, summary: object = None
     return path
 
 
+def refused_calls(path: Path) -> int:
+    """Calls IAM refused in the run written to ``path`` (0 when lenient: recorded, not refused).
+    A job that met a refusal fails: on AWS that call would have failed too."""
+    iam = json.loads(path.read_text(encoding="utf-8"))["iam"]
+    return int(iam["denied_calls"]) if iam.get("measured") and iam.get("enforced") else 0
+
+
 def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     """The two lines every job prints under its summary, as (name, value)."""
     iam = report["iam"]

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sluice_local.report import build_report, default_report_path, summary_lines, write_report
+from sluice_local.report import (
+    build_report,
+    default_report_path,
+    refused_calls,
+    summary_lines,
+    write_report,
+)
 from sluice_local.runtime import LocalPipeline
 from sluice_ops.stream import StreamEvent, dead_letter_ranges, produce, read_range, sample_events
 
@@ -155,6 +161,12 @@ def main(args: Any) -> int:
     print(f"\n  report: {report_path}")
     if report.unaccounted:
         print("\nFAILED: some events are unaccounted for")
+        return 1
+    if refused := refused_calls(report_path):
+        print(
+            f"\nFAILED: IAM refused {refused} call(s) that AWS would refuse too;"
+            " `sluice-local iam-report` lists them"
+        )
         return 1
     print("\nOK: every event is stored once or inside a dead-letter range")
     return 0
