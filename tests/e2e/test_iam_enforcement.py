@@ -38,23 +38,26 @@ pytestmark = pytest.mark.e2e
 # when one of these turns out to be needed after all, so the list stays true.
 MANAGED = "AWS managed policy SAM attaches to every function; not the template's to trim"
 XRAY = "X-Ray is not emulated locally: traces are never sent"
+FUNCTION_ROLES = tuple(
+    f"{name}FunctionRole"
+    for name in (
+        "DrainLease",
+        "PlanBatch",
+        "ProcessObject",
+        "ExecutionAlert",
+        "AlertNotifier",
+        "SplunkForwarder",
+        "MetricsSync",
+        "ValidatePayment",
+        "ProcessPayment",
+        "EnrichPayment",
+        "ProcessStream",
+    )
+)
 GRANTS_NOT_EXERCISED: dict[tuple[str, str], str] = {
     **{
         (role, action): f"{MANAGED}; {XRAY}"
-        for role in (
-            "DrainLeaseFunctionRole",
-            "PlanBatchFunctionRole",
-            "ProcessObjectFunctionRole",
-            "ExecutionAlertFunctionRole",
-            "AlertNotifierFunctionRole",
-            "SplunkForwarderFunctionRole",
-            "MetricsSyncFunctionRole",
-            "ValidatePaymentFunctionRole",
-            "ProcessPaymentFunctionRole",
-            "EnrichPaymentFunctionRole",
-            "ProcessStreamFunctionRole",
-            "DrainStateMachineRole",
-        )
+        for role in (*FUNCTION_ROLES, "DrainStateMachineRole")
         for action in (
             "xray:PutTraceSegments",
             "xray:PutTelemetryRecords",
@@ -66,19 +69,7 @@ GRANTS_NOT_EXERCISED: dict[tuple[str, str], str] = {
     **{
         (role, "logs:CreateLogGroup"): f"{MANAGED}; Lambda creates a function's log group only "
         "when it does not exist, and the template creates every one"
-        for role in (
-            "DrainLeaseFunctionRole",
-            "PlanBatchFunctionRole",
-            "ProcessObjectFunctionRole",
-            "ExecutionAlertFunctionRole",
-            "AlertNotifierFunctionRole",
-            "SplunkForwarderFunctionRole",
-            "MetricsSyncFunctionRole",
-            "ValidatePaymentFunctionRole",
-            "ProcessPaymentFunctionRole",
-            "EnrichPaymentFunctionRole",
-            "ProcessStreamFunctionRole",
-        )
+        for role in FUNCTION_ROLES
     },
     **{
         ("PaymentStateMachineRole", action): f"{XRAY} (PaymentTracing=true)"

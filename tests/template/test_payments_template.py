@@ -9,6 +9,7 @@ from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
 
+from sluice_local.aws_calls import LOG_DELIVERY_ACTIONS
 from sluice_local.template import load_and_translate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,16 +213,7 @@ def test_the_workflow_may_write_the_table_and_the_dead_letter_queue_and_nothing_
     }
     # Only the execution log delivery setup is on "*" (AWS documents no narrower resource).
     unscoped = {a for s in statements if s["Resource"] == "*" for a in s["Action"]}
-    assert unscoped == {
-        "logs:CreateLogDelivery",
-        "logs:GetLogDelivery",
-        "logs:UpdateLogDelivery",
-        "logs:DeleteLogDelivery",
-        "logs:ListLogDeliveries",
-        "logs:PutResourcePolicy",
-        "logs:DescribeResourcePolicies",
-        "logs:DescribeLogGroups",
-    }
+    assert unscoped == set(LOG_DELIVERY_ACTIONS)
     invoked = {
         p["LambdaInvokePolicy"]["FunctionName"]["Ref"]
         for p in policies

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
+from sluice_local.aws_calls import LOG_DELIVERY_ACTIONS
 from sluice_local.template import load_and_translate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,14 +160,7 @@ def test_no_allow_statement_has_a_wildcard_action_or_unscoped_resource(
     # X-Ray trace segments, CloudWatch GetMetricData and a state machine's log delivery setup
     # cannot be scoped to a resource (AWS documents Resource "*" for each).
     unscoped_ok = {
-        "logs:CreateLogDelivery",
-        "logs:GetLogDelivery",
-        "logs:UpdateLogDelivery",
-        "logs:DeleteLogDelivery",
-        "logs:ListLogDeliveries",
-        "logs:PutResourcePolicy",
-        "logs:DescribeResourcePolicies",
-        "logs:DescribeLogGroups",
+        *LOG_DELIVERY_ACTIONS,
         "cloudwatch:GetMetricData",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
