@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from csv_rows import CsvLimits
 from downstream import (
     Downstream,
     HttpDownstream,
@@ -42,6 +43,7 @@ class Settings:
     max_concurrency: int
     idempotency_table: str
     idempotency_days: int
+    csv_limits: CsvLimits
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -61,6 +63,14 @@ class Settings:
             max_concurrency=int(env.get("MAX_CONCURRENCY", "1")),
             idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
             idempotency_days=int(env.get("IDEMPOTENCY_DAYS", "30")),
+            # Hostile-input caps (template: CsvMaxColumns, CsvMaxRecordBytes, GzipMaxRatio,
+            # GzipMaxBytes); the defaults here equal the template's.
+            csv_limits=CsvLimits(
+                max_columns=int(env.get("CSV_MAX_COLUMNS", "16384")),
+                max_record_bytes=int(env.get("CSV_MAX_RECORD_BYTES", "4194304")),
+                gzip_max_ratio=int(env.get("GZIP_MAX_RATIO", "100")),
+                gzip_max_bytes=int(env.get("GZIP_MAX_BYTES", "10737418240")),
+            ),
         )
 
 
@@ -196,6 +206,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             correlation_id=correlation.get("message_id") or context.aws_request_id,
             auth_token=auth_token(),
             once=row_once(context),
+            limits=settings().csv_limits,
         )
     except RowBusy as busy:
         metrics.add_metric(name="ObjectsPostponed", unit=MetricUnit.Count, value=1)

@@ -1,11 +1,15 @@
 """Stream CSV rows from a binary stream in constant memory.
 
-Lines are read and decoded one at a time (UTF-8, BOM stripped, each line capped in length) and
+Lines are read and decoded one at a time (UTF-8, BOM stripped, each record capped in bytes) and
 the csv module parses them as they arrive, so memory does not grow with object size. Bad rows
 (ragged, undecodable, over-long, broken quoting) are reported as :class:`RowError` items and
-reading goes on; problems with the object as a whole (empty, binary, unreadable header, a
-broken gzip stream) raise. Gzip-compressed objects (by their magic bytes, whatever the key says)
-are decompressed as they stream, with the same limits on the decompressed lines.
+reading goes on; problems with the object as a whole (empty, binary, unreadable or too wide a
+header, a broken gzip stream or one inflating past its caps) raise. Gzip-compressed objects (by
+their magic bytes, whatever the key says) are decompressed as they stream, with the same limits
+on the decompressed lines.
+
+Hostile input costs bounded time: every cap (:class:`CsvLimits`) is checked as bytes arrive, so
+an object over one is refused after reading about as much as the cap allows, never all of it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import csv
 import gzip
 import io
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,9 +29,30 @@ from sluice_common.errors import EmptyObject, NotCsv
 CHUNK_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 FIELD_LIMIT_BYTES = 1024 * 1024
-LINE_LIMIT_BYTES = 4 * FIELD_LIMIT_BYTES
 # csv's limit is process-wide; a field over 1 MiB is a row error, not a memory problem.
 csv.field_size_limit(FIELD_LIMIT_BYTES)
+# The gzip ratio is judged against at least this much compressed input: the first reads of a
+# stream carry gzip's header and dictionary warm-up, so a tiny prefix says little about the rest.
+# GzipFile reads 8 KiB of compressed input at a time (Python 3.11), so a bomb is still refused
+# after about GzipMaxRatio x 8 KiB of output.
+GZIP_RATIO_FLOOR_BYTES = 8 * 1024
+
+
+@dataclass(frozen=True)
+class CsvLimits:
+    """Caps on what one object may cost; the defaults equal template.yaml's parameter defaults.
+
+    Each is named after its template parameter so a refusal can say which one to raise.
+    """
+
+    max_columns: int = 16_384  # CsvMaxColumns
+    max_record_bytes: int = 4 * 1024 * 1024  # CsvMaxRecordBytes
+    gzip_max_ratio: int = 100  # GzipMaxRatio
+    gzip_max_bytes: int = 10 * 1024**3  # GzipMaxBytes
+
+
+def _raise_it(parameter: str) -> str:
+    return f"raise it with --parameter-overrides {parameter}=..."
 
 
 class Readable(Protocol):
@@ -68,54 +94,121 @@ def _read_up_to(body: Readable, size: int) -> bytes:
     return data
 
 
-class _Gunzip(io.RawIOBase):
-    """Decompresses a gzip stream as it is read; a broken stream is the object's fault."""
+class _Counted:
+    """Counts the compressed bytes GzipFile has taken, for the decompression ratio."""
 
-    def __init__(self, compressed: io.BufferedReader[Any], label: str) -> None:
-        self._gzip = gzip.GzipFile(fileobj=compressed, mode="rb")
+    def __init__(self, compressed: io.BufferedReader[Any]) -> None:
+        self._compressed = compressed
+        self.taken = 0
+
+    def read(self, size: int, /) -> bytes:
+        data = self._compressed.read(size)
+        self.taken += len(data)
+        return data
+
+    def seek(self, offset: int, /) -> int:
+        return self._compressed.seek(offset)  # only on rewind, which streaming never does
+
+
+class _Gunzip(io.RawIOBase):
+    """Decompresses a gzip stream as it is read; a broken stream is the object's fault, and so
+    is one that inflates past GzipMaxRatio or GzipMaxBytes (a decompression bomb): both are
+    checked on every read, so a bomb is refused after a few MiB of output, not at its end."""
+
+    def __init__(self, compressed: io.BufferedReader[Any], label: str, limits: CsvLimits) -> None:
+        self._counted = _Counted(compressed)
+        self._gzip = gzip.GzipFile(fileobj=self._counted, mode="rb")
         self._label = label
+        self._limits = limits
+        self._inflated = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         try:
-            return self._gzip.readinto(buffer)
+            count = self._gzip.readinto(buffer)
         except (OSError, EOFError, zlib.error) as exc:
             raise NotCsv(
                 f"{self._label} is gzip-compressed but the stream is broken: {exc}"
             ) from None
+        self._inflated += count
+        limits = self._limits
+        if self._inflated > limits.gzip_max_bytes:
+            raise NotCsv(
+                f"{self._label} is gzip-compressed and inflates past {limits.gzip_max_bytes:,}"
+                f" bytes; GzipMaxBytes is {limits.gzip_max_bytes:,} ({_raise_it('GzipMaxBytes')})"
+            )
+        taken = max(self._counted.taken, GZIP_RATIO_FLOOR_BYTES)
+        if self._inflated > limits.gzip_max_ratio * taken:
+            raise NotCsv(
+                f"{self._label} is gzip-compressed and inflates more than"
+                f" {limits.gzip_max_ratio:,}x ({self._inflated:,} bytes from the first"
+                f" {self._counted.taken:,}); GzipMaxRatio is {limits.gzip_max_ratio:,}"
+                f" ({_raise_it('GzipMaxRatio')})"
+            )
+        return count
 
 
 class _BadLine(Exception):
     """A physical line that cannot reach the CSV parser; the row is reported, reading goes on."""
 
 
+class _LostRecord(Exception):
+    """A record over the byte cap inside a quoted line break: the parser's place (in quotes or
+    not) is lost with it, so where the next record starts cannot be known. Reading on would
+    send misaligned fields downstream as rows, so the object stops."""
+
+
 class _Lines:
-    """Decoded physical lines, at most LINE_LIMIT_BYTES each, counted for error messages.
+    """Decoded physical lines, counted for error messages; the lines of one record (a quoted
+    field may span lines) total at most ``max_record_bytes``.
 
     Lines are split on b"\n" before decoding: that byte never occurs inside a UTF-8 sequence,
-    so a bad byte is pinned to its line and a multi-byte character is never cut in two.
+    so a bad byte is pinned to its line and a multi-byte character is never cut in two. The
+    reader calls :meth:`new_record` before each record: the cap is per record, not per line,
+    because a record of many short quoted lines would otherwise grow without bound.
     """
 
-    def __init__(self, buffered: io.BufferedReader[Any]) -> None:
+    def __init__(self, buffered: io.BufferedReader[Any], max_record_bytes: int) -> None:
         self._buffered = buffered
+        self._max = max_record_bytes
+        self._record_bytes = 0
+        self._lines_in_record = 0
         self.number = 0
+
+    def new_record(self) -> None:
+        self._record_bytes = 0
+        self._lines_in_record = 0
 
     def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> str:
-        raw = self._buffered.readline(LINE_LIMIT_BYTES + 1)
+        room = self._max - self._record_bytes
+        raw = self._buffered.readline(room + 1)
         if not raw:
             raise StopIteration
         self.number += 1
         if self.number == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
-        if len(raw) > LINE_LIMIT_BYTES and not raw.endswith(b"\n"):
-            while (rest := self._buffered.readline(CHUNK_BYTES)) and not rest.endswith(b"\n"):
-                pass  # skip the rest of the line without holding it
-            raise _BadLine(f"line {self.number} is longer than {LINE_LIMIT_BYTES} bytes: skipped")
+        self._record_bytes += len(raw)
+        self._lines_in_record += 1
+        if len(raw) > room and self._lines_in_record > 1:
+            raise _LostRecord(
+                f"the record from line {self.number - self._lines_in_record + 1} is still open"
+                f" (a quoted line break) at line {self.number} and over {self._max:,} bytes; an"
+                " unclosed quote? CsvMaxRecordBytes is"
+                f" {self._max:,} ({_raise_it('CsvMaxRecordBytes')})"
+            )
+        if len(raw) > room:
+            if not raw.endswith(b"\n"):
+                while (rest := self._buffered.readline(CHUNK_BYTES)) and not rest.endswith(b"\n"):
+                    pass  # skip the rest of the line without holding it
+            raise _BadLine(
+                f"the record at line {self.number} is over {self._max:,} bytes"
+                f" (CsvMaxRecordBytes; {_raise_it('CsvMaxRecordBytes')}): skipped"
+            )
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -125,34 +218,40 @@ class _Lines:
             ) from None
 
 
-def read_rows(body: Readable, *, label: str = "object") -> Iterator[Row | RowError]:
+def read_rows(
+    body: Readable, *, label: str = "object", limits: CsvLimits | None = None
+) -> Iterator[Row | RowError]:
     """Yield ``(row_number, {column: value})`` per data row (1 = first row after the header)."""
+    limits = limits or CsvLimits()
     first = _read_up_to(body, len(GZIP_MAGIC))
     buffered: io.BufferedReader[Any] = io.BufferedReader(_RawAdapter(body, first), CHUNK_BYTES)
     head = buffered.peek(CHUNK_BYTES)[:CHUNK_BYTES]
     if not head:
         raise EmptyObject(f"{label} is empty (0 bytes): nothing to process")
     if first == GZIP_MAGIC:
-        buffered = io.BufferedReader(_Gunzip(buffered, label), buffer_size=CHUNK_BYTES)
+        buffered = io.BufferedReader(_Gunzip(buffered, label, limits), buffer_size=CHUNK_BYTES)
         head = buffered.peek(CHUNK_BYTES)[:CHUNK_BYTES]
         if not head:
             raise EmptyObject(f"{label} is gzip-compressed and empty inside: nothing to process")
     if b"\x00" in head:
         raise NotCsv(f"{label} looks binary (NUL byte in its first {len(head)} bytes), not CSV")
-    lines = _Lines(buffered)
+    lines = _Lines(buffered, limits.max_record_bytes)
     reader = csv.reader(lines)
     try:
-        header = _header(reader, label)
-    except (_BadLine, csv.Error) as exc:
+        header = _header(reader, lines, label, limits.max_columns)
+    except (_BadLine, _LostRecord, csv.Error) as exc:
         raise NotCsv(f"{label}: the header cannot be read: {exc}") from None
     if header is None:
         return
     row_number = 0
     while True:
+        lines.new_record()
         try:
             record = next(reader)
         except StopIteration:
             return
+        except _LostRecord as exc:
+            raise NotCsv(f"{label}: {exc}") from None
         except (_BadLine, csv.Error) as exc:
             row_number += 1
             yield RowError(row_number, f"unreadable CSV at line {lines.number}: {exc}")
@@ -161,6 +260,8 @@ def read_rows(body: Readable, *, label: str = "object") -> Iterator[Row | RowErr
             continue  # blank line: no data
         row_number += 1
         if len(record) != len(header):
+            # The header is at most CsvMaxColumns wide, so this also caps fields per record;
+            # what parsing one costs is bounded by CsvMaxRecordBytes, before it is counted.
             yield RowError(
                 row_number,
                 f"row has {len(record)} fields, the header has {len(header)} (line {lines.number})",
@@ -169,13 +270,28 @@ def read_rows(body: Readable, *, label: str = "object") -> Iterator[Row | RowErr
         yield row_number, dict(zip(header, record, strict=True))
 
 
-def _header(reader: Iterator[list[str]], label: str) -> list[str] | None:
-    for record in reader:
-        if not record:
-            continue
-        names = [name.strip() for name in record]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise NotCsv(f"{label}: header repeats column(s) {duplicates}")
-        return names
-    return None
+def _header(
+    reader: Iterator[list[str]], lines: _Lines, label: str, max_columns: int
+) -> list[str] | None:
+    while True:
+        lines.new_record()
+        record = next(reader, None)
+        if record is None:
+            return None
+        if record:
+            break
+    if len(record) > max_columns:
+        raise NotCsv(
+            f"{label}: the header has {len(record):,} columns; CsvMaxColumns is {max_columns:,}"
+            f" ({_raise_it('CsvMaxColumns')})"
+        )
+    names = [name.strip() for name in record]
+    # Counted in one pass: names.count() per name was quadratic (80,000 columns took 54 s).
+    duplicates = sorted(name for name, seen in Counter(names).items() if seen > 1)
+    if duplicates:
+        # A hostile header may repeat thousands of names: the reason lists enough to act on.
+        shown = f"{duplicates[:10]}" + (
+            f" and {len(duplicates) - 10:,} more" if len(duplicates) > 10 else ""
+        )
+        raise NotCsv(f"{label}: header repeats column(s) {shown}")
+    return names

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from csv_rows import RowError, read_rows
+from csv_rows import CsvLimits, RowError, read_rows
 from downstream import Downstream, RetryPolicy, SendResult, send_with_retry
 from sluice_common.errors import AccessDenied, ObjectNotFound, TransientError
 from sluice_common.events import ObjectRef
@@ -153,6 +153,7 @@ def process_object(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
     once: Once | None = None,
+    limits: CsvLimits | None = None,
 ) -> ObjectSummary:
     """Send every row of the object; rows that still fail are counted and listed, not raised.
     Raises RowBusy when another invocation is delivering one of its rows."""
@@ -180,7 +181,7 @@ def process_object(
     prefix = json.dumps({"bucket": ref.bucket, "key": key})[:-1] + ', "row": '
     encode = json.JSONEncoder().encode
     try:
-        for item in read_rows(body, label=f"s3://{ref.bucket}/{key}"):
+        for item in read_rows(body, label=f"s3://{ref.bucket}/{key}", limits=limits):
             summary.rows_read += 1
             if isinstance(item, RowError):
                 fail(item.row, item.error)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csv_rows import FIELD_LIMIT_BYTES, LINE_LIMIT_BYTES, RowError, read_rows
+from csv_rows import FIELD_LIMIT_BYTES, CsvLimits, RowError, read_rows
 from sluice_common.errors import EmptyObject, NotCsv
 from sluice_local.generated import GeneratedBody, Trickle
 
@@ -54,7 +54,8 @@ def test_a_field_over_the_limit_is_a_row_error_not_a_memory_problem() -> None:
 
 
 def test_undecodable_and_over_long_lines_are_row_errors_and_reading_goes_on() -> None:
-    long_line = b"9," + b"y" * (LINE_LIMIT_BYTES + 5) + b"\n"
+    record_cap = CsvLimits().max_record_bytes
+    long_line = b"9," + b"y" * (record_cap + 5) + b"\n"
     items = rows_of(b"a,b\n1,caf\xe9\n" + long_line + "2,\u00e9t\u00e9\n".encode(), step=4096)
     assert items == [
         RowError(
@@ -63,7 +64,10 @@ def test_undecodable_and_over_long_lines_are_row_errors_and_reading_goes_on() ->
             " save the file as UTF-8",
         ),
         RowError(
-            2, f"unreadable CSV at line 3: line 3 is longer than {LINE_LIMIT_BYTES} bytes: skipped"
+            2,
+            f"unreadable CSV at line 3: the record at line 3 is over {record_cap:,} bytes"
+            " (CsvMaxRecordBytes; raise it with --parameter-overrides CsvMaxRecordBytes=...):"
+            " skipped",
         ),
         (3, {"a": "2", "b": "\u00e9t\u00e9"}),
     ]
