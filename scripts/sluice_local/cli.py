@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+
+from sluice_local.downstream import Latency, parse_latency
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +40,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _latency(text: str) -> Latency:
+    try:
+        return parse_latency(text)
+    except ValueError as error:
+        # argparse turns this into "argument --downstream-latency: ..." and exit status 2.
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sluice-local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -46,7 +57,20 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--rows", type=int, default=100, help="rows per object")
     demo.add_argument("--failing", type=int, default=2, help="bad objects added (0-2)")
     demo.add_argument(
-        "--downstream-latency", type=float, default=0.002, help="seconds per downstream call"
+        "--downstream-latency",
+        type=_latency,
+        default=_latency("0.002"),
+        metavar="SECONDS|LOW-HIGH",
+        help="downstream API latency: one value is real seconds per call, as slept (against real "
+        "Lambda timeouts); a range LOW-HIGH is AWS seconds drawn per call (uniform, seeded) and "
+        "slept times --time-scale (default 0.002)",
+    )
+    demo.add_argument(
+        "--downstream-latency-time-scaled",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make --downstream-latency follow --time-scale (or, with --no-..., not) whatever "
+        "its form",
     )
     demo.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
     demo.add_argument("--log-dir", default=".demo/logs", help="where function logs are written")
@@ -96,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         return payments_module.main(args)
     if args.command == "demo":
         from sluice_local import demo as demo_module
+
+        if args.downstream_latency_time_scaled is not None:
+            args.downstream_latency = dataclasses.replace(
+                args.downstream_latency, time_scaled=args.downstream_latency_time_scaled
+            )
 
         return demo_module.main(args)
     return 2

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sluice_local.downstream import DownstreamServer
+from sluice_local.downstream import DownstreamServer, Latency
 from sluice_local.report import (
     build_report,
     default_report_path,
@@ -101,6 +101,8 @@ class JobReport:
     timeouts: int = 0
     # AWS's limits as the run met them (IAM calls checked, longest invocation vs its Timeout).
     limit_lines: list[tuple[str, str]] = field(default_factory=list)
+    # {"seconds": 0.2 | [low, high], "time_scaled": bool}: what the downstream slept a request.
+    downstream_latency: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -147,6 +149,11 @@ class JobReport:
                 " per object)",
             ),
             ("wall time", f"{self.wall_seconds:.1f} s (time scale {self.time_scale:g})"),
+            *(
+                [("downstream latency", describe_latency(self.downstream_latency, self.time_scale))]
+                if self.downstream_latency
+                else []
+            ),
             *self.limit_lines,
         ]
         width = max(len(name) for name, _ in rows)
@@ -273,11 +280,23 @@ def account(
         invocations=dict(pipeline.dispatcher.stats.invocations),
         throttles=dict(pipeline.dispatcher.stats.throttles),
         limit_lines=summary_lines(build_report(pipeline, job="demo")),
+        downstream_latency=downstream.latency_setting(),
         duplicates_same_key=sum(
             1 for row, n in received_keys.items() if n > 1 and len(sent_under[row]) == 1
         ),
         timeouts=pipeline.dispatcher.stats.timeouts["ProcessObjectFunction"],
     )
+
+
+def describe_latency(setting: dict[str, Any], time_scale: float) -> str:
+    """``5-30 s a request, x time scale 0.05 = 0.25-1.5 s real`` or ``0.2 s a request, real``."""
+    seconds = setting["seconds"]
+    low, high = (seconds, seconds) if isinstance(seconds, int | float) else seconds
+    span = f"{low:g}" if low == high else f"{low:g}-{high:g}"
+    if not setting["time_scaled"]:
+        return f"{span} s a request (real seconds, not time-scaled)"
+    real = f"{low * time_scale:g}" if low == high else f"{low * time_scale:g}-{high * time_scale:g}"
+    return f"{span} s a request x time scale {time_scale:g} = {real} s real"
 
 
 def main(args: Any, out: TextIO | None = None) -> int:
@@ -287,7 +306,11 @@ def main(args: Any, out: TextIO | None = None) -> int:
     template = Path(args.template)
     overrides = command_overrides(template, args.config_env, args.parameter_overrides)
     objects = sample_objects(args.objects, args.rows, failing=args.failing)
-    with DownstreamServer(latency_s=args.downstream_latency) as downstream:
+    latency = args.downstream_latency
+    if not isinstance(latency, Latency):  # a number, as callers passed before ranges existed
+        latency = Latency(float(latency), float(latency), time_scaled=False)
+    # Seeded: the same command draws the same latencies in the same order, run after run.
+    with DownstreamServer(latency=latency, time_scale=args.time_scale, seed=7) as downstream:
         overrides.setdefault("DownstreamApiUrl", downstream.url)
         print(
             f"Sluice local demo: {template} deployed into the embedded AWS emulator (moto)",
@@ -299,7 +322,11 @@ def main(args: Any, out: TextIO | None = None) -> int:
             f" {1 / args.time_scale:g}x faster than on AWS",
             file=out,
         )
-        print(f"  downstream API: {downstream.url} (local server, real HTTP)", file=out)
+        print(
+            f"  downstream API: {downstream.url} (local server, real HTTP),"
+            f" {describe_latency(latency.setting(), args.time_scale)}",
+            file=out,
+        )
         log_dir = Path(args.log_dir)
         print(
             f"  function logs: {log_dir}/<LogicalId>.log (what CloudWatch Logs would hold)",
@@ -324,7 +351,13 @@ def main(args: Any, out: TextIO | None = None) -> int:
                 timeout=args.timeout,
                 progress=lambda line: print(line, file=out, flush=True),
             )
-            write_report(pipeline, report_path, job="demo", summary=report)
+            write_report(
+                pipeline,
+                report_path,
+                job="demo",
+                summary=report,
+                downstream_latency=report.downstream_latency,
+            )
     print("\nSummary", file=out)
     print(report.table(), file=out)
     print(f"\n  report: {report_path}", file=out)

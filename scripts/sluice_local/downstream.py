@@ -3,11 +3,16 @@
 Stands in for the system Sluice protects, in the demo, the e2e tests and the benchmarks. It
 measures what matters there: requests with timestamps, in-flight concurrency and its peak, and
 repeats of the same Idempotency-Key.
+
+Latency is either ``latency_s`` (real seconds, every request alike) or a :class:`Latency` drawn
+per request: ``parse_latency("5-30")`` is 5 to 30 seconds of AWS time, slept times the run's
+time scale, so a workload specified in AWS seconds runs in minutes.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -19,6 +24,61 @@ from typing import Any
 from sluice_local.servers.http import LocalHttpServer
 
 TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Per-request latency, drawn uniformly from [low_s, high_s] (equal bounds: a constant).
+
+    ``time_scaled``: the seconds are the modelled API's (AWS time) and the server sleeps them
+    times its ``time_scale``; otherwise they are slept as given, in real seconds, so they keep
+    their meaning against Lambda timeouts (which the runtime never scales).
+    """
+
+    low_s: float
+    high_s: float
+    time_scaled: bool
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.low_s <= self.high_s:
+            raise ValueError(
+                "latency range must be 0 <= low <= high seconds,"
+                f" got {self.low_s:g}-{self.high_s:g}"
+            )
+
+    def setting(self) -> dict[str, Any]:
+        """As the report records it: ``{"seconds": [5.0, 30.0], "time_scaled": true}``."""
+        seconds: float | list[float] = (
+            self.low_s if self.low_s == self.high_s else [self.low_s, self.high_s]
+        )
+        return {"seconds": seconds, "time_scaled": self.time_scaled}
+
+
+def parse_latency(text: str, *, time_scaled: bool | None = None) -> Latency:
+    """``"0.2"``: 0.2 real seconds a request (what the flag always meant; tests and the issue's
+    Lambda-timeout commands rely on it). ``"5-30"``: drawn per request from 5 to 30 seconds of
+    AWS time, time-scaled. ``time_scaled`` overrides either default.
+
+    Raises ValueError with a message fit for the command line.
+    """
+    raw = text.strip()
+    low_text, sep, high_text = raw.partition("-")
+    if sep and not low_text:
+        raise ValueError(f"latency must not be negative, got {text!r}")
+    try:
+        low = float(low_text)
+        high = float(high_text) if sep else low
+    except ValueError:
+        raise ValueError(
+            f"latency must be seconds (0.2) or a range of seconds (5-30), got {text!r}"
+        ) from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"latency must be a finite number of seconds, got {text!r}")
+    if low < 0 or high < 0:
+        raise ValueError(f"latency must not be negative, got {text!r}")
+    if low > high:
+        raise ValueError(f"latency range must run low to high (5-30), got {text!r}")
+    return Latency(low, high, bool(sep) if time_scaled is None else time_scaled)
 
 
 @dataclass(frozen=True)
@@ -44,6 +104,8 @@ class DownstreamServer(LocalHttpServer):
         port: int = 0,
         *,
         latency_s: float = 0.0,
+        latency: Latency | None = None,
+        time_scale: float = 1.0,
         failure_rate: float = 0.0,
         failure_status: int | tuple[int, ...] = 503,
         timeout_rate: float = 0.0,
@@ -52,8 +114,13 @@ class DownstreamServer(LocalHttpServer):
     ) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)  # noqa: S311 - fault injection, not security
+        # Its own stream, so drawing latencies neither shifts the fault sequence of a seed nor
+        # is shifted by it; a str seed hashes the same in every process (runs repeat).
+        self._latency_rng = random.Random(f"latency:{seed}")  # noqa: S311 - not security
         self._script: deque[Any] = deque()
         self.latency_s = latency_s
+        self.latency = latency  # when set, it wins over latency_s
+        self.time_scale = time_scale
         self.failure_rate = failure_rate
         self.failure_status = failure_status
         self.timeout_rate = timeout_rate
@@ -69,11 +136,16 @@ class DownstreamServer(LocalHttpServer):
 
     # -- behaviour -------------------------------------------------------------------------
     def configure(self, **knobs: Any) -> None:
-        """Change latency_s, failure_rate, failure_status, timeout_rate while running."""
+        """Change latency_s, latency, failure_rate, failure_status, timeout_rate while running.
+
+        Setting latency_s clears latency: the knob set last is the one that applies."""
         with self._lock:
+            if "latency_s" in knobs and "latency" not in knobs:
+                self.latency = None
             for name, value in knobs.items():
                 if name not in {
                     "latency_s",
+                    "latency",
                     "failure_rate",
                     "failure_status",
                     "timeout_rate",
@@ -104,10 +176,30 @@ class DownstreamServer(LocalHttpServer):
         counts = Counter(r.headers.get("Idempotency-Key", "") for r in self.accepted())
         return {key: n for key, n in counts.items() if n > 1}
 
+    def latency_setting(self) -> dict[str, Any]:
+        """The latency as the report records it (see :meth:`Latency.setting`)."""
+        with self._lock:
+            if self.latency is not None:
+                return self.latency.setting()
+            return Latency(self.latency_s, self.latency_s, time_scaled=False).setting()
+
     # -- internals -------------------------------------------------------------------------
+    def draw_latency(self) -> float:
+        """Real seconds the next request waits: a draw from ``latency`` (times time_scale when
+        it is time-scaled), else ``latency_s``. Call with the lock held."""
+        spec = self.latency
+        if spec is None:
+            return self.latency_s
+        seconds = (
+            spec.low_s
+            if spec.low_s == spec.high_s
+            else self._latency_rng.uniform(spec.low_s, spec.high_s)
+        )
+        return seconds * self.time_scale if spec.time_scaled else seconds
+
     def _decide(self) -> tuple[int | None, dict[str, str], float]:
         with self._lock:
-            latency = self.latency_s
+            latency = self.draw_latency()
             if self._script:
                 planned = self._script.popleft()
             elif self._rng.random() < self.timeout_rate:

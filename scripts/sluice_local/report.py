@@ -20,6 +20,7 @@ Shape (every key always present; figures not measured say so in ``not_measured``
       "iam": {"measured": bool, "enforced": bool, "calls_checked": int, "denied_calls": int,
               "denied": [{"principal", "action", "resource", "reason", ...}],
               "roles": {"<role>": {"granted": [...], "used": [...], "granted_unused": [...]}}},
+      "downstream_latency": {"seconds": [5, 30], "time_scaled": true},  # demo only, else null
       "summary": {...},          # the figures the job printed
       "not_measured": [...]
     }
@@ -57,6 +58,15 @@ REAL_TIME = [
     "every duration in this report (max_duration_s, wall time)",
     "SQS visibility timeouts set by the drain or the queues",
 ]
+# The local downstream API's latency goes in one list or the other, as the run set it.
+DOWNSTREAM_LATENCY_SCALED = (
+    "local downstream API latency (--downstream-latency LOW-HIGH: the API's seconds, slept"
+    " times time_scale)"
+)
+DOWNSTREAM_LATENCY_REAL = (
+    "local downstream API latency (--downstream-latency SECONDS: slept as given, against real"
+    " Lambda timeouts)"
+)
 
 
 class Denial(TypedDict):
@@ -174,13 +184,32 @@ def _as_summary(summary: object) -> dict[str, Any]:
     return dict(summary) if isinstance(summary, dict) else {}
 
 
-def build_report(pipeline: _Pipeline, *, job: str, summary: object = None) -> dict[str, Any]:
+def build_report(
+    pipeline: _Pipeline,
+    *,
+    job: str,
+    summary: object = None,
+    downstream_latency: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``downstream_latency``: the local downstream's setting (``{"seconds", "time_scaled"}``),
+    when the job ran one; it decides which list names the latency."""
     dispatcher = pipeline.dispatcher
     functions = function_figures(dispatcher)
     iam = iam_figures(pipeline)
     not_measured = []
     if not iam["measured"]:
         not_measured.append("iam: no IAM engine on this runtime (calls_checked, denied, roles)")
+    figures = _as_summary(summary)
+    if downstream_latency is None and isinstance(figures.get("downstream_latency"), dict):
+        # A demo JobReport carries it (benchmarks pass theirs through report_run): say it too.
+        downstream_latency = figures["downstream_latency"] or None
+    scaled_latency: list[str] = []
+    real_latency: list[str] = []
+    if downstream_latency is not None:
+        if downstream_latency["time_scaled"]:
+            scaled_latency.append(DOWNSTREAM_LATENCY_SCALED)
+        else:
+            real_latency.append(DOWNSTREAM_LATENCY_REAL)
     not_measured.append(
         "Lambda execution environment reset after a timeout: the next invocation reuses the "
         "module (no new cold start)"
@@ -192,8 +221,8 @@ def build_report(pipeline: _Pipeline, *, job: str, summary: object = None) -> di
         "stack": pipeline.stack_name,
         "lenient": dispatcher.lenient,
         "time_scale": pipeline.time_scale,
-        "time_scaled": TIME_SCALED,
-        "real_time": REAL_TIME,
+        "time_scaled": TIME_SCALED + scaled_latency,
+        "real_time": REAL_TIME + real_latency,
         "limits": {
             "sync_request_bytes": SYNC_REQUEST_LIMIT,
             "sync_response_bytes": SYNC_RESPONSE_LIMIT,
@@ -202,13 +231,21 @@ def build_report(pipeline: _Pipeline, *, job: str, summary: object = None) -> di
         },
         "functions": functions,
         "iam": iam,
-        "summary": _as_summary(summary),
+        "downstream_latency": downstream_latency,
+        "summary": figures,
         "not_measured": not_measured,
     }
 
 
-def write_report(pipeline: _Pipeline, path: Path, *, job: str, summary: object = None) -> Path:
-    report = build_report(pipeline, job=job, summary=summary)
+def write_report(
+    pipeline: _Pipeline,
+    path: Path,
+    *,
+    job: str,
+    summary: object = None,
+    downstream_latency: dict[str, Any] | None = None,
+) -> Path:
+    report = build_report(pipeline, job=job, summary=summary, downstream_latency=downstream_latency)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return path

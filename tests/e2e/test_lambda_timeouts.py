@@ -50,6 +50,10 @@ def test_an_overrunning_demo_stops_each_invocation_at_its_timeout(
     assert process["timed_out"] >= 1
     assert 0 < process["max_duration_s"] <= process["timeout_s"]
     assert report["lenient"] is False and report["summary"]["unaccounted"] == []
+    # One value keeps its meaning: 0.2 real seconds a row against the real 3 s Timeout.
+    assert report["downstream_latency"] == {"seconds": 0.2, "time_scaled": False}
+    assert any("downstream API latency" in item for item in report["real_time"])
+    assert not any("downstream" in item for item in report["time_scaled"])
     assert f"report: {report_path}" in printed
     assert "longest invocation                3.00 s of 3 s timeout (ProcessObjectFunction)" in (
         printed
