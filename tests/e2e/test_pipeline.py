@@ -58,10 +58,12 @@ def test_overlapping_drains_never_exceed_the_bound(lease_broken: bool) -> None:
     objects = sample_objects(count=16, rows=8, failing=0)
     overrides = {"MaxConcurrency": "2", "StaggerSeconds": "0"}
     if lease_broken:
-        # Every schedule tick adds a drain that thinks it holds the lease; each throttled
-        # object goes back to the queue and counts a receive, so the default 5 receives would
-        # dead-letter busy objects. This test is about the bound and about loss.
-        overrides["MaxReceiveCount"] = "50"
+        # Every schedule tick adds a drain that thinks it holds the lease; each throttled or
+        # not-started object goes back to the queue at once and counts a receive (five drains
+        # churn them: one object was received 50 times in a run), and on its last receive it is
+        # dead-lettered with the reason. This test is about the bound and about loss: the most
+        # receives SQS allows.
+        overrides["MaxReceiveCount"] = "1000"
     with deployed(ROOT / "template.yaml", overrides, latency_s=0.02) as (pipeline, downstream):
         if lease_broken:
             pipeline.dispatcher.result_hook = lease_always_held

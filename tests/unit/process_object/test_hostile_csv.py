@@ -1,12 +1,14 @@
 """Hostile CSV costs bounded time (issue 16, item 6): each cap refuses within seconds.
 
 Every timing is measured around the parse only (building the input is not the code under
-test); the 2 s bound is generous for a laptop or CI runner, and real: before the caps an
-80,000-column header took 54 s and a gzip bomb ran until the function timed out.
+test); the 2 s bound (6 s under coverage's tracer) is generous for a laptop or CI runner, and
+real: before the caps an 80,000-column header took 54 s and a gzip bomb ran until the function
+timed out.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -17,7 +19,10 @@ from csv_rows import CsvLimits, RowError, read_rows
 from sluice_common.errors import NotCsv
 from sluice_local.generated import Trickle
 
-BOUND_S = 2.0
+# The issue's bound for an untraced run (a Lambda). Under a tracer (make test's coverage), pure
+# Python parsing runs about 3x slower: one blank-line bomb took 2.07 s on a loaded CI machine.
+# Both bounds still catch what the caps prevent (54 s, or a run until the function times out).
+BOUND_S = 2.0 if sys.gettrace() is None else 6.0
 WIDE = 80_000
 
 
