@@ -1,0 +1,105 @@
+"""`sluice-local demo` as a person runs it, reading the report it writes.
+
+A ProcessObject that cannot finish within its Timeout (60 rows at 0.2 s each, Timeout 3 s) is
+stopped at 3 s as Lambda stops it, the report says so, and the object still ends somewhere with a
+reason. A downstream latency given as a range is seconds of the modelled API: drawn per row,
+slept times the time scale, and the report says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice_local.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def run_demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, dict[str, Any]]:
+    """One small demo run: (exit code, what it printed, the report it wrote)."""
+    report_path = tmp_path / "report.json"
+    code = main(
+        [
+            "demo",
+            "--template",
+            str(ROOT / "template.yaml"),
+            "--objects",
+            "1",
+            "--failing",
+            "0",
+            "--report",
+            str(report_path),
+            "--log-dir",
+            str(tmp_path / "logs"),
+            *args,
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert f"report: {report_path}" in printed
+    return code, printed, json.loads(report_path.read_text())
+
+
+def test_an_overrunning_demo_stops_each_invocation_at_its_timeout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, printed, report = run_demo(
+        tmp_path,
+        capsys,
+        "--rows",
+        "60",
+        "--downstream-latency",
+        "0.2",
+        "--parameter-overrides",
+        "FunctionTimeout=3 DownstreamTimeoutSeconds=1",
+        "--timeout",
+        "120",
+    )
+    process = report["functions"]["ProcessObjectFunction"]
+    assert process["timeout_s"] == 3
+    assert process["timed_out"] >= 1
+    assert 0 < process["max_duration_s"] <= process["timeout_s"]
+    assert report["lenient"] is False and report["summary"]["unaccounted"] == []
+    # One value keeps its meaning: 0.2 real seconds a row against the real 3 s Timeout.
+    assert report["downstream_latency"] == {"seconds": 0.2, "time_scaled": False}
+    assert any("downstream API latency" in item for item in report["real_time"])
+    assert not any("downstream" in item for item in report["time_scaled"])
+    assert "longest invocation                3.00 s of 3 s timeout (ProcessObjectFunction)" in (
+        printed
+    )
+    # Processed or dead-lettered as Sandbox.Timedout, and any row sent twice came with its
+    # Idempotency-Key from an invocation stopped mid-row.
+    assert code == 0, printed
+    log = (tmp_path / "logs" / "ProcessObjectFunction.log").read_text()
+    assert log.count("Task timed out after 3.00 seconds") == process["timed_out"]
+
+
+def test_a_latency_range_follows_the_time_scale_and_the_report_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, printed, report = run_demo(
+        tmp_path,
+        capsys,
+        "--rows",
+        "4",
+        # 2-4 s a row on AWS; 0.1-0.2 s here at time scale 0.05.
+        "--downstream-latency",
+        "2-4",
+        "--time-scale",
+        "0.05",
+        "--timeout",
+        "60",
+    )
+    assert code == 0, printed
+    assert report["downstream_latency"] == {"seconds": [2.0, 4.0], "time_scaled": True}
+    assert report["summary"]["downstream_latency"] == report["downstream_latency"]
+    assert any("downstream API latency" in item for item in report["time_scaled"])
+    assert not any("downstream" in item for item in report["real_time"])
+    assert "2-4 s a request x time scale 0.05 = 0.1-0.2 s real" in printed
+    assert report["summary"]["rows_received"] == 4
