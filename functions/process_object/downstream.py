@@ -41,6 +41,14 @@ class DownstreamMisconfigured(SluiceError):
 
 
 class Downstream(Protocol):
+    """What ProcessObject sends rows through."""
+
+    @property
+    def request_timeout_s(self) -> float:
+        """The longest one :meth:`post` may take, start to end: what an attempt must have left
+        in the time budget before it starts (see ``fits`` in :func:`send_with_retry`)."""
+        ...
+
     def post(self, body: bytes, headers: Mapping[str, str]) -> DownstreamResponse: ...
 
 
@@ -89,18 +97,44 @@ def checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 class HttpDownstream:
-    """POST JSON over HTTP(S) with one keep-alive pool per container."""
+    """POST JSON over HTTP(S) with one keep-alive pool per container.
+
+    ``timeout_s`` bounds the whole request, not each socket read: connecting, sending, waiting
+    for the answer and reading its body all end within ``timeout_s`` of :meth:`post` being
+    called, or it raises :class:`DownstreamTimeout`. urllib3's read timeout alone applies to
+    every socket read afresh, so a server that trickles its body a byte at a time could hold a
+    request for as long as it liked. Here urllib3's ``total`` timeout covers connecting and the
+    wait for the first byte of the answer, and the body is then read one socket read at a time,
+    each allowed only what is left of the deadline; a request that overruns leaves with its
+    connection closed, never back in the pool half-read.
+
+    What Python cannot bound here, with Lambda's own timeout as the backstop (the checkpoint
+    holds the row's attempts, so the next invocation resumes its retries):
+
+    * the DNS lookup (``getaddrinfo`` blocks, governed by the resolver's timeout and attempts);
+    * a server that trickles the TLS handshake, the status line or the headers: http.client
+      reads those line by line, and every socket read gets the time that was left when the
+      answer began, however many reads a line takes;
+    * a body chunk-size line trickled the same way (chunked transfer encoding).
+    """
 
     def __init__(self, url: str, timeout_s: float, pool: Any = None) -> None:
         import urllib3
 
         self.url = url
+        self.timeout_s = timeout_s
         self._shown_url = safe_url(url)  # for messages: no userinfo, no query
-        self._timeout = urllib3.Timeout(connect=timeout_s, read=timeout_s)
+        self._timeout = urllib3.Timeout(total=timeout_s)
         self._pool = pool or urllib3.PoolManager(maxsize=4, retries=False)
         self._errors = urllib3.exceptions
 
+    @property
+    def request_timeout_s(self) -> float:
+        """One whole request at most: the timeout."""
+        return self.timeout_s
+
     def post(self, body: bytes, headers: Mapping[str, str]) -> DownstreamResponse:
+        deadline = time.monotonic() + self.timeout_s
         try:
             response = self._pool.request(
                 "POST",
@@ -109,7 +143,15 @@ class HttpDownstream:
                 headers=dict(headers),
                 timeout=self._timeout,
                 retries=False,
+                redirect=False,
+                preload_content=False,
             )
+            _read_body_by(response, deadline)
+        except _Overrun:
+            raise DownstreamTimeout(
+                f"no answer from {self._shown_url} within {self.timeout_s:g} s: the response "
+                "was still arriving"
+            ) from None
         except self._errors.NewConnectionError as exc:  # urllib3 files it under timeouts too
             raise DownstreamUnreachable(
                 f"cannot reach {self._shown_url}: {safe_error(exc)}"
@@ -134,6 +176,51 @@ class HttpDownstream:
         )
 
 
+_BODY_READ = 64 * 1024
+
+
+class _Overrun(Exception):
+    """The whole-request deadline passed while the body was still arriving."""
+
+
+def _read_body_by(response: Any, deadline: float) -> None:
+    """Read and drop ``response``'s body by ``deadline`` (monotonic), then pool the connection.
+
+    ``read1`` makes at most one socket read, and before each the socket is allowed only the
+    time left. The body is read raw (not decompressed: it is discarded anyway), so no decoder
+    loops over several reads. On any way out but the body's end the connection is closed before
+    it goes back to the pool: a half-read connection would hand its leftovers to the next
+    request as that request's answer.
+    """
+    finished = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Overrun
+            _limit_next_read(response, left)
+            if not response.read1(_BODY_READ, decode_content=False):
+                break
+        finished = bool(response.isclosed())
+    finally:
+        if not finished:
+            response.close()  # closes the connection too, so it is pooled closed, not half-read
+        response.release_conn()  # a no-op once urllib3 has released it at the body's end
+
+
+def _limit_next_read(response: Any, left: float) -> None:
+    """The socket's timeout for the next read: what is left of the deadline.
+
+    urllib3 exposes the connection (``response.connection``) and http.client its socket
+    (``.sock``). Should either be missing, the read keeps the timeout urllib3 set for the
+    answer (the time left when it began), so the overrun is at most one more read timeout.
+    """
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    settimeout = getattr(sock, "settimeout", None)
+    if callable(settimeout):
+        settimeout(left)
+
+
 class SimulatedDownstream:
     """Stands in for an API when DownstreamApiUrl is empty: realistic latency, some 503s."""
 
@@ -148,6 +235,11 @@ class SimulatedDownstream:
         self.failure_rate = failure_rate
         self._rng = rng or random.Random()  # noqa: S311 - simulation, not security
         self._sleep = sleep
+
+    @property
+    def request_timeout_s(self) -> float:
+        """The slowest answer: 1.5 times the mean latency."""
+        return self.latency_ms * 1.5 / 1000
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> DownstreamResponse:
         # Latency varies +-50% around the configured mean, as real APIs do.
@@ -181,6 +273,12 @@ class PacedDownstream:
         self._next = clock()
         self._lock = threading.Lock()
 
+    @property
+    def request_timeout_s(self) -> float:
+        """The inner request plus one pacing interval, the longest a lone caller waits for its
+        slot (threads sharing the instance can wait one interval per caller ahead of them)."""
+        return self.inner.request_timeout_s + self.interval
+
     def post(self, body: bytes, headers: Mapping[str, str]) -> DownstreamResponse:
         with self._lock:  # one slot per caller, even when threads share the instance
             now = self._clock()
@@ -200,11 +298,32 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class SendResult:
+    """How sending one row went.
+
+    Three outcomes, not two: delivered (``ok``), failed (``failed``: retries exhausted or an
+    answer that is not retried), or **unfinished** (``unfinished``: the time budget ran out
+    before the next attempt; not a failure, the row is to be resumed). An unfinished result has
+    ``ok=False``, so test ``unfinished`` (or ``failed``) rather than ``not ok``. Only a caller
+    that passes ``fits`` to :func:`send_with_retry` can receive one: a caller that knows only
+    ``ok`` never sees it.
+    """
+
     ok: bool
-    status: int | None
-    attempts: int
-    error: str | None = None
+    status: int | None  # the last answer's status; None when the last attempt had none
+    attempts: int  # made for the row in all, earlier invocations' included
+    error: str | None = None  # the last failure (None when delivered, or no attempt here)
     latency_s: float = 0.0  # time spent in the downstream's answers (backoff sleeps excluded)
+    unfinished: bool = False  # stopped for the time budget: checkpoint attempts and retry_at
+    retry_at: float | None = None  # unfinished: epoch seconds when the next attempt may start
+
+    def __post_init__(self) -> None:
+        if self.unfinished and (self.ok or self.retry_at is None):
+            raise ValueError("an unfinished send is not ok and has a retry_at")
+
+    @property
+    def failed(self) -> bool:
+        """The row failed for good: not delivered, and not waiting to be resumed."""
+        return not self.ok and not self.unfinished
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
@@ -220,17 +339,50 @@ def send_with_retry(
     *,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
+    attempts_made: int = 0,
+    not_before: float | None = None,
+    fits: Callable[[float], bool] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> SendResult:
     """POST once, retrying 429/5xx/timeouts/unreachable with backoff and Retry-After.
+
+    Resumable across invocations: ``attempts_made`` is how many attempts earlier invocations
+    made for this row (``policy.max_attempts`` counts them all), and ``not_before`` (epoch
+    seconds, on ``clock``) is when the next may start; only what is left of that wait is slept.
+
+    ``fits(wait_s)`` is asked before every attempt, with the wait that must come first (what is
+    left of ``not_before``, or the backoff/Retry-After just drawn; 0 for a fresh row). It
+    answers whether that wait plus one whole request (``downstream.request_timeout_s``) fits the
+    time budget. When it does not, nothing is slept or sent: the result is ``unfinished``, with
+    the attempts made in all, the last error (None if this call made no attempt) and
+    ``retry_at = clock() + wait_s``, for the caller to checkpoint and pass back as
+    ``attempts_made`` and ``not_before``. Without ``fits`` the retries run to the end.
 
     Raises :class:`DownstreamMisconfigured` before any request when a header cannot be sent.
     """
     rng = rng or _JITTER
     headers = checked_headers(headers)
-    error = "not attempted"
+    if attempts_made >= policy.max_attempts:
+        return SendResult(
+            False,
+            None,
+            attempts_made,
+            f"no attempt left: {attempts_made} made, the retry policy allows {policy.max_attempts}",
+        )
+    error: str | None = None
     status: int | None = None
     latency = 0.0
-    for attempt in range(1, policy.max_attempts + 1):
+    attempt = attempts_made
+    wait = 0.0 if not_before is None else max(0.0, not_before - clock())
+    backoff = False  # the wait is a backoff drawn here (slept even when 0, as it always was)
+    while attempt < policy.max_attempts:
+        if fits is not None and not fits(wait):
+            return SendResult(
+                False, status, attempt, error, latency, unfinished=True, retry_at=clock() + wait
+            )
+        if backoff or wait > 0:
+            sleep(wait)
+        attempt += 1
         retry_after: float | None = None
         started = time.monotonic()
         try:
@@ -249,13 +401,11 @@ def send_with_retry(
             retry_after = response.retry_after
         latency += _since(started)
         if attempt < policy.max_attempts:
-            delay = backoff_delay(policy, attempt, rng)
+            wait = backoff_delay(policy, attempt, rng)
             if retry_after is not None:
-                delay = max(delay, min(retry_after, policy.cap_s))
-            sleep(delay)
-    return SendResult(
-        False, status, policy.max_attempts, f"{error} after {policy.max_attempts} attempts", latency
-    )
+                wait = max(wait, min(retry_after, policy.cap_s))
+            backoff = True
+    return SendResult(False, status, attempt, f"{error} after {attempt} attempts", latency)
 
 
 def _since(started: float) -> float:
