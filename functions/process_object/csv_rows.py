@@ -10,6 +10,13 @@ on the decompressed lines.
 
 Hostile input costs bounded time: every cap (:class:`CsvLimits`) is checked as bytes arrive, so
 an object over one is refused after reading about as much as the cap allows, never all of it.
+
+Reading can stop after any item and go on later (issue 16 item 3): :attr:`CsvReader.position`
+is the byte offset of the next record, the last row number and the physical line reached, and
+``CsvReader(rest, resume=position)`` reads on from ``rest``, the object's bytes from that offset
+(an S3 ranged GET), as if it had never stopped. A gzip stream cannot be ranged: the offset is in
+the decompressed stream and ``CsvReader(whole, skip_to=position)`` reads the object again and
+discards the bytes before it.
 """
 
 from __future__ import annotations
@@ -161,21 +168,34 @@ class _LostRecord(Exception):
 
 
 class _Lines:
-    """Decoded physical lines, counted for error messages; the lines of one record (a quoted
-    field may span lines) total at most ``max_record_bytes``.
+    """Decoded physical lines, counted for error messages and resuming; the lines of one record
+    (a quoted field may span lines) total at most ``max_record_bytes``.
 
     Lines are split on b"\n" before decoding: that byte never occurs inside a UTF-8 sequence,
     so a bad byte is pinned to its line and a multi-byte character is never cut in two. The
     reader calls :meth:`new_record` before each record: the cap is per record, not per line,
     because a record of many short quoted lines would otherwise grow without bound.
+
+    :attr:`offset` is the byte offset just past the last line handed out (or skipped), counted
+    from what readline returned, never from what the buffer pulled from the body: the csv
+    module takes the lines of one record and no more, so between records it is the offset of
+    the next one. A BOM counts (it is stripped only from a line at offset 0, the object's start).
     """
 
-    def __init__(self, buffered: io.BufferedReader[Any], max_record_bytes: int) -> None:
+    def __init__(
+        self,
+        buffered: io.BufferedReader[Any],
+        max_record_bytes: int,
+        *,
+        offset: int = 0,
+        number: int = 0,
+    ) -> None:
         self._buffered = buffered
         self._max = max_record_bytes
         self._record_bytes = 0
         self._lines_in_record = 0
-        self.number = 0
+        self.offset = offset
+        self.number = number
 
     def new_record(self) -> None:
         self._record_bytes = 0
@@ -186,11 +206,15 @@ class _Lines:
 
     def __next__(self) -> str:
         room = self._max - self._record_bytes
-        raw = self._buffered.readline(room + 1)
+        at_start = self.offset == 0
+        # A BOM is not part of the record: read past it, or a first line up to 3 bytes over
+        # the cap would be cut there, within it once the BOM is gone, and read on as two.
+        raw = self._buffered.readline(room + 1 + (len(codecs.BOM_UTF8) if at_start else 0))
         if not raw:
             raise StopIteration
+        self.offset += len(raw)
         self.number += 1
-        if self.number == 1 and raw.startswith(codecs.BOM_UTF8):
+        if at_start and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
         self._record_bytes += len(raw)
         self._lines_in_record += 1
@@ -203,8 +227,11 @@ class _Lines:
             )
         if len(raw) > room:
             if not raw.endswith(b"\n"):
-                while (rest := self._buffered.readline(CHUNK_BYTES)) and not rest.endswith(b"\n"):
-                    pass  # skip the rest of the line without holding it
+                # Skip the rest of the line without holding it; its bytes still count.
+                while rest := self._buffered.readline(CHUNK_BYTES):
+                    self.offset += len(rest)
+                    if rest.endswith(b"\n"):
+                        break
             raise _BadLine(
                 f"the record at line {self.number} is over {self._max:,} bytes"
                 f" (CsvMaxRecordBytes; {_raise_it('CsvMaxRecordBytes')}): skipped"
@@ -218,56 +245,182 @@ class _Lines:
             ) from None
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where reading stopped: enough to read on from the next record later.
+
+    ``offset`` is the byte offset of the next record in the object as stored (in the
+    decompressed stream when the object is gzip), ``row`` the number of the last row done
+    (data or error; 0 = none: the next is ``row + 1``), ``line`` the physical lines consumed
+    (error messages go on counting from it) and ``header`` the column names (``()`` when the
+    object has no header, so no rows). A list for ``header`` (e.g. from JSON) becomes a tuple.
+    """
+
+    offset: int
+    row: int
+    line: int
+    header: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "header", tuple(self.header))
+        if min(self.offset, self.row, self.line) < 0:
+            raise ValueError(f"a resume point counts from 0: {self!r}")
+
+
+class CsvReader:
+    """Rows of a CSV object, one at a time; after each, :attr:`position` says where to resume.
+
+    Construction reads as far as the end of the header and raises what :func:`read_rows` raises
+    for the object as a whole (EmptyObject, NotCsv). Iterating yields ``(row_number, {column:
+    value})`` per data row and :class:`RowError` per bad one, numbered from 1 after the header;
+    a problem that stops the object (a broken gzip stream, a record lost in an open quote)
+    raises NotCsv.
+
+    ``position`` is valid once constructed (just after the header) and after every item: it is
+    past the item just yielded and no further (blank lines after it are read with the next
+    one). Read it before asking for the next item. After an exception (NotCsv, or the body's
+    own read error) it may be inside a record: resume from the last one read after an item.
+
+    ``resume``: ``body`` is the object's bytes from ``resume.offset`` on (``Range: bytes=N-``);
+    there is no BOM, header or sniffing there, and no bytes means no more rows. Not for a gzip
+    object (:attr:`compressed`), whose offsets are in the decompressed stream: for those pass the
+    whole object and ``skip_to``, which reads the header again, checks it against the
+    checkpoint's and discards the decompressed bytes before ``skip_to.offset`` unparsed, so
+    nothing before it is yielded again. ``skip_to`` works for a plain object too (read again from
+    byte 0). An object that does not match its checkpoint (another header, too short, the
+    offset not at a line's end) raises NotCsv.
+    """
+
+    def __init__(
+        self,
+        body: Readable,
+        *,
+        label: str = "object",
+        limits: CsvLimits | None = None,
+        resume: Resume | None = None,
+        skip_to: Resume | None = None,
+    ) -> None:
+        if resume is not None and skip_to is not None:
+            raise ValueError("resume (a ranged body) or skip_to (the whole object), not both")
+        self.label = label
+        limits = limits or CsvLimits()
+        #: True when the object is gzip: offsets are in its decompressed stream (use skip_to).
+        self.compressed = False
+        self.header: tuple[str, ...] = ()
+        self._row = 0
+        if resume is not None:
+            buffered: io.BufferedReader[Any] = io.BufferedReader(_RawAdapter(body), CHUNK_BYTES)
+            self._lines = _Lines(
+                buffered, limits.max_record_bytes, offset=resume.offset, number=resume.line
+            )
+            self._reader = csv.reader(self._lines)
+            self.header, self._row = resume.header, resume.row
+        else:
+            buffered = self._open(body, limits)
+            self._lines = _Lines(buffered, limits.max_record_bytes)
+            self._reader = csv.reader(self._lines)
+            try:
+                header = _header(self._reader, self._lines, label, limits.max_columns)
+            except (_BadLine, _LostRecord, csv.Error) as exc:
+                raise NotCsv(f"{label}: the header cannot be read: {exc}") from None
+            self.header = tuple(header or ())
+            if skip_to is not None:
+                self._skip(buffered, skip_to)
+        self._items = self._read() if self.header else iter(())
+
+    def _open(self, body: Readable, limits: CsvLimits) -> io.BufferedReader[Any]:
+        label = self.label
+        first = _read_up_to(body, len(GZIP_MAGIC))
+        buffered: io.BufferedReader[Any] = io.BufferedReader(_RawAdapter(body, first), CHUNK_BYTES)
+        head = buffered.peek(CHUNK_BYTES)[:CHUNK_BYTES]
+        if not head:
+            raise EmptyObject(f"{label} is empty (0 bytes): nothing to process")
+        if first == GZIP_MAGIC:
+            self.compressed = True
+            buffered = io.BufferedReader(_Gunzip(buffered, label, limits), buffer_size=CHUNK_BYTES)
+            head = buffered.peek(CHUNK_BYTES)[:CHUNK_BYTES]
+            if not head:
+                raise EmptyObject(
+                    f"{label} is gzip-compressed and empty inside: nothing to process"
+                )
+        if b"\x00" in head:
+            raise NotCsv(f"{label} looks binary (NUL byte in its first {len(head)} bytes), not CSV")
+        return buffered
+
+    def _skip(self, buffered: io.BufferedReader[Any], to: Resume) -> None:
+        """Discard what lies between the header and ``to``, in chunks, without parsing it."""
+        lines = self._lines
+        mismatch = f"{self.label} does not match its checkpoint (changed since?):"
+        if self.header != to.header:
+            raise NotCsv(f"{mismatch} the header differs")
+        if lines.offset > to.offset or lines.number > to.line:
+            raise NotCsv(
+                f"{mismatch} its header ends at byte {lines.offset:,} (line {lines.number:,}),"
+                f" after the checkpoint's byte {to.offset:,} (line {to.line:,})"
+            )
+        last = b"\n"
+        while lines.offset < to.offset:
+            chunk = buffered.read(min(CHUNK_BYTES, to.offset - lines.offset))
+            if not chunk:
+                raise NotCsv(
+                    f"{mismatch} it ends at byte {lines.offset:,}, before the checkpoint's"
+                    f" byte {to.offset:,}"
+                )
+            lines.offset += len(chunk)
+            last = chunk[-1:]
+        if last != b"\n" and buffered.peek(1):
+            raise NotCsv(f"{mismatch} byte {to.offset:,} is not the end of a line")
+        lines.number, self._row = to.line, to.row
+
+    @property
+    def position(self) -> Resume:
+        """Where the next record starts: checkpoint this to resume after the last item."""
+        return Resume(self._lines.offset, self._row, self._lines.number, self.header)
+
+    def __iter__(self) -> Iterator[Row | RowError]:
+        return self._items  # one pass: iterating again goes on where it stopped
+
+    def __next__(self) -> Row | RowError:
+        return next(self._items)
+
+    def _read(self) -> Iterator[Row | RowError]:
+        label, header, lines, reader = self.label, self.header, self._lines, self._reader
+        while True:
+            lines.new_record()
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except _LostRecord as exc:
+                raise NotCsv(f"{label}: {exc}") from None
+            except (_BadLine, csv.Error) as exc:
+                self._row += 1
+                yield RowError(self._row, f"unreadable CSV at line {lines.number}: {exc}")
+                continue
+            if not record:
+                continue  # blank line: no data
+            self._row += 1
+            if len(record) != len(header):
+                # The header is at most CsvMaxColumns wide, so this also caps fields per record;
+                # what parsing one costs is bounded by CsvMaxRecordBytes, before it is counted.
+                yield RowError(
+                    self._row,
+                    f"row has {len(record)} fields, the header has {len(header)}"
+                    f" (line {lines.number})",
+                )
+                continue
+            yield self._row, dict(zip(header, record, strict=True))
+
+
 def read_rows(
     body: Readable, *, label: str = "object", limits: CsvLimits | None = None
 ) -> Iterator[Row | RowError]:
-    """Yield ``(row_number, {column: value})`` per data row (1 = first row after the header)."""
-    limits = limits or CsvLimits()
-    first = _read_up_to(body, len(GZIP_MAGIC))
-    buffered: io.BufferedReader[Any] = io.BufferedReader(_RawAdapter(body, first), CHUNK_BYTES)
-    head = buffered.peek(CHUNK_BYTES)[:CHUNK_BYTES]
-    if not head:
-        raise EmptyObject(f"{label} is empty (0 bytes): nothing to process")
-    if first == GZIP_MAGIC:
-        buffered = io.BufferedReader(_Gunzip(buffered, label, limits), buffer_size=CHUNK_BYTES)
-        head = buffered.peek(CHUNK_BYTES)[:CHUNK_BYTES]
-        if not head:
-            raise EmptyObject(f"{label} is gzip-compressed and empty inside: nothing to process")
-    if b"\x00" in head:
-        raise NotCsv(f"{label} looks binary (NUL byte in its first {len(head)} bytes), not CSV")
-    lines = _Lines(buffered, limits.max_record_bytes)
-    reader = csv.reader(lines)
-    try:
-        header = _header(reader, lines, label, limits.max_columns)
-    except (_BadLine, _LostRecord, csv.Error) as exc:
-        raise NotCsv(f"{label}: the header cannot be read: {exc}") from None
-    if header is None:
-        return
-    row_number = 0
-    while True:
-        lines.new_record()
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except _LostRecord as exc:
-            raise NotCsv(f"{label}: {exc}") from None
-        except (_BadLine, csv.Error) as exc:
-            row_number += 1
-            yield RowError(row_number, f"unreadable CSV at line {lines.number}: {exc}")
-            continue
-        if not record:
-            continue  # blank line: no data
-        row_number += 1
-        if len(record) != len(header):
-            # The header is at most CsvMaxColumns wide, so this also caps fields per record;
-            # what parsing one costs is bounded by CsvMaxRecordBytes, before it is counted.
-            yield RowError(
-                row_number,
-                f"row has {len(record)} fields, the header has {len(header)} (line {lines.number})",
-            )
-            continue
-        yield row_number, dict(zip(header, record, strict=True))
+    """Yield ``(row_number, {column: value})`` per data row (1 = first row after the header).
+
+    Lazy: nothing is read, and nothing raised, until the first item is asked for. To stop and
+    resume, use :class:`CsvReader`.
+    """
+    yield from CsvReader(body, label=label, limits=limits)
 
 
 def _header(

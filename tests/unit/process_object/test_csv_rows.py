@@ -73,6 +73,16 @@ def test_undecodable_and_over_long_lines_are_row_errors_and_reading_goes_on() ->
     ]
 
 
+def test_the_bom_is_not_counted_against_the_record_cap_nor_cuts_the_line() -> None:
+    limits = CsvLimits(max_record_bytes=8)
+    bom = b"\xef\xbb\xbf"
+    rows = list(read_rows(Trickle(bom + b"abcdefg\n1\n", 1), limits=limits))
+    assert rows == [(1, {"abcdefg": "1"})]  # 8 bytes after the BOM: at the cap, not over it
+    # One byte more is over the cap (it was cut after 9 bytes, BOM included, and read as two).
+    with pytest.raises(NotCsv, match="header cannot be read: the record at line 1 is over 8"):
+        list(read_rows(Trickle(bom + b"abcdefgh\n1\n", 1), limits=limits))
+
+
 def test_header_only_object_has_no_rows() -> None:
     assert rows_of(b"a,b\n") == []
     assert rows_of(b"\n\n") == []
