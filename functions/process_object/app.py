@@ -1,9 +1,12 @@
 """ProcessObject handler: parse the event, process the object, shape the summary.
 
-The drain passes ``start_by`` (epoch seconds, the drain lease's latest object start): an
-invocation that begins later returns at once, before touching S3 or the downstream, with a normal
-summary marked ``"postponed": true`` (all counts 0), and the drain puts the message back, so a
-round cannot run past the Express limit. Every summary carries ``postponed``.
+The drain passes ``start_by`` (epoch seconds, the end of its round for starting work): the
+invocation starts attempts until then, each only if its worst case fits Lambda's deadline, and
+returns ``"unfinished": true`` with its checkpoint saved when the object is not done (see
+object_processor). An invocation with no time
+for even one request returns at once, before touching S3 or the downstream, marked
+``"postponed": true`` (all counts 0), and the drain puts the message back. An unfinished summary
+is marked postponed too, which is what a drain from before resumable processing understands.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from checkpoint import CheckpointStore, LegacyRecords
 
 from csv_rows import CsvLimits
 from downstream import (
@@ -25,8 +29,14 @@ from downstream import (
     RetryPolicy,
     SimulatedDownstream,
 )
-from object_processor import ObjectSummary, Once, RowBusy, process_object
-from sluice_common.errors import ObjectBusy, SluiceError, TransientError
+from object_processor import (
+    STOP_MARGIN_SECONDS,
+    Budget,
+    CheckpointPolicy,
+    ObjectSummary,
+    process_object,
+)
+from sluice_common.errors import SluiceError
 from sluice_common.events import ObjectRef, parse_object_ref
 from sluice_common.observability import bind_correlation, dt_metrics, logger, metrics, tracer
 
@@ -41,8 +51,10 @@ class Settings:
     auth_secret_arn: str
     rate_limit_per_second: float  # for the whole downstream; 0 = none
     max_concurrency: int
-    idempotency_table: str
+    checkpoint_table: str
     idempotency_days: int
+    checkpoints: CheckpointPolicy
+    legacy_idempotency_table: str
     csv_limits: CsvLimits
 
     @classmethod
@@ -61,8 +73,14 @@ class Settings:
             auth_secret_arn=env.get("DOWNSTREAM_AUTH_SECRET_ARN", ""),
             rate_limit_per_second=float(env.get("DOWNSTREAM_RATE_LIMIT_PER_SECOND", "0")),
             max_concurrency=int(env.get("MAX_CONCURRENCY", "1")),
-            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
+            checkpoint_table=env.get("CHECKPOINT_TABLE", ""),
             idempotency_days=int(env.get("IDEMPOTENCY_DAYS", "30")),
+            checkpoints=CheckpointPolicy(
+                rows=int(env.get("CHECKPOINT_ROWS", "1")),
+                seconds=float(env.get("CHECKPOINT_SECONDS", "10")),
+                no_progress_limit=int(env.get("NO_PROGRESS_LIMIT", "5")),
+            ),
+            legacy_idempotency_table=env.get("LEGACY_IDEMPOTENCY_TABLE", ""),
             # Hostile-input caps (template: CsvMaxColumns, CsvMaxRecordBytes, GzipMaxRatio,
             # GzipMaxBytes); the defaults here equal the template's.
             csv_limits=CsvLimits(
@@ -102,50 +120,29 @@ def downstream() -> Downstream:
 
 
 @cache
-def _persistence() -> Any:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+def dynamodb_client() -> Any:
+    import boto3
 
-    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+    return boto3.client("dynamodb")
 
 
-def row_once(context: LambdaContext) -> Once | None:
-    """Each row delivered at most once across invocations: Powertools Idempotency keyed on the
-    row's idempotency key (bucket, key, revision, row), records in IdempotencyTable. A record
-    left IN_PROGRESS by a crashed invocation expires with that invocation's timeout."""
+def checkpoint_store(context: LambdaContext) -> CheckpointStore | None:
     config = settings()
-    if not config.idempotency_table:
+    if not config.checkpoint_table:
         return None
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyPersistenceLayerError,
+    return CheckpointStore(
+        dynamodb_client(),
+        config.checkpoint_table,
+        ttl_days=config.idempotency_days,
+        owner=context.aws_request_id,
     )
 
-    idempotency = IdempotencyConfig(
-        event_key_jmespath="key",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=config.idempotency_days * 86400,
-    )
-    idempotency.register_lambda_context(context)
 
-    @idempotent_function(
-        data_keyword_argument="row",
-        persistence_store=_persistence(),
-        config=idempotency,
-        key_prefix="sluice-row",
-    )
-    def deliver_row(row: dict[str, str], deliver: Any) -> dict[str, Any]:
-        return dict(deliver())
-
-    def once(key: str, deliver: Any) -> dict[str, Any]:
-        try:
-            return deliver_row(row={"key": key}, deliver=deliver)
-        except IdempotencyAlreadyInProgressError:
-            raise RowBusy(key) from None
-        except IdempotencyPersistenceLayerError as exc:
-            raise TransientError(f"idempotency table unavailable: {exc}") from None
-
-    return once
+@cache
+def legacy_records() -> LegacyRecords | None:
+    """The IdempotencyTable of a stack upgraded from per-row records (IdempotencyTableUpgrade)."""
+    table = settings().legacy_idempotency_table
+    return LegacyRecords(dynamodb_client(), table) if table else None
 
 
 def auth_token() -> str | None:
@@ -157,10 +154,9 @@ def auth_token() -> str | None:
     return str(parameters.get_secret(arn, max_age=300))
 
 
-def start_by(event: Any) -> float | None:
-    """The latest time this object may start (epoch seconds); None when not given or unreadable
-    (a direct invocation, an older drain)."""
-    value = event.get("start_by") if isinstance(event, dict) else None
+def _epoch(event: Any, name: str) -> float | None:
+    """An epoch-seconds field of the event; None when not given or unreadable."""
+    value = event.get(name) if isinstance(event, dict) else None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
@@ -169,13 +165,33 @@ def start_by(event: Any) -> float | None:
         return None
 
 
-def postponed(ref: ObjectRef, latest: float) -> dict[str, Any]:
+def budget_for(event: Any, context: LambdaContext, request_s: float) -> Budget | None:
+    """This invocation's budget, or None when it is too late to start at all.
+
+    Lambda's deadline bounds every attempt's worst case; the drain's ``start_by`` (its round's
+    end for starting work) bounds when attempts may start, so a round waits on at most one
+    request per worker. A drain from before resumable processing passes the same field: it
+    reads an unfinished object as postponed and puts the message back.
+    """
+    now = time.time()
+    deadline = now + context.get_remaining_time_in_millis() / 1000
+    start_by = _epoch(event, "start_by")
+    budget = Budget(
+        stop_at=deadline - STOP_MARGIN_SECONDS,
+        request_s=request_s,
+        lease_until=deadline,
+        start_until=float("inf") if start_by is None else start_by,
+    )
+    return budget if budget.fits(0) else None
+
+
+def postponed(ref: ObjectRef, event: Any) -> dict[str, Any]:
     """Too late to start: a normal response (a function error would count in the Errors alarm)
     with nothing read or sent."""
     metrics.add_metric(name="ObjectsPostponed", unit=MetricUnit.Count, value=1)
     logger.info(
-        "object not started: the drain's round is over",
-        extra={"start_by": latest, "late_by_s": round(time.time() - latest, 3)},
+        "object not started: the drain's round has no time left for one request",
+        extra={"start_by": _epoch(event, "start_by")},
     )
     summary = ObjectSummary(bucket=ref.bucket, key=ref.key, version_id=ref.version_id)
     return {**summary.to_dict(), "postponed": True}
@@ -195,34 +211,37 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             message_id=correlation.get("message_id"),
             execution=correlation.get("execution"),
         )
-        latest = start_by(event)
-        if latest is not None and time.time() > latest:
-            return postponed(ref, latest)
+        api = downstream()
+        budget = budget_for(event, context, api.request_timeout_s)
+        if budget is None:
+            return postponed(ref, event)
         summary = process_object(
             s3_client(),
-            downstream(),
+            api,
             ref,
             settings().policy,
+            store=checkpoint_store(context),
+            budget=budget,
+            checkpoints=settings().checkpoints,
+            legacy=legacy_records(),
             correlation_id=correlation.get("message_id") or context.aws_request_id,
             auth_token=auth_token(),
-            once=row_once(context),
             limits=settings().csv_limits,
         )
-    except RowBusy as busy:
-        metrics.add_metric(name="ObjectsPostponed", unit=MetricUnit.Count, value=1)
-        raise ObjectBusy(
-            f"row {busy} is being delivered by another invocation (or one that stopped mid-row): "
-            "the message is postponed until that invocation's timeout has passed"
-        ) from None
     except SluiceError as exc:
         metrics.add_metric(name="ObjectsFailed", unit=MetricUnit.Count, value=1)
         logger.warning(
             "object not processed", extra={"error": type(exc).__name__, "reason": str(exc)}
         )
         raise
-    metrics.add_metric(name="ObjectsProcessed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="ObjectsContinued" if summary.unfinished else "ObjectsProcessed",
+        unit=MetricUnit.Count,
+        value=1,
+    )
     metrics.add_metric(name="RowsSent", unit=MetricUnit.Count, value=summary.rows_sent)
-    metrics.add_metric(name="RowsFailed", unit=MetricUnit.Count, value=summary.rows_failed)
+    if not summary.unfinished:
+        metrics.add_metric(name="RowsFailed", unit=MetricUnit.Count, value=summary.rows_failed)
     metrics.add_metric(name="DownstreamRetries", unit=MetricUnit.Count, value=summary.retries)
     metrics.add_metric(
         name="ObjectProcessingDuration", unit=MetricUnit.Milliseconds, value=summary.duration_ms
@@ -236,8 +255,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             value=summary.downstream_ms / summary.requests,
         )
     logger.info(
-        "object processed",
+        "object unfinished: it carries on from its checkpoint"
+        if summary.unfinished
+        else "object processed",
         extra={
+            "next_row": summary.next_row,
+            "pass": summary.pass_number,
             "rows_read": summary.rows_read,
             "rows_failed": summary.rows_failed,
             **dt_metrics(
@@ -249,4 +272,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             ),
         },
     )
-    return {**summary.to_dict(), "postponed": False}
+    # An unfinished object is also "postponed": a drain from before resumable processing reads
+    # that as "put the message back", and the object carries on from its checkpoint.
+    return {**summary.to_dict(), "postponed": summary.unfinished}

@@ -1,9 +1,20 @@
-"""Process one object: stream its rows and send each to the downstream API.
+"""Process one object: stream its rows and send each to the downstream API, within a time budget.
 
-Takes its S3 client and downstream as arguments (no boto3 import at module level), so it runs
-the same against AWS, the emulator, or test doubles. ``once`` makes each row's delivery happen at
-most once across invocations (app.py backs it with Powertools Idempotency and DynamoDB): a row
-delivered by an earlier, crashed or retried invocation is counted as sent, not sent again.
+Takes its S3 client, downstream and checkpoint store as arguments (no boto3 import at module
+level), so it runs the same against AWS, the emulator, or test doubles.
+
+An invocation works until its budget (``Budget``: Lambda's deadline, and the drain round's stop
+time) no longer fits one more attempt, then saves its checkpoint and returns ``unfinished``: that
+is normal progress, never an error. The next invocation takes the checkpoint and resumes with a
+ranged GET of the same revision from the next record (``If-Match`` on the ETag, ``VersionId``
+when there is one), so no byte is read twice and no delivered row is looked up again. Gzip
+objects cannot be ranged: they are read again from the start and the rows already done skipped
+(inflated, never sent).
+
+The checkpoint is written every ``checkpoint_rows`` rows or ``checkpoint_seconds``, whichever
+comes first, and whenever the invocation stops. After a crash the rows since the last checkpoint
+are sent again, each with its same ``Idempotency-Key``: at the default of one row, at most one
+row is in doubt.
 """
 
 from __future__ import annotations
@@ -12,17 +23,33 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from csv_rows import CsvLimits, RowError, read_rows
-from downstream import Downstream, RetryPolicy, SendResult, send_with_retry
-from sluice_common.errors import AccessDenied, ObjectNotFound, TransientError
+from checkpoint import (
+    FAILED_INLINE,
+    LEGACY_LOOKAHEAD,
+    Checkpoint,
+    CheckpointStore,
+    FailedRow,
+    LegacyRecords,
+)
+
+from csv_rows import CsvLimits, CsvReader, Resume, RowError
+from downstream import Downstream, RetryPolicy, send_with_retry
+from sluice_common.errors import (
+    AccessDenied,
+    NoProgress,
+    ObjectNotFound,
+    TransientError,
+)
 from sluice_common.events import ObjectRef
+from sluice_common.observability import logger
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _DENIED = {"AccessDenied", "403", "AllAccessDisabled", "KMS.AccessDeniedException"}
+_CHANGED = {"PreconditionFailed", "412"}
 _TRANSIENT = {
     "SlowDown",
     "ServiceUnavailable",
@@ -34,10 +61,16 @@ _TRANSIENT = {
     "500",
     "503",
 }
+# Left for the last checkpoint write and the response after the last attempt's worst case.
+STOP_MARGIN_SECONDS = 1.0
 
 
 @dataclass
 class ObjectSummary:
+    """What one invocation did. ``rows_failed``/``failed_rows`` are the object's (this pass's,
+    all invocations): on the last invocation they are what dead-letters it as RowsFailed. The
+    other counts are this invocation's, so metrics and the drain's totals add up."""
+
     bucket: str
     key: str
     version_id: str | None
@@ -50,39 +83,71 @@ class ObjectSummary:
     duration_ms: int = 0
     requests: int = 0  # downstream requests, retries included
     downstream_ms: int = 0  # time spent waiting for the downstream's answers
+    unfinished: bool = False  # out of time: carries on from ``next_row`` in a later invocation
+    next_row: int = 1  # the first data row not done yet
+    revision: str = ""
+    pass_number: int = 0  # 0: the whole object; 1+: a redrive sending only failed rows
+    rows_skipped: int = 0  # done before: by an earlier pass, or before the upgrade
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-class RowBusy(Exception):
-    """Another invocation is delivering this row right now (or crashed doing so)."""
+@dataclass
+class Budget:
+    """When this invocation must stop.
+
+    An attempt starts only if its wait plus one whole request (``request_s``,
+    DownstreamTimeoutSeconds) ends by ``stop_at`` (Lambda's deadline less STOP_MARGIN_SECONDS),
+    and only while the drain's round lasts (``start_until``, its ``start_by``): no attempt
+    starts after the round, so the round waits on at most one request per worker, never on a
+    whole invocation.
+    """
+
+    stop_at: float
+    request_s: float
+    lease_until: float  # the holder's own deadline: its lease never outlives it
+    start_until: float = float("inf")
+    clock: Callable[[], float] = time.time
+
+    def fits(self, wait_s: float) -> bool:
+        """Whether waiting ``wait_s`` then one whole request fits."""
+        start = self.clock() + wait_s
+        return start <= self.start_until and start + self.request_s <= self.stop_at
+
+    def left(self) -> float:
+        return min(self.stop_at, self.start_until) - self.clock()
+
+    @classmethod
+    def unlimited(cls, request_s: float = 0.0) -> Budget:
+        return cls(stop_at=float("inf"), request_s=request_s, lease_until=time.time() + 900)
 
 
-class RowNotDelivered(Exception):
-    """Raised inside ``once`` so a failed delivery leaves no record and can be tried again."""
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    rows: int = 1  # CheckpointRows
+    seconds: float = 10.0  # CheckpointSeconds
+    no_progress_limit: int = 5  # NoProgressLimit
 
-    def __init__(self, result: SendResult) -> None:
-        super().__init__(result.error)
-        self.result = result
 
-
-# once(key, deliver) -> what deliver returned: deliver() runs at most once per key (a repeat
-# returns the first result); raises RowBusy while another invocation holds the key.
-Once = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
+@dataclass(frozen=True)
+class Revision:
+    key: str  # the key the object was found under
+    revision: str  # version id, else ETag
+    etag: str
+    size: int
+    version_id: str | None  # a real version id to pin reads to
 
 
 def idempotency_key(ref: ObjectRef, row: int, revision: str | None = None) -> str:
     """Same object content + row -> same key, so a repeat is dropped (here and downstream)."""
-    return _row_keys(ref, revision)(row)
+    return f"{revision_digest(ref, revision)}-{row}"
 
 
-def _row_keys(ref: ObjectRef, revision: str | None = None) -> Callable[[int], str]:
-    """idempotency_key for each row of one object: the object's digest (hashed once), then the
-    row number. Unique per row and revision, fixed length per object, no per-row hashing."""
+def revision_digest(ref: ObjectRef, revision: str | None = None) -> str:
+    """The revision's digest: names its checkpoint item and prefixes its rows' keys."""
     revision = _version_id(revision) or _version_id(ref.version_id) or ref.etag or ""
-    prefix = hashlib.sha256(f"{ref.bucket}/{ref.key}/{revision}".encode()).hexdigest() + "-"
-    return lambda row: prefix + str(row)
+    return hashlib.sha256(f"{ref.bucket}/{ref.key}/{revision}".encode()).hexdigest()
 
 
 def _version_id(value: Any) -> str | None:
@@ -92,53 +157,87 @@ def _version_id(value: Any) -> str | None:
     return value if isinstance(value, str) and value and value != "null" else None
 
 
-def open_object(s3_client: Any, ref: ObjectRef) -> tuple[Any, str, str]:
-    """The object's streaming body, the key it was found under and the revision read (version
-    id, else ETag: an overwritten object gets new row keys); typed errors otherwise."""
+def _s3_error(exc: Exception, ref: ObjectRef, key: str) -> Exception | None:
+    """The typed error for an S3 ClientError; None for a missing key (try the next candidate)."""
+    response = getattr(exc, "response", {})
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in _NOT_FOUND:
+        return None
+    if code == "NoSuchBucket":
+        return ObjectNotFound(f"bucket {ref.bucket} no longer exists ({ref.uri})")
+    if code in {"NoSuchVersion", "405", "MethodNotAllowed"}:
+        return ObjectNotFound(f"version {ref.version_id} of {ref.uri} no longer exists")
+    if code == "InvalidObjectState":
+        return ObjectNotFound(f"{ref.uri} is in an archive storage class: restore it, then redrive")
+    if code in _DENIED:
+        return AccessDenied(
+            f"{ref.uri}: the function's role may not read it ({code}); grant s3:GetObject"
+            " (and kms:Decrypt for SSE-KMS objects)"
+        )
+    if code in _TRANSIENT or status >= 500:
+        return TransientError(f"S3 answered {code} for {ref.uri}: try again")
+    return exc
+
+
+def head_object(s3_client: Any, ref: ObjectRef) -> Revision:
+    """The revision to process: the event's version when it names one, else what is current."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     pinned = _version_id(ref.version_id)
     last_missing: str | None = None
     for key in ref.key_candidates():
         params: dict[str, Any] = {"Bucket": ref.bucket, "Key": key}
-        # "null" pins nothing: read the current object and key its rows by the ETag it answers
-        # with, as for a never-versioned bucket (VersionId=null could instead return an older
-        # null version, or 405 once a delete left a null delete marker).
+        # "null" pins nothing: read the current object and key its rows by its ETag, as for a
+        # never-versioned bucket (VersionId=null could return an older null version).
         if pinned:
             params["VersionId"] = pinned
         try:
-            response = s3_client.get_object(**params)
-            revision = (
-                _version_id(response.get("VersionId")) or response.get("ETag") or ref.etag or ""
-            )
-            return response["Body"], key, str(revision).strip('"')
+            response = s3_client.head_object(**params)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code in _NOT_FOUND:
+            error = _s3_error(exc, ref, key)
+            if error is None:
                 last_missing = key
                 continue
-            if code == "NoSuchBucket":
-                raise ObjectNotFound(f"bucket {ref.bucket} no longer exists ({ref.uri})") from None
-            if code == "NoSuchVersion":
-                raise ObjectNotFound(
-                    f"version {ref.version_id} of {ref.uri} no longer exists"
-                ) from None
-            if code == "InvalidObjectState":
-                raise ObjectNotFound(
-                    f"{ref.uri} is in an archive storage class: restore it, then redrive"
-                ) from None
-            if code in _DENIED:
-                raise AccessDenied(
-                    f"{ref.uri}: the function's role may not read it ({code}); grant s3:GetObject"
-                    " (and kms:Decrypt for SSE-KMS objects)"
-                ) from None
-            if code in _TRANSIENT or status >= 500:
-                raise TransientError(f"S3 answered {code} for {ref.uri}: try again") from None
-            raise
+            raise error from None
         except BotoCoreError as exc:
             raise TransientError(f"could not reach S3 for {ref.uri}: {exc}") from None
+        etag = str(response.get("ETag") or ref.etag or "").strip('"')
+        version = _version_id(response.get("VersionId"))
+        return Revision(
+            key=key,
+            revision=version or etag,
+            etag=etag,
+            size=int(response.get("ContentLength", 0)),
+            version_id=version,
+        )
     raise ObjectNotFound(f"s3://{ref.bucket}/{last_missing} was deleted before processing")
+
+
+class ObjectChanged(Exception):
+    """The object was overwritten between HeadObject and GetObject (If-Match failed)."""
+
+
+def open_range(s3_client: Any, ref: ObjectRef, revision: Revision, offset: int) -> Any:
+    """The revision's body from ``offset`` on; ObjectChanged when it is no longer current."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    params: dict[str, Any] = {"Bucket": ref.bucket, "Key": revision.key}
+    if revision.version_id:
+        params["VersionId"] = revision.version_id
+    if revision.etag:
+        params["IfMatch"] = f'"{revision.etag}"'
+    if offset:
+        params["Range"] = f"bytes={offset}-"
+    try:
+        return s3_client.get_object(**params)["Body"]
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code", "")) in _CHANGED:
+            raise ObjectChanged from None
+        error = _s3_error(exc, ref, revision.key)
+        raise (error or ObjectNotFound(f"{ref.uri} was deleted during processing")) from None
+    except BotoCoreError as exc:
+        raise TransientError(f"could not reach S3 for {ref.uri}: {exc}") from None
 
 
 def process_object(
@@ -147,96 +246,346 @@ def process_object(
     ref: ObjectRef,
     policy: RetryPolicy,
     *,
+    store: CheckpointStore | None = None,
+    budget: Budget | None = None,
+    checkpoints: CheckpointPolicy | None = None,
+    legacy: LegacyRecords | None = None,
     correlation_id: str | None = None,
     auth_token: str | None = None,
     max_failed_rows_reported: int = 20,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
-    once: Once | None = None,
     limits: CsvLimits | None = None,
 ) -> ObjectSummary:
-    """Send every row of the object; rows that still fail are counted and listed, not raised.
-    Raises RowBusy when another invocation is delivering one of its rows."""
-    from botocore.exceptions import BotoCoreError
+    """Send the object's rows until it is done or the budget runs out; rows that still fail are
+    counted and listed, not raised. Without a ``store`` the whole object is sent in one go
+    (nothing remembered)."""
+    budget = budget or Budget.unlimited(downstream.request_timeout_s)
+    checkpoints = checkpoints or CheckpointPolicy()
+    for _ in range(3):
+        revision = head_object(s3_client, ref)
+        if (
+            _version_id(ref.version_id) is None
+            and ref.etag
+            and ref.etag.strip('"') != revision.etag
+        ):
+            logger.info(
+                "the object changed since its event: the content now current is processed,"
+                " from row 1 under new keys",
+                extra={"event_etag": ref.etag, "etag": revision.etag},
+            )
+        try:
+            return _Run(
+                s3_client,
+                downstream,
+                ref,
+                revision,
+                policy,
+                store=store,
+                budget=budget,
+                checkpoints=checkpoints,
+                legacy=legacy,
+                correlation_id=correlation_id,
+                auth_token=auth_token,
+                max_failed_rows_reported=max_failed_rows_reported,
+                sleep=sleep,
+                rng=rng,
+                limits=limits,
+            ).run()
+        except ObjectChanged:
+            logger.info(
+                "the object was overwritten while being opened: the new content is processed"
+                " from row 1 under new keys",
+                extra={"etag": revision.etag},
+            )
+    raise TransientError(f"{ref.uri} keeps changing while it is opened: try again")
 
-    started = time.monotonic()
-    body, key, revision = open_object(s3_client, ref)
-    summary = ObjectSummary(bucket=ref.bucket, key=key, version_id=ref.version_id)
-    headers = {"Content-Type": "application/json"}
-    if correlation_id:
-        headers["X-Correlation-Id"] = correlation_id
-    if auth_token:
-        headers["Authorization"] = f"Bearer {auth_token}"
 
-    def fail(row: int, error: str) -> None:
-        summary.rows_failed += 1
-        if len(summary.failed_rows) < max_failed_rows_reported:
-            summary.failed_rows.append({"row": row, "error": error})
-        else:
-            summary.failed_rows_truncated = True
+class _Run:
+    """One invocation's work on one revision."""
 
-    downstream_s = 0.0
-    row_key = _row_keys(ref, revision)
-    # The part of every payload that does not change, encoded once per object.
-    prefix = json.dumps({"bucket": ref.bucket, "key": key})[:-1] + ', "row": '
-    encode = json.JSONEncoder().encode
-    try:
-        for item in read_rows(body, label=f"s3://{ref.bucket}/{key}", limits=limits):
-            summary.rows_read += 1
+    def __init__(
+        self,
+        s3_client: Any,
+        downstream: Downstream,
+        ref: ObjectRef,
+        revision: Revision,
+        policy: RetryPolicy,
+        *,
+        store: CheckpointStore | None,
+        budget: Budget,
+        checkpoints: CheckpointPolicy,
+        legacy: LegacyRecords | None,
+        correlation_id: str | None,
+        auth_token: str | None,
+        max_failed_rows_reported: int,
+        sleep: Callable[[float], None],
+        rng: random.Random | None,
+        limits: CsvLimits | None,
+    ) -> None:
+        self.s3 = s3_client
+        self.downstream = downstream
+        self.ref = ref
+        self.revision = revision
+        self.policy = policy
+        self.store = store
+        self.budget = budget
+        self.checkpoints = checkpoints
+        self.legacy = legacy
+        self.sleep = sleep
+        self.rng = rng
+        self.limits = limits
+        self.max_reported = max_failed_rows_reported
+        self.started = time.monotonic()
+        self.digest = revision_digest(ref, revision.revision)
+        self.label = f"s3://{ref.bucket}/{revision.key}"
+        self.headers = {"Content-Type": "application/json"}
+        if correlation_id:
+            self.headers["X-Correlation-Id"] = correlation_id
+        if auth_token:
+            self.headers["Authorization"] = f"Bearer {auth_token}"
+        self.summary = ObjectSummary(
+            bucket=ref.bucket,
+            key=revision.key,
+            version_id=ref.version_id,
+            revision=revision.revision,
+        )
+        self.new_failed: list[FailedRow] = []
+        self.downstream_s = 0.0
+
+    def run(self) -> ObjectSummary:
+        point = self._take()
+        if point.done and not point.failed_count:
+            return self._finish(point, None)  # delivered before: nothing to send
+        if point.done:
+            first = next(iter(point.failed), None)
+            if first is None:
+                return self._finish(point, None)
+            assert self.store is not None
+            self.store.start_pass(point, first=first)
+            logger.info(
+                "a finished object with failed rows came again (a redrive): sending only them",
+                extra={"pass": point.pass_number, "rows": point.previous_failed_count},
+            )
+        before = (point.row, point.attempts)
+        try:
+            self._send_rows(point)
+        except BaseException:
+            self._save(point, release=True, quiet=True)
+            raise
+        progressed = (point.row, point.attempts) != before or point.done
+        point.stalls = 0 if progressed else point.stalls + 1
+        self._save(point, release=True)
+        if point.stalls >= self.checkpoints.no_progress_limit:
+            raise NoProgress(
+                f"{self.label}: {point.stalls} invocations in a row ended without progress at"
+                f" row {point.row + 1} (NoProgressLimit {self.checkpoints.no_progress_limit});"
+                " each had less time than one request needs (DownstreamTimeoutSeconds"
+                f" {self.budget.request_s:g} s): raise FunctionTimeout or ScaleCooldownSeconds,"
+                " or lower DownstreamTimeoutSeconds, then redrive"
+            )
+        return self._finish(point, progressed)
+
+    # -- the checkpoint ----------------------------------------------------------------------
+
+    def _take(self) -> Checkpoint:
+        revision = self.revision
+        if self.store is None:
+            return Checkpoint(self.digest, revision.revision, revision.etag, revision.size)
+        return self.store.take(
+            self.digest,
+            revision=revision.revision,
+            etag=revision.etag,
+            size=revision.size,
+            until=self.budget.lease_until,
+        )
+
+    def _save(self, point: Checkpoint, *, release: bool, quiet: bool = False) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.save(point, new_failed=self.new_failed, release=release)
+        except Exception:
+            if not quiet:
+                raise
+            logger.exception("the checkpoint could not be saved while stopping on an error")
+        self.new_failed = []
+        self.unsaved_rows = 0
+        self.saved_at = time.monotonic()
+
+    # -- the rows ----------------------------------------------------------------------------
+
+    def _send_rows(self, point: Checkpoint) -> None:
+        from botocore.exceptions import BotoCoreError
+
+        self.unsaved_rows = 0
+        self.saved_at = time.monotonic()
+        if point.offset >= point.size > 0 and not point.compressed:
+            point.done = True  # the last record ended exactly at the end of the object
+            return
+        only = (
+            _Only(self.store.previous_failed_rows(point))
+            if point.pass_number and self.store is not None
+            else None
+        )
+        body = open_range(self.s3, self.ref, self.revision, 0 if point.compressed else point.offset)
+        resume = (
+            Resume(point.offset, point.row, point.line, point.header)
+            if point.header is not None
+            else None
+        )
+        try:
+            reader = CsvReader(
+                body,
+                label=self.label,
+                limits=self.limits,
+                resume=None if point.compressed else resume,
+                skip_to=resume if point.compressed else None,
+            )
+            self._read(reader, point, only)
+        except (_BrokenStream, BotoCoreError) as exc:
+            raise TransientError(
+                f"reading {self.label} failed after row {point.row}: {exc}: try again (it"
+                " resumes from its checkpoint)"
+            ) from None
+        finally:
+            close = getattr(body, "close", None)
+            if close:
+                close()
+
+    def _read(self, reader: CsvReader, point: Checkpoint, only: _Only | None) -> None:
+        from botocore.exceptions import BotoCoreError
+
+        prefix = json.dumps({"bucket": self.ref.bucket, "key": self.revision.key})[:-1]
+        prefix += ', "row": '
+        encode = json.JSONEncoder().encode
+        items = iter(reader)
+        while True:
+            if self.budget.left() <= 0:
+                return  # skipping rows (gzip, a redrive) costs time too
+            try:
+                item = next(items)
+            except StopIteration:
+                point.done = True
+                return
+            except BotoCoreError as exc:
+                raise _BrokenStream(str(exc)) from None
+            point.compressed = reader.compressed
+            point.header = tuple(reader.header) if reader.header is not None else None
+            start = (point.offset, point.line)
+            row = item.row if isinstance(item, RowError) else item[0]
+            if only is not None:
+                wanted = only.wanted(row)
+                if wanted is None:
+                    point.done = True  # past the last row this pass sends
+                    return
+                if not wanted:
+                    self._advance(point, reader, row)
+                    continue
+            self.summary.rows_read += 1
             if isinstance(item, RowError):
-                fail(item.row, item.error)
+                self._fail(point, FailedRow(row, start[0], start[1], item.error))
+                self._advance(point, reader, row)
                 continue
-            row, data = item
-            payload = f'{prefix}{row}, "data": {encode(data)}}}'
-            idempotency = row_key(row)
-
-            def deliver(body: bytes = payload.encode(), key: str = idempotency) -> SendResult:
-                return send_with_retry(
-                    downstream,
-                    body,
-                    {**headers, "Idempotency-Key": key},
-                    policy,
-                    sleep=sleep,
-                    rng=rng,
-                )
-
-            result = deliver() if once is None else _deliver_once(once, idempotency, deliver)
-            summary.retries += result.attempts - 1
-            if result.latency_s:  # 0: delivered by an earlier invocation, no request now
-                summary.requests += result.attempts
-            downstream_s += result.latency_s
+            key = f"{self.digest}-{row}"
+            if self._delivered_before_upgrade(point, key, row):
+                self.summary.rows_skipped += 1
+                point.rows_sent += 1
+                self._advance(point, reader, row)
+                continue
+            data = item[1]
+            payload = f"{prefix}{row}, "
+            payload += f'"data": {encode(data)}}}'
+            carried = point.attempts if point.row + 1 == row else 0
+            result = send_with_retry(
+                self.downstream,
+                payload.encode(),
+                {**self.headers, "Idempotency-Key": key},
+                self.policy,
+                sleep=self.sleep,
+                rng=self.rng,
+                attempts_made=carried,
+                not_before=point.retry_at if carried else None,
+                fits=self.budget.fits,
+            )
+            made = result.attempts - carried
+            self.summary.retries += max(0, made - (0 if carried else 1))
+            self.summary.requests += made
+            self.downstream_s += result.latency_s
+            if result.unfinished:
+                # Out of time before this row's next attempt: it carries on next invocation.
+                point.attempts = result.attempts
+                point.retry_at = result.retry_at
+                self.summary.rows_read -= 1
+                return
             if result.ok:
-                summary.rows_sent += 1
+                self.summary.rows_sent += 1
+                point.rows_sent += 1
             else:
-                fail(row, result.error or "failed")
-    except BotoCoreError as exc:  # the stream broke mid-object
-        raise TransientError(
-            f"reading s3://{ref.bucket}/{key} failed after {summary.rows_read} rows: {exc}"
-        ) from None
-    finally:
-        close = getattr(body, "close", None)
-        if close:
-            close()
-    summary.duration_ms = int((time.monotonic() - started) * 1000)
-    summary.downstream_ms = int(downstream_s * 1000)
-    return summary
+                self._fail(point, FailedRow(row, start[0], start[1], result.error or "failed"))
+            self._advance(point, reader, row)
+
+    def _advance(self, point: Checkpoint, reader: CsvReader, row: int) -> None:
+        position = reader.position
+        point.row, point.offset, point.line = row, position.offset, position.line
+        point.attempts, point.retry_at = 0, None
+        point.rows_read += 1
+        self.unsaved_rows += 1
+        if (
+            self.unsaved_rows >= self.checkpoints.rows
+            or time.monotonic() - self.saved_at >= self.checkpoints.seconds
+        ):
+            self._save(point, release=False)
+
+    def _fail(self, point: Checkpoint, failed: FailedRow) -> None:
+        point.failed_count += 1
+        if self.store is not None:
+            self.new_failed.append(failed)  # saved (inline, then spilled) at the next checkpoint
+        elif len(point.failed) < FAILED_INLINE:
+            point.failed.append(failed)
+
+    def _delivered_before_upgrade(self, point: Checkpoint, key: str, row: int) -> bool:
+        """Rows Powertools Idempotency recorded before the upgrade are not sent again. Only a
+        revision begun before the upgrade has any: once a lookahead finds none, stop asking."""
+        if self.legacy is None or point.legacy_checked or point.pass_number:
+            return False
+        keys = [f"{self.digest}-{n}" for n in range(row, row + LEGACY_LOOKAHEAD)]
+        delivered = self.legacy.delivered(keys)
+        if not delivered:
+            point.legacy_checked = True
+            return False
+        return key in delivered
+
+    def _finish(self, point: Checkpoint, progressed: bool | None) -> ObjectSummary:
+        summary = self.summary
+        summary.unfinished = not point.done
+        summary.next_row = point.row + 1
+        summary.pass_number = point.pass_number
+        summary.rows_failed = point.failed_count
+        shown = point.failed[: self.max_reported]
+        summary.failed_rows = [{"row": f.row, "error": f.error} for f in shown]
+        summary.failed_rows_truncated = point.failed_count > len(shown)
+        summary.duration_ms = int((time.monotonic() - self.started) * 1000)
+        summary.downstream_ms = int(self.downstream_s * 1000)
+        del progressed
+        return summary
 
 
-def _deliver_once(once: Once, key: str, deliver: Callable[[], SendResult]) -> SendResult:
-    made: list[SendResult] = []
+class _BrokenStream(Exception):
+    pass
 
-    def attempt() -> dict[str, Any]:
-        result = deliver()
-        if not result.ok:
-            raise RowNotDelivered(result)  # no record: a later attempt may deliver it
-        made.append(result)
-        return {"status": result.status, "attempts": result.attempts}
 
-    try:
-        done = once(key, attempt)
-    except RowNotDelivered as failed:
-        return failed.result
-    if made:
-        return made[0]
-    # Delivered now (attempts as made) or by an earlier invocation (attempts: 0 here).
-    return SendResult(True, done.get("status"), done.get("attempts", 1))
+class _Only:
+    """The rows a redrive pass sends, consumed in row order alongside the reader."""
+
+    def __init__(self, rows: Iterator[FailedRow]) -> None:
+        self._rows = rows
+        self._next: FailedRow | None = next(rows, None)
+
+    def wanted(self, row: int) -> bool | None:
+        """True: send this row; False: skip it; None: no row after this one is wanted."""
+        while self._next is not None and self._next.row < row:
+            self._next = next(self._rows, None)
+        if self._next is None:
+            return None
+        return self._next.row == row

@@ -66,3 +66,8 @@ class InvalidStreamEvent(SluiceError):
     message with the record's shard, sequence number and partition key: name the field, the value
     seen and what is allowed.
     """
+
+
+class NoProgress(SluiceError):
+    """An object's invocations keep ending without moving its checkpoint (NoProgressLimit in a
+    row): the message says where it stands and why, and the drain dead-letters it."""
