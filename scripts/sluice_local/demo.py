@@ -235,12 +235,13 @@ def run_job(
 
 
 def _processed_keys(pipeline: LocalPipeline) -> set[str]:
-    """Objects whose processing returned a summary with no failed rows."""
+    """Objects whose processing finished (not unfinished or postponed) with no failed rows."""
     keys = set()
     for invocation in pipeline.dispatcher.stats.results("ProcessObjectFunction"):
-        if invocation.errored or invocation.result.get("rows_failed", 0):
+        result = invocation.result
+        if invocation.errored or result.get("rows_failed", 0) or result.get("postponed"):
             continue
-        keys.add(invocation.result.get("key"))
+        keys.add(result.get("key"))
     return keys
 
 
