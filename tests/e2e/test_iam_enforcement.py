@@ -172,7 +172,7 @@ def _run_everything(pipeline: LocalPipeline, downstream: Any, smtp: SmtpServer) 
             )
 
     # Objects: two bad ones (dead-lettered, alerted by email); one row refused downstream
-    # (its idempotency record is deleted so it can be tried again); one backlog and one
+    # (the object is dead-lettered as RowsFailed); one backlog and one
     # priority object throttled until the drain returns them to their queues.
     objects = sample_objects(count=4, rows=4, failing=2)
     downstream.script(400)
@@ -181,6 +181,26 @@ def _run_everything(pipeline: LocalPipeline, downstream: Any, smtp: SmtpServer) 
         run_job(pipeline, downstream, objects, timeout=120, after_upload=prioritise)
     finally:
         pipeline.dispatcher.throttle_hook = None
+
+    # An object longer than one invocation's budget: each invocation's start_by is brought
+    # forward, so it stops unfinished and the drain continues it from a fresh message
+    # (ContinueLater: sqs:SendMessage on its queue).
+    def short_budget(name: str, event: Any) -> None:
+        if name == "ProcessObjectFunction" and "long/" in json.dumps(event.get("s3_details")):
+            event["start_by"] = time.time() + 0.2
+
+    pipeline.dispatcher.crash_hook = short_budget
+    try:
+        long = sample_objects(count=1, rows=300, failing=0, prefix="long/")
+        report = run_job(pipeline, downstream, long, timeout=120)
+    finally:
+        pipeline.dispatcher.crash_hook = None
+    assert report.processed == 1 and report.duplicate_rows == 0
+    assert any(
+        i.result.get("unfinished")
+        for i in pipeline.dispatcher.stats.results("ProcessObjectFunction")
+        if not i.errored
+    )
 
     # A failed drain execution: the execution alert and its email.
     def crash(name: str, event: Any) -> None:
