@@ -31,6 +31,7 @@ def main() -> None:
     overrides = {
         "MaxConcurrency": args.max_concurrency,
         "FunctionTimeout": "60",
+        "DownstreamTimeoutSeconds": "30",  # the Rules: at most half of FunctionTimeout
         "QueueVisibilityTimeoutSeconds": "360",
     }
     started = time.monotonic()
