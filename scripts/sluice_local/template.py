@@ -1,4 +1,5 @@
-"""Read template.yaml the way `sam deploy` does, offline: parameters, DefinitionUri, translation.
+"""Read template.yaml the way `sam deploy` does, offline: parameters and their Rules,
+DefinitionUri, translation.
 
 The result is plain CloudFormation for moto, plus what moto cannot learn from it: which local
 folder holds each function's and layer's code, and each state machine's definition with the
@@ -132,7 +133,10 @@ def resolve_parameters(template: dict[str, Any], overrides: dict[str, str]) -> d
 def load_and_translate(
     template_path: Path, overrides: dict[str, str] | None = None
 ) -> TranslatedTemplate:
-    """Translate template.yaml to CloudFormation exactly as SAM would, ready for moto."""
+    """Translate template.yaml to CloudFormation exactly as SAM would, ready for moto.
+
+    Refuses, as CloudFormation would, parameters that break one of the template's Rules
+    (:mod:`sluice_local.rules`)."""
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
@@ -140,6 +144,17 @@ def load_and_translate(
     root = template_path.resolve().parent
     sam = _load_yaml(template_path)
     parameters = resolve_parameters(sam, overrides or {})
+    # CloudFormation checks Rules before it touches a resource (moto ignores them).
+    from sluice_local.rules import check_rules  # here: sluice_local.rules imports this module
+
+    check_rules(
+        sam,
+        parameters,
+        {
+            "AWS::Region": os.environ["AWS_DEFAULT_REGION"],
+            "AWS::AccountId": "123456789012",  # moto's default account
+        },
+    )
     translated = TranslatedTemplate(cloudformation={}, parameters=parameters)
     sam = copy.deepcopy(sam)
     global_code_uri = sam.get("Globals", {}).get("Function", {}).get("CodeUri")
