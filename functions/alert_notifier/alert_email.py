@@ -342,10 +342,23 @@ _ERROR_ADVICE = {
     "AccessDenied": "ProcessObjectFunction's role may not read the object: grant s3:GetObject "
     "(and kms:Decrypt for an SSE-KMS key), then redrive it.",
     "RowsFailed": "Some rows were refused downstream or unreadable (the cause lists them): fix "
-    "the cause, then redrive the object. Rows already delivered are skipped.",
+    "the cause, then redrive the object. Only its failed rows are sent again.",
+    "NoProgress": "The object kept running out of time before one request could fit (the cause "
+    "says where it stands): raise FunctionTimeout or ScaleCooldownSeconds, or lower "
+    "DownstreamTimeoutSeconds, redeploy, then redrive it: it resumes from its checkpoint.",
     "MalformedEvent": "The message is not an S3 event Sluice understands: fix its producer. "
     "Redriving the same message fails the same way.",
 }
+
+# A NotCsv over one of the hostile-input caps (CsvMaxColumns, CsvMaxRecordBytes, GzipMaxRatio,
+# GzipMaxBytes) names the parameter and this hint: an honest object redriven after raising the
+# cap is processed, so the redrive steps are shown.
+_CAP_HINT = "raise it with --parameter-overrides"
+_OVER_CAP_ADVICE = (
+    "The object is over one of Sluice's caps on what one object may cost (the cause names the "
+    "parameter). If the object is genuine, raise that parameter and redeploy, then redrive it; "
+    "otherwise replace it in S3."
+)
 
 # Errors of the object or message itself: the same object redriven fails the same way.
 _REDRIVE_FUTILE = frozenset({"EmptyObject", "NotCsv", "ObjectNotFound", "MalformedEvent"})
@@ -367,9 +380,10 @@ def alert_notice(alert: Alert, *, stack: str = "") -> Notice:
         # The drain's summary is generic ("An object was dead-lettered"): say which and why.
         headline = f"{location or 'An object'} was dead-lettered"
         headline += f": {alert.error}" if alert.error else ""
-        advice = _ERROR_ADVICE.get(alert.error)
+        over_cap = alert.error == "NotCsv" and _CAP_HINT in alert.cause
+        advice = _OVER_CAP_ADVICE if over_cap else _ERROR_ADVICE.get(alert.error)
         steps = [Step(advice)] if advice else []
-        steps += _redrive_steps(stack, key=alert.key, error=alert.error)
+        steps += _redrive_steps(stack, key=alert.key, error="" if over_cap else alert.error)
         return Notice(
             kind=alert.kind,
             subject=f"{SUBJECT_PREFIX} Object dead-lettered: {location or alert.summary}",

@@ -234,7 +234,7 @@ def test_dead_lettered_object_names_object_cause_and_the_redrive_commands(
     )
     assert "Object: s3://sluice-in/incoming/q1 <draft>.csv" in plain
     assert "Cause: row 7: <b>bad</b> & worse" in plain  # Lambda's error JSON, read for people
-    assert "Rows already delivered are skipped" in plain
+    assert "Only its failed rows are sent again" in plain
     for command in (
         "sluice-redrive --stack sluice-prod list",
         "sluice-redrive --stack sluice-prod redrive --contains 'incoming/q1 <draft>.csv' --dry-run",
@@ -289,6 +289,33 @@ def test_the_drains_own_dead_letter_alert_names_the_object_and_error() -> None:
     assert email_for(notice_for(json.dumps(unparsed)))["Subject"] == (
         "[Sluice] Object dead-lettered: An object was dead-lettered"
     )
+
+
+def test_an_object_over_a_cap_is_told_to_raise_it_and_redrive() -> None:
+    # The hostile-input caps name their parameter: a genuine object is processed once the cap
+    # is raised, so unlike a binary object the redrive steps are shown.
+    reason = (
+        "s3://in/wide.csv: the header has 80,000 columns; CsvMaxColumns is 16,384 (raise it with"
+        " --parameter-overrides CsvMaxColumns=...)"
+    )
+    published = {
+        "sluiceAlert": "ObjectDeadLettered",
+        "summary": "An object was dead-lettered",
+        "error": "NotCsv",
+        "cause": json.dumps({"errorMessage": reason, "errorType": "NotCsv"}),
+        "object": {"bucket": "in", "key": "wide.csv"},
+        "messageId": "5fea7756-0ea4-451a-a703-a558b933e274",
+        "execution": EXECUTION,
+        "time": "2025-03-14T10:41:55.187Z",
+    }
+    plain = email_for(notice_for(json.dumps(published))).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "raise that parameter and redeploy, then redrive it" in plain
+    assert "Redriving the same object fails the same way" not in plain
+    assert "redrive --contains wide.csv" in plain
+
+    stalled = published | {"error": "NoProgress", "cause": "s3://in/wide.csv: 5 invocations"}
+    plain = email_for(notice_for(json.dumps(stalled))).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "it resumes from its checkpoint" in plain and "redrive --contains wide.csv" in plain
 
 
 @pytest.mark.parametrize(
