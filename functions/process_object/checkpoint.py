@@ -170,12 +170,13 @@ class CheckpointStore:
     ) -> None:
         """Write the cursor and append ``new_failed`` (their count is already in
         ``checkpoint.failed_count``); give the lease back when ``release``."""
+        # ``checkpoint.failed`` is what the item holds: it grows only once the write succeeded,
+        # so a save tried again (after an error) splits the same rows the same way.
         inline_room = max(0, FAILED_INLINE - len(checkpoint.failed))
         inline, spilled = new_failed[:inline_room], new_failed[inline_room:]
         if spilled:
             first_spilled = checkpoint.failed_count - len(spilled)
             self._spill(checkpoint, spilled, first_spilled - FAILED_INLINE)
-        checkpoint.failed.extend(inline)
         names = {"#owner": "owner", "#row": "row", "#line": "line", "#ttl": "ttl"}
         values: dict[str, Any] = {
             ":me": {"S": self.owner},
@@ -245,6 +246,7 @@ class CheckpointStore:
                 "this invocation's lease on the object was taken over: it stops, the holder "
                 "carries on"
             ) from None
+        checkpoint.failed.extend(inline)
 
     def start_pass(self, checkpoint: Checkpoint, *, first: FailedRow) -> None:
         """A finished revision with failed rows was delivered again (a redrive): the next pass
@@ -301,26 +303,56 @@ class CheckpointStore:
     # -- spill pages -----------------------------------------------------------------------
 
     def _spill(self, checkpoint: Checkpoint, rows: list[FailedRow], first_index: int) -> None:
+        """Write ``rows`` as the spilled failed rows from ``first_index`` on (0: the first
+        after the inline ones), SPILL_PAGE_ROWS to a page."""
         index = first_index
         while rows:
             page, at = divmod(index, SPILL_PAGE_ROWS)
             take = rows[: SPILL_PAGE_ROWS - at]
             rows = rows[len(take) :]
-            self._call(
-                "update_item",
-                TableName=self._table,
-                Key={"object": {"S": _page_key(checkpoint.digest, checkpoint.pass_number, page)}},
-                UpdateExpression=(
-                    "SET #rows = list_append(if_not_exists(#rows, :none), :rows), #ttl = :ttl"
-                ),
-                ExpressionAttributeNames={"#rows": "rows", "#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":rows": {"L": [row.to_item() for row in take]},
-                    ":none": {"L": []},
-                    ":ttl": {"N": str(int(self._clock() + self._ttl_s))},
-                },
-            )
+            self._write_page(checkpoint, page, at, take)
             index += len(take)
+
+    def _write_page(
+        self, checkpoint: Checkpoint, page: int, at: int, rows: list[FailedRow]
+    ) -> None:
+        """Put ``rows`` at index ``at`` of a spill page, replacing whatever is there from ``at``
+        on. The page is written before the checkpoint item that counts its rows: rows that a
+        save which did not complete (a crash, a lost lease) left past ``at`` are replaced, not
+        appended to, so a page never holds a row twice or more than SPILL_PAGE_ROWS rows."""
+        key = {"object": {"S": _page_key(checkpoint.digest, checkpoint.pass_number, page)}}
+        names = {"#rows": "rows", "#ttl": "ttl"}
+        ttl = {"N": str(int(self._clock() + self._ttl_s))}
+        if at:
+            try:
+                self._call(
+                    "update_item",
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #rows = list_append(#rows, :rows), #ttl = :ttl",
+                    ConditionExpression="size(#rows) = :at",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={
+                        ":rows": {"L": [row.to_item() for row in rows]},
+                        ":at": {"N": str(at)},
+                        ":ttl": ttl,
+                    },
+                )
+                return
+            except self._db.exceptions.ConditionalCheckFailedException:
+                kept = self._read_page(checkpoint.digest, checkpoint.pass_number, page)[:at]
+                rows = kept + rows
+        self._call(
+            "update_item",
+            TableName=self._table,
+            Key=key,
+            UpdateExpression="SET #rows = :rows, #ttl = :ttl",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                ":rows": {"L": [row.to_item() for row in rows]},
+                ":ttl": ttl,
+            },
+        )
 
     def _pages(self, digest: str, pass_number: int) -> int:
         page = 0
@@ -330,6 +362,7 @@ class CheckpointStore:
             Key={"object": {"S": _page_key(digest, pass_number, page)}},
             ProjectionExpression="#object",
             ExpressionAttributeNames={"#object": "object"},
+            ConsistentRead=True,  # a page the previous pass wrote is never missed
         ).get("Item"):
             page += 1
         return page

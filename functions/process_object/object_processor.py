@@ -7,7 +7,8 @@ An invocation works until its budget (``Budget``: Lambda's deadline, and the dra
 time) no longer fits one more attempt, then saves its checkpoint and returns ``unfinished``: that
 is normal progress, never an error. The next invocation takes the checkpoint and resumes with a
 ranged GET of the same revision from the next record (``If-Match`` on the ETag, ``VersionId``
-when there is one), so no byte is read twice and no delivered row is looked up again. Gzip
+when there is one), so no byte before the checkpoint is read again (only what the reader had
+buffered past its stop, at most one read chunk) and no delivered row is looked up again. Gzip
 objects cannot be ranged: they are read again from the start and the rows already done skipped
 (inflated, never sent).
 
@@ -211,6 +212,12 @@ def head_object(s3_client: Any, ref: ObjectRef) -> Revision:
             size=int(response.get("ContentLength", 0)),
             version_id=version,
         )
+    if pinned:
+        # HeadObject answers a bare 404 (no error code) for a version that is gone, too.
+        raise ObjectNotFound(
+            f"version {pinned} of s3://{ref.bucket}/{last_missing} no longer exists (deleted"
+            " before processing)"
+        )
     raise ObjectNotFound(f"s3://{ref.bucket}/{last_missing} was deleted before processing")
 
 
@@ -352,14 +359,17 @@ class _Run:
         )
         self.new_failed: list[FailedRow] = []
         self.downstream_s = 0.0
+        self.legacy_until = 0  # rows up to this one were looked up in the legacy table
 
     def run(self) -> ObjectSummary:
         point = self._take()
         if point.done and not point.failed_count:
+            self._save(point, release=True)  # give the lease back: a repeat is not busy
             return self._finish(point, None)  # delivered before: nothing to send
         if point.done:
             first = next(iter(point.failed), None)
             if first is None:
+                self._save(point, release=True)
                 return self._finish(point, None)
             assert self.store is not None
             self.store.start_pass(point, first=first)
@@ -442,6 +452,16 @@ class _Run:
                 resume=None if point.compressed else resume,
                 skip_to=resume if point.compressed else None,
             )
+            if resume is None:
+                # Read from the start: the cursor moves past the header now, so a stop before
+                # the first row is done resumes there, never at byte 0 (the header read as data).
+                position = reader.position
+                point.header, point.offset, point.line = (
+                    position.header,
+                    position.offset,
+                    position.line,
+                )
+                point.compressed = reader.compressed
             self._read(reader, point, only)
         except (_BrokenStream, BotoCoreError) as exc:
             raise TransientError(
@@ -470,8 +490,6 @@ class _Run:
                 return
             except BotoCoreError as exc:
                 raise _BrokenStream(str(exc)) from None
-            point.compressed = reader.compressed
-            point.header = tuple(reader.header) if reader.header is not None else None
             start = (point.offset, point.line)
             row = item.row if isinstance(item, RowError) else item[0]
             if only is not None:
@@ -480,7 +498,7 @@ class _Run:
                     point.done = True  # past the last row this pass sends
                     return
                 if not wanted:
-                    self._advance(point, reader, row)
+                    self._advance(point, reader, row, skipped=True)
                     continue
             self.summary.rows_read += 1
             if isinstance(item, RowError):
@@ -525,12 +543,17 @@ class _Run:
                 self._fail(point, FailedRow(row, start[0], start[1], result.error or "failed"))
             self._advance(point, reader, row)
 
-    def _advance(self, point: Checkpoint, reader: CsvReader, row: int) -> None:
+    def _advance(
+        self, point: Checkpoint, reader: CsvReader, row: int, *, skipped: bool = False
+    ) -> None:
+        """Move the cursor past ``row``. A row a redrive pass only skips (``skipped``) is not
+        read, and costs no checkpoint write: after a crash it is skipped again, never sent."""
         position = reader.position
         point.row, point.offset, point.line = row, position.offset, position.line
         point.attempts, point.retry_at = 0, None
-        point.rows_read += 1
-        self.unsaved_rows += 1
+        if not skipped:
+            point.rows_read += 1
+            self.unsaved_rows += 1
         if (
             self.unsaved_rows >= self.checkpoints.rows
             or time.monotonic() - self.saved_at >= self.checkpoints.seconds
@@ -549,12 +572,14 @@ class _Run:
         revision begun before the upgrade has any: once a lookahead finds none, stop asking."""
         if self.legacy is None or point.legacy_checked or point.pass_number:
             return False
-        keys = [f"{self.digest}-{n}" for n in range(row, row + LEGACY_LOOKAHEAD)]
-        delivered = self.legacy.delivered(keys)
-        if not delivered:
-            point.legacy_checked = True
-            return False
-        return key in delivered
+        if row > self.legacy_until:
+            # One lookup per LEGACY_LOOKAHEAD rows: the rows in between are answered from it.
+            keys = [f"{self.digest}-{n}" for n in range(row, row + LEGACY_LOOKAHEAD)]
+            self.legacy_until = row + LEGACY_LOOKAHEAD - 1
+            if not self.legacy.delivered(keys):
+                point.legacy_checked = True
+                return False
+        return bool(self.legacy.delivered([key]))
 
     def _finish(self, point: Checkpoint, progressed: bool | None) -> ObjectSummary:
         summary = self.summary

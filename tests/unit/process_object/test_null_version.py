@@ -6,7 +6,11 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import uuid
 from typing import Any
+
+import boto3
+from checkpoint import CheckpointStore
 
 from downstream import HttpDownstream, RetryPolicy
 from object_processor import idempotency_key, process_object
@@ -18,8 +22,8 @@ POLICY = RetryPolicy(max_attempts=2, base_s=0.01, cap_s=0.02)
 
 
 class SuspendedS3:
-    """GetObject as S3 answers it in a versioning-suspended bucket: one current object per key,
-    VersionId "null" whatever was written before, the ETag of the bytes."""
+    """HeadObject and GetObject as S3 answers them in a versioning-suspended bucket: one current
+    object per key, VersionId "null" whatever was written before, the ETag of the bytes."""
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
@@ -29,24 +33,21 @@ class SuspendedS3:
         self.objects[key] = body
         return hashlib.md5(body).hexdigest()  # a single-part upload's ETag
 
+    def head_object(self, **params: Any) -> dict[str, Any]:
+        self.calls.append(params)
+        assert params.get("VersionId") in (None, "null")
+        body = self.objects[params["Key"]]
+        etag = hashlib.md5(body).hexdigest()
+        return {"VersionId": "null", "ETag": f'"{etag}"', "ContentLength": len(body)}
+
     def get_object(self, **params: Any) -> dict[str, Any]:
         self.calls.append(params)
         assert params.get("VersionId") in (None, "null")
         body = self.objects[params["Key"]]
         etag = hashlib.md5(body).hexdigest()
+        assert params["IfMatch"] == f'"{etag}"'  # the revision HeadObject named
+        assert "Range" not in params  # each revision here is read in one go, from byte 0
         return {"Body": io.BytesIO(body), "VersionId": "null", "ETag": f'"{etag}"'}
-
-
-class Once:
-    """``once`` as the Powertools Idempotency store behaves for completed deliveries."""
-
-    def __init__(self) -> None:
-        self.done: dict[str, dict[str, Any]] = {}
-
-    def __call__(self, key: str, deliver: Any) -> dict[str, Any]:
-        if key not in self.done:
-            self.done[key] = deliver()
-        return self.done[key]
 
 
 def event(key: str, etag: str) -> dict[str, Any]:
@@ -80,23 +81,33 @@ def test_a_null_version_id_keys_rows_by_the_etag() -> None:
     assert idempotency_key(first, 1, "null") != idempotency_key(overwrite, 1, "null")
 
 
-def test_an_overwrite_in_a_suspended_bucket_sends_all_its_rows(api: DownstreamServer) -> None:
-    s3, once = SuspendedS3(), Once()
+def test_an_overwrite_in_a_suspended_bucket_sends_all_its_rows(
+    api: DownstreamServer, checkpoint_table: str
+) -> None:
+    s3 = SuspendedS3()
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
 
     def process(etag: str) -> Any:
         ref = parse_object_ref(event("in/daily.csv", etag))
         assert ref.version_id == "null"
+        store = CheckpointStore(
+            dynamodb, checkpoint_table, ttl_days=30, owner=f"request-{uuid.uuid4()}"
+        )
         return process_object(
-            s3, HttpDownstream(api.url, 2.0), ref, POLICY, rng=random.Random(1), once=once
+            s3, HttpDownstream(api.url, 2.0), ref, POLICY, rng=random.Random(1), store=store
         )
 
     first = process(s3.put("in/daily.csv", b"id,amount\n1,10\n2,20\n3,30\n"))
     again = process(s3.put("in/daily.csv", b"id,amount\n1,10\n2,20\n3,30\n"))  # a redelivery
     new = process(s3.put("in/daily.csv", b"id,amount\n1,11\n2,21\n3,31\n4,41\n"))
 
-    assert (first.rows_sent, again.rows_sent, new.rows_sent) == (3, 3, 4)
+    # The redelivery is the same revision (same ETag): its checkpoint says done, nothing sent.
+    assert (first.rows_sent, again.rows_sent, new.rows_sent) == (3, 0, 4)
+    assert first.revision == again.revision != new.revision
     sent = [(r.body["row"], r.body["data"]["amount"]) for r in api.requests]
     assert sent == [(1, "10"), (2, "20"), (3, "30"), (1, "11"), (2, "21"), (3, "31"), (4, "41")]
     assert api.duplicate_keys() == {}
     # "null" pins nothing: the current object is read, never VersionId=null.
     assert all("VersionId" not in call for call in s3.calls)
+    # One checkpoint per revision: keyed by the ETag, as the rows are.
+    assert len(dynamodb.scan(TableName=checkpoint_table)["Items"]) == 2

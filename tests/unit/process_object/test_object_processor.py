@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import random
 import re
+import time
+import uuid
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from checkpoint import CheckpointStore
 
 from downstream import HttpDownstream, RetryPolicy
-from object_processor import RowBusy, idempotency_key, process_object
-from sluice_common.errors import AccessDenied, ObjectNotFound, TransientError
+from object_processor import idempotency_key, process_object, revision_digest
+from sluice_common.errors import AccessDenied, ObjectBusy, ObjectNotFound, TransientError
 from sluice_common.events import SOURCE_EVENTBRIDGE, ObjectRef
 from sluice_local.downstream import DownstreamServer
 
@@ -97,6 +100,41 @@ def test_a_pinned_version_is_read_even_after_overwrite(s3: Any, api: DownstreamS
     assert summary.rows_sent == 1
 
 
+HEAD = {"ETag": '"e1"', "ContentLength": 10, "VersionId": "v9"}
+
+
+class NoApi:
+    """A downstream never reached: S3 fails first."""
+
+    request_timeout_s = 2.0
+
+    def post(self, body: bytes, headers: Any) -> Any:
+        raise AssertionError("nothing is sent")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error", "hint"),
+    [
+        # HeadObject answers without a body: S3's error code is the bare status.
+        ("403", 403, AccessDenied, "grant s3:GetObject"),
+        ("503", 503, TransientError, "try again"),
+        ("500", 500, TransientError, "try again"),
+        ("SlowDown", 503, TransientError, "try again"),
+        ("405", 405, ObjectNotFound, "version v9 of"),  # the version is a delete marker
+        ("404", 404, ObjectNotFound, "version v9 of s3://sluice-demo-bucket/k.csv no longer"),
+        ("NoSuchBucket", 404, ObjectNotFound, "bucket sluice-demo-bucket no longer exists"),
+    ],
+)
+def test_head_object_errors_become_typed_errors_with_a_hint(
+    code: str, status: int, error: type[Exception], hint: str
+) -> None:
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error("head_object", code, "from S3", http_status_code=status)
+        with pytest.raises(error, match=re.escape(hint)):
+            process_object(client, NoApi(), ObjectRef(BUCKET, "k.csv", version_id="v9"), POLICY)
+
+
 @pytest.mark.parametrize(
     ("code", "status", "error", "hint"),
     [
@@ -105,29 +143,39 @@ def test_a_pinned_version_is_read_even_after_overwrite(s3: Any, api: DownstreamS
         ("SlowDown", 503, TransientError, "try again"),
         ("InvalidObjectState", 403, ObjectNotFound, "restore it, then redrive"),
         ("NoSuchVersion", 404, ObjectNotFound, "version v9 of"),
+        ("NoSuchKey", 404, ObjectNotFound, "was deleted during processing"),
     ],
 )
-def test_s3_errors_become_typed_errors_with_a_hint(
+def test_get_object_errors_after_head_become_typed_errors_with_a_hint(
     code: str, status: int, error: type[Exception], hint: str
 ) -> None:
     client = boto3.client("s3", region_name="us-east-1")
     with Stubber(client) as stub:
+        stub.add_response("head_object", HEAD)  # HeadObject succeeds; GetObject does not
         stub.add_client_error("get_object", code, "from S3", http_status_code=status)
-        with pytest.raises(error, match=hint.replace(".", r"\.")):
-            process_object(
-                client,
-                None,
-                ObjectRef(BUCKET, "k.csv", version_id="v9"),  # type: ignore[arg-type]
-                POLICY,
-            )
+        with pytest.raises(error, match=re.escape(hint)):
+            process_object(client, NoApi(), ObjectRef(BUCKET, "k.csv", version_id="v9"), POLICY)
 
 
-def test_unknown_s3_errors_propagate_unchanged() -> None:
+@pytest.mark.parametrize("operation", ["head_object", "get_object"])
+def test_unknown_s3_errors_propagate_unchanged(operation: str) -> None:
     client = boto3.client("s3", region_name="us-east-1")
     with Stubber(client) as stub:
-        stub.add_client_error("get_object", "SomethingNew", http_status_code=400)
-        with pytest.raises(ClientError):
-            process_object(client, None, ObjectRef(BUCKET, "k.csv"), POLICY)  # type: ignore[arg-type]
+        if operation == "get_object":
+            stub.add_response("head_object", HEAD)
+        stub.add_client_error(operation, "SomethingNew", http_status_code=400)
+        with pytest.raises(ClientError, match="SomethingNew"):
+            process_object(client, NoApi(), ObjectRef(BUCKET, "k.csv"), POLICY)
+
+
+def test_an_object_that_keeps_changing_while_it_is_opened_is_a_transient_error() -> None:
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stub:
+        for _ in range(3):
+            stub.add_response("head_object", HEAD)
+            stub.add_client_error("get_object", "PreconditionFailed", http_status_code=412)
+        with pytest.raises(TransientError, match="keeps changing while it is opened"):
+            process_object(client, NoApi(), ObjectRef(BUCKET, "k.csv"), POLICY)
 
 
 def test_rows_that_still_fail_are_counted_and_listed_never_dropped(
@@ -158,55 +206,61 @@ def test_idempotency_key_changes_with_the_object_revision() -> None:
     assert a != idempotency_key(ObjectRef("b", "k", version_id="1"), 2)
 
 
-class OnceStore:
-    """``once`` as Powertools Idempotency behaves: a completed key returns its first result; a
-    key whose delivery raised leaves no record; a key held elsewhere raises RowBusy."""
-
-    def __init__(self) -> None:
-        self.done: dict[str, dict[str, Any]] = {}
-        self.held: set[str] = set()
-
-    def __call__(self, key: str, deliver: Any) -> dict[str, Any]:
-        if key in self.held:
-            raise RowBusy(key)
-        if key not in self.done:
-            self.done[key] = deliver()
-        return self.done[key]
+def store(table: str) -> CheckpointStore:
+    """One invocation's checkpoint store (its owner: a new request id)."""
+    return CheckpointStore(
+        boto3.client("dynamodb", region_name="us-east-1"),
+        table,
+        ttl_days=30,
+        owner=f"request-{uuid.uuid4()}",
+    )
 
 
 def test_a_second_run_sends_no_row_twice_and_an_overwrite_sends_again(
-    s3: Any, api: DownstreamServer
+    s3: Any, api: DownstreamServer, checkpoint_table: str
 ) -> None:
-    once = OnceStore()
     s3.put_object(Bucket=BUCKET, Key="in/again.csv", Body=CSV)
     ref = ObjectRef(BUCKET, "in/again.csv")
-    first = run(s3, api, ref, once=once)
-    second = run(s3, api, ref, once=once)  # a redelivery, a retry after a crash, a redrive
-    assert (first.rows_sent, second.rows_sent) == (3, 3)
+    first = run(s3, api, ref, store=store(checkpoint_table))
+    second = run(s3, api, ref, store=store(checkpoint_table))  # a redelivery, a retry, a redrive
+    assert (first.rows_sent, second.rows_sent) == (3, 0)
+    assert (second.unfinished, second.rows_failed) == (False, 0)
     assert len(api.requests) == 3
     s3.put_object(Bucket=BUCKET, Key="in/again.csv", Body=CSV + b"4,new\n")  # new content
-    third = run(s3, api, ref, once=once)
+    third = run(s3, api, ref, store=store(checkpoint_table))
     assert third.rows_sent == 4 and len(api.requests) == 3 + 4
+    assert api.duplicate_keys() == {}
+    # One checkpoint item per revision, each done, no lease held.
+    items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=checkpoint_table)
+    assert len(items["Items"]) == 2
+    assert all(i["done"] == {"BOOL": True} and "owner" not in i for i in items["Items"])
 
 
-def test_a_row_that_failed_is_tried_again_on_the_next_run(s3: Any, api: DownstreamServer) -> None:
-    once = OnceStore()
+def test_a_row_that_failed_is_tried_again_by_the_next_run(
+    s3: Any, api: DownstreamServer, checkpoint_table: str
+) -> None:
     s3.put_object(Bucket=BUCKET, Key="in/refused.csv", Body=CSV)
     ref = ObjectRef(BUCKET, "in/refused.csv")
     api.script(200, 422)  # row 2 refused for good this time
-    first = run(s3, api, ref, once=once)
+    first = run(s3, api, ref, store=store(checkpoint_table))
     assert (first.rows_sent, first.rows_failed) == (2, 1)
-    again = run(s3, api, ref, once=once)
-    assert (again.rows_sent, again.rows_failed) == (3, 0)
+    again = run(s3, api, ref, store=store(checkpoint_table))  # the redrive
+    assert (again.rows_sent, again.rows_failed, again.pass_number) == (1, 0, 1)
     assert [r.body["row"] for r in api.requests] == [1, 2, 3, 2]
+    keys = [r.headers["Idempotency-Key"] for r in api.requests]
+    assert keys[3] == keys[1]
 
 
-def test_a_row_held_by_another_invocation_stops_the_object(s3: Any, api: DownstreamServer) -> None:
-    once = OnceStore()
+def test_an_object_held_by_another_invocation_is_busy_and_sends_nothing(
+    s3: Any, api: DownstreamServer, checkpoint_table: str
+) -> None:
     s3.put_object(Bucket=BUCKET, Key="in/busy.csv", Body=CSV)
     ref = ObjectRef(BUCKET, "in/busy.csv")
     etag = s3.head_object(Bucket=BUCKET, Key="in/busy.csv")["ETag"].strip('"')
-    once.held.add(idempotency_key(ref, 2, etag))
-    with pytest.raises(RowBusy):
-        run(s3, api, ref, once=once)
-    assert [r.body["row"] for r in api.requests] == [1]
+    holder = store(checkpoint_table)
+    holder.take(
+        revision_digest(ref, etag), revision=etag, etag=etag, size=len(CSV), until=time.time() + 60
+    )
+    with pytest.raises(ObjectBusy, match="another invocation is processing this object"):
+        run(s3, api, ref, store=store(checkpoint_table))
+    assert api.requests == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -219,75 +220,142 @@ def test_the_rate_limit_is_shared_out_by_max_concurrency(
 
 
 @pytest.fixture
-def idempotency_table(s3: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    import boto3
-
-    boto3.client("dynamodb", region_name="us-east-1").create_table(
-        TableName="rows",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    monkeypatch.setenv("IDEMPOTENCY_TABLE", "rows")
-    return "rows"
-
-
-@pytest.fixture
 def stored_sample(
-    api: DownstreamServer, s3: Any, idempotency_table: str, monkeypatch: pytest.MonkeyPatch
+    api: DownstreamServer, s3: Any, checkpoint_table: str, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
-    """The s3_details sample, its object stored, the handler pointed at the local API."""
+    """The s3_details sample, its object stored, the handler pointed at the local API and the
+    checkpoint table."""
     monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
+    monkeypatch.setenv("DOWNSTREAM_BACKOFF_BASE_SECONDS", "0.01")
+    monkeypatch.setenv("CHECKPOINT_TABLE", checkpoint_table)
     sample = event("process_object_s3_details.json")
     put_object_named_in(s3, sample)
     return sample
 
 
-def test_with_the_idempotency_table_a_repeat_invocation_sends_nothing_again(
-    fresh_handler: Callable[[], Handler],
-    api: DownstreamServer,
-    stored_sample: dict[str, Any],
-    lambda_context: Any,
-) -> None:
+def checkpoints(table: str) -> list[dict[str, Any]]:
     import boto3
 
-    sample = stored_sample
-    first = fresh_handler()(sample, lambda_context)
-    again = fresh_handler()(sample, lambda_context)  # another container, same rows
-    rows = first["rows_sent"]
-    assert rows >= 2 and again["rows_sent"] == rows
-    assert len(api.requests) == rows
-    records = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="rows")["Items"]
-    assert len(records) == rows and {r["status"]["S"] for r in records} == {"COMPLETED"}
+    items: list[dict[str, Any]] = boto3.client("dynamodb", region_name="us-east-1").scan(
+        TableName=table
+    )["Items"]
+    return items
 
 
-def test_a_row_left_in_progress_postpones_the_object_with_a_reason(
+def test_with_the_checkpoint_table_a_repeat_invocation_sends_nothing_again(
     fresh_handler: Callable[[], Handler],
     api: DownstreamServer,
     stored_sample: dict[str, Any],
+    checkpoint_table: str,
     lambda_context: Any,
 ) -> None:
-    import time
+    sample = stored_sample
+    first = fresh_handler()(sample, lambda_context)
+    again = fresh_handler()(sample, lambda_context)  # another container, the same revision
+    assert (first["rows_sent"], first["unfinished"], first["postponed"]) == (2, False, False)
+    assert (again["rows_sent"], again["unfinished"], again["postponed"]) == (0, False, False)
+    assert len(api.requests) == 2
+    [item] = checkpoints(checkpoint_table)  # one item for the object revision, not per row
+    assert item["done"] == {"BOOL": True} and item["row"] == {"N": "2"}
+    assert "owner" not in item and float(item["ttl"]["N"]) > time.time() + 29 * 86400
 
+
+def test_an_object_another_invocation_holds_is_busy_with_a_reason(
+    fresh_handler: Callable[[], Handler],
+    api: DownstreamServer,
+    stored_sample: dict[str, Any],
+    checkpoint_table: str,
+    lambda_context: Any,
+) -> None:
     import boto3
 
     sample = stored_sample
     sent = fresh_handler()(sample, lambda_context)["rows_sent"]
-    # As an invocation that stopped mid-row leaves them: IN_PROGRESS until its timeout.
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    for record in dynamodb.scan(TableName="rows")["Items"]:
-        dynamodb.update_item(
-            TableName="rows",
-            Key={"id": record["id"]},
-            UpdateExpression="SET #s = :s, in_progress_expiration = :t",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":s": {"S": "INPROGRESS"},
-                ":t": {"N": str(int(time.time() * 1000) + 60_000)},
-            },
-        )
+    # As an invocation still running leaves it: its lease until its own deadline.
+    [item] = checkpoints(checkpoint_table)
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=checkpoint_table,
+        Key={"object": item["object"]},
+        UpdateExpression="SET #owner = :other, leaseUntil = :until, done = :false",
+        ExpressionAttributeNames={"#owner": "owner"},
+        ExpressionAttributeValues={
+            ":other": {"S": "another-request"},
+            ":until": {"N": str(time.time() + 60)},
+            ":false": {"BOOL": False},
+        },
+    )
     with pytest.raises(Exception) as raised:
         fresh_handler()(sample, lambda_context)
     assert type(raised.value).__name__ == "ObjectBusy"
-    assert "is being delivered by another invocation" in str(raised.value)
+    assert "another invocation is processing this object revision" in str(raised.value)
     assert len(api.requests) == sent  # nothing sent twice
+
+
+def test_an_invocation_short_of_time_returns_unfinished_and_the_next_one_finishes(
+    fresh_handler: Callable[[], Handler],
+    api: DownstreamServer,
+    s3: Any,
+    stored_sample: dict[str, Any],
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logs: Callable[[], list[dict[str, Any]]],
+) -> None:
+    from sluice_local.context import LambdaContext
+
+    sample = stored_sample
+    rows = b"".join(b"%d,%d.00\n" % (n, n) for n in range(1, 21))
+    s3.put_object(Bucket="sluice-demo-bucket", Key=sample["s3_details"]["key"], Body=CSV + rows)
+    api.configure(latency_s=0.05)
+    monkeypatch.setenv("DOWNSTREAM_TIMEOUT_SECONDS", "0.3")
+    handler = fresh_handler()
+    # 1.5 s left: 0.5 s after the stop margin, so rows start while 0.3 s still fits.
+    short = handler(sample, LambdaContext(function_name="test-function", timeout_seconds=1.5))
+
+    assert (short["unfinished"], short["postponed"]) == (True, True)
+    assert short["rows_sent"] < 22 and short["next_row"] == short["rows_sent"] + 1
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["ObjectsContinued"] == [1.0]
+    assert any(line.get("message", "").startswith("object unfinished") for line in logs())
+
+    rest = handler(sample, lambda_context)
+    assert (rest["unfinished"], rest["postponed"]) == (False, False)
+    assert short["rows_sent"] + rest["rows_sent"] == 22
+    assert [r.body["row"] for r in api.requests] == list(range(1, 23))  # each row once
+
+
+def test_rows_the_pre_upgrade_idempotency_table_recorded_are_not_sent_again(
+    fresh_handler: Callable[[], Handler],
+    api: DownstreamServer,
+    s3: Any,
+    stored_sample: dict[str, Any],
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hashlib
+
+    import boto3
+
+    sample = stored_sample
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="IdempotencyTable",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = sample["s3_details"]["key"]
+    etag = s3.head_object(Bucket="sluice-demo-bucket", Key=key)["ETag"].strip('"')
+    revision = hashlib.sha256(f"sluice-demo-bucket/{key}/{etag}".encode()).hexdigest()
+    row_1 = json.dumps(f"{revision}-1")  # Powertools hashes the JSON of the key
+    dynamodb.put_item(  # a record as Powertools Idempotency wrote it for row 1
+        TableName="IdempotencyTable",
+        Item={
+            "id": {"S": "sluice-row#" + hashlib.md5(row_1.encode()).hexdigest()},
+            "status": {"S": "COMPLETED"},
+            "expiration": {"N": str(int(time.time()) + 86400)},
+        },
+    )
+    monkeypatch.setenv("LEGACY_IDEMPOTENCY_TABLE", "IdempotencyTable")
+    summary = fresh_handler()(sample, lambda_context)
+    assert (summary["rows_sent"], summary["rows_skipped"]) == (1, 1)
+    assert [r.body["row"] for r in api.requests] == [2]
