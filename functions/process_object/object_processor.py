@@ -69,8 +69,9 @@ STOP_MARGIN_SECONDS = 1.0
 @dataclass
 class ObjectSummary:
     """What one invocation did. ``rows_failed``/``failed_rows`` are the object's (this pass's,
-    all invocations): on the last invocation they are what dead-letters it as RowsFailed. The
-    other counts are this invocation's, so metrics and the drain's totals add up."""
+    all invocations), given by the invocation that finishes it: they are what dead-letters it as
+    RowsFailed (0 while unfinished). The other counts are this invocation's, so metrics and the
+    drain's totals add up."""
 
     bucket: str
     key: str
@@ -88,6 +89,7 @@ class ObjectSummary:
     next_row: int = 1  # the first data row not done yet
     revision: str = ""
     pass_number: int = 0  # 0: the whole object; 1+: a redrive sending only failed rows
+    rows_failed_so_far: int = 0  # this pass's failed rows, all invocations (rows_failed: final)
     rows_skipped: int = 0  # done before: by an earlier pass, or before the upgrade
 
     def to_dict(self) -> dict[str, Any]:
@@ -365,12 +367,12 @@ class _Run:
         point = self._take()
         if point.done and not point.failed_count:
             self._save(point, release=True)  # give the lease back: a repeat is not busy
-            return self._finish(point, None)  # delivered before: nothing to send
+            return self._finish(point)  # delivered before: nothing to send
         if point.done:
             first = next(iter(point.failed), None)
             if first is None:
                 self._save(point, release=True)
-                return self._finish(point, None)
+                return self._finish(point)
             assert self.store is not None
             self.store.start_pass(point, first=first)
             logger.info(
@@ -394,7 +396,7 @@ class _Run:
                 f" {self.budget.request_s:g} s): raise FunctionTimeout or ScaleCooldownSeconds,"
                 " or lower DownstreamTimeoutSeconds, then redrive"
             )
-        return self._finish(point, progressed)
+        return self._finish(point)
 
     # -- the checkpoint ----------------------------------------------------------------------
 
@@ -581,18 +583,25 @@ class _Run:
                 return False
         return bool(self.legacy.delivered([key]))
 
-    def _finish(self, point: Checkpoint, progressed: bool | None) -> ObjectSummary:
+    def _finish(self, point: Checkpoint) -> ObjectSummary:
         summary = self.summary
         summary.unfinished = not point.done
         summary.next_row = point.row + 1
         summary.pass_number = point.pass_number
+        summary.rows_failed_so_far = point.failed_count
+        if not point.done:
+            # The failed rows are reported once, by the invocation that finishes the pass: a
+            # drain adding up its invocations' rows_failed counts each failed row once.
+            return self._timed(summary)
         summary.rows_failed = point.failed_count
         shown = point.failed[: self.max_reported]
         summary.failed_rows = [{"row": f.row, "error": f.error} for f in shown]
         summary.failed_rows_truncated = point.failed_count > len(shown)
+        return self._timed(summary)
+
+    def _timed(self, summary: ObjectSummary) -> ObjectSummary:
         summary.duration_ms = int((time.monotonic() - self.started) * 1000)
         summary.downstream_ms = int(self.downstream_s * 1000)
-        del progressed
         return summary
 
 

@@ -53,10 +53,15 @@ class Trickle:
 
 
 class MemoryS3:
-    """get_object over fixed bytes: the domain code's S3 client without S3."""
+    """head_object and get_object (with Range) over fixed bytes: the domain code's S3 client
+    without S3."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
 
-    def get_object(self, **_: Any) -> dict[str, Any]:
-        return {"Body": io.BytesIO(self.data)}
+    def head_object(self, **_: Any) -> dict[str, Any]:
+        return {"ETag": '"memory"', "ContentLength": len(self.data)}
+
+    def get_object(self, **params: Any) -> dict[str, Any]:
+        start = params.get("Range", "bytes=0-").removeprefix("bytes=").split("-")[0]
+        return {"Body": io.BytesIO(self.data[int(start or 0) :])}
