@@ -5,7 +5,9 @@ is made, which is how `sam deploy` does both), after the parameters resolve and 
 resource is touched: a rule whose ``RuleCondition`` is absent or true must have every
 ``Assertions[].Assert`` true, or the operation fails with a ``ValidationError`` carrying the
 failed assertion's ``AssertDescription``; a rule whose condition is false is skipped. The local
-runtime refuses the same deploys here, before moto sees the template (moto ignores ``Rules``).
+runtime refuses the same deploys here, before moto sees the template (moto ignores ``Rules``),
+after it has refused any value that breaks its parameter's Type or constraints
+(:func:`sluice_local.template.check_parameter_constraints`).
 
 The rule functions are those of the "Rule functions" reference (AWS CloudFormation Template
 Reference, intrinsic-function-reference-rules): Fn::And, Fn::Contains, Fn::EachMemberEquals,

@@ -1,5 +1,5 @@
-"""Read template.yaml the way `sam deploy` does, offline: parameters and their Rules,
-DefinitionUri, translation.
+"""Read template.yaml the way `sam deploy` does, offline: parameters (with their constraints)
+and Rules, DefinitionUri, translation.
 
 The result is plain CloudFormation for moto, plus what moto cannot learn from it: which local
 folder holds each function's and layer's code, and each state machine's definition with the
@@ -12,9 +12,11 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shlex
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +116,152 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return document
 
 
+class ParameterConstraintError(TemplateError):
+    """A parameter value breaks its declaration's Type or constraints: CloudFormation refuses the
+    create or update (and the change set `sam deploy` makes) with a ValidationError before any
+    resource is touched.
+
+    ``message`` is CloudFormation's own text (see :func:`check_parameter_constraints`); the
+    exception adds the offending value, which CloudFormation's message leaves out."""
+
+    def __init__(self, name: str, value: str, message: str) -> None:
+        self.name = name
+        self.value = value
+        self.message = message
+        shown = value or '""'
+        super().__init__(f"ValidationError: {message} (given {name}={shown})")
+
+
+def _text(value: Any) -> str:
+    """A template scalar as CloudFormation reads it (YAML true/false are the words)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# A Number parameter takes "an integer or float" (Parameters reference): decimal notation, an
+# optional sign and exponent. CloudFormation's exact grammar is not documented.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _number(text: str) -> Decimal | None:
+    if not _NUMBER.fullmatch(text):
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
+        return None
+
+
+def _members(kind: str, value: str) -> list[str] | None:
+    """The members a list-typed parameter's constraints apply to (None: not a list type).
+
+    As the Parameters reference says of CommaDelimitedList: one more member than commas, each
+    space trimmed (so an empty value is one empty member)."""
+    if kind == "CommaDelimitedList" or kind.startswith("List<"):
+        return [member.strip() for member in value.split(",")]
+    return None
+
+
+def _bound(name: str, spec: dict[str, Any], key: str) -> tuple[Decimal, str] | None:
+    """MinValue or MaxValue as a number and as the template writes it (None: not declared)."""
+    if key not in spec:
+        return None
+    text = _text(spec[key])
+    number = _number(text)
+    if number is None:
+        raise TemplateError(f"Template format error: {key} of parameter {name} must be a number")
+    return number, text
+
+
+def _violation(name: str, spec: dict[str, Any], value: str) -> str | None:
+    """CloudFormation's reason for refusing ``value`` for parameter ``name``, or None."""
+    kind = _text(spec.get("Type", "String"))
+    members = _members(kind, value)
+    items = [value] if members is None else members
+    numeric = kind in ("Number", "List<Number>")
+    if numeric:
+        for item in items:
+            number = _number(item)
+            if number is None:
+                return f"Parameter '{name}' must be a number"
+            low, high = _bound(name, spec, "MinValue"), _bound(name, spec, "MaxValue")
+            if low is not None and number < low[0]:
+                return f"Parameter '{name}' must be a number not less than {low[1]}"
+            if high is not None and number > high[0]:
+                return f"Parameter '{name}' must be a number not greater than {high[1]}"
+    if "AllowedValues" in spec:
+        allowed = {_text(choice) for choice in spec["AllowedValues"]}
+        if any(item not in allowed for item in items):
+            return f"Parameter '{name}' must be one of AllowedValues"
+    if kind == "String":
+        if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+            return f"Parameter '{name}' must contain at least {spec['MinLength']} characters"
+        if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+            return f"Parameter '{name}' must contain at most {spec['MaxLength']} characters"
+    if "AllowedPattern" in spec and not numeric:
+        pattern = _text(spec["AllowedPattern"])
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise TemplateError(
+                f"Template error: parameter {name}'s AllowedPattern {pattern!r} is not a"
+                f" regular expression the local runtime can read ({exc})"
+            ) from exc
+        if any(compiled.fullmatch(item) is None for item in items):
+            return f"Parameter '{name}' must match pattern {pattern}"
+    return None
+
+
+def check_parameter_constraints(declared: dict[str, Any], values: dict[str, str]) -> None:
+    """Refuse, as CloudFormation does, a value that breaks its parameter's Type or constraints.
+
+    CloudFormation checks every parameter value (an override or the Default) when a stack or
+    change set is created or updated, before any resource is touched (the local runtime checks
+    them before the Rules, which read the values). What it checks
+    (AWS CloudFormation User Guide, "Parameters", awsdocs/aws-cloudformation-user-guide
+    doc_source/parameters-section-structure.md): a ``Number`` is "an integer or float" (so 1.75
+    is one), within ``MinValue``/``MaxValue``; ``AllowedValues`` lists every value allowed;
+    ``AllowedPattern`` must match the entire value; ``MinLength``/``MaxLength`` bound a
+    ``String``'s characters. A ``CommaDelimitedList`` has each member checked against
+    AllowedPattern and AllowedValues (aws/aws-cli#7750; cfn-lint PR #2521, which mirrors "the
+    same rules enforced on the server-side"); a ``List<Number>``'s members must be numbers
+    within the bounds.
+
+    The messages are CloudFormation's ValidationError texts as reported from real deploys:
+    "Parameter 'X' must be one of AllowedValues" (aws-amplify/amplify-cli#6224), "Parameter 'X'
+    must match pattern <AllowedPattern>" (aws/aws-connected-device-framework#183, CreateChangeSet),
+    "Parameter 'X' must be a number not greater than 3" / "... not less than 1" (CreateStack, in
+    a test plan of openshift/rosa's `rosa create network`), "Parameter 'X' must contain at least
+    12 characters" (a console deploy, Stack Overflow question 77187158). "must be a number" and
+    "must contain at most N characters" are worded as Eucalyptus's CloudFormation clone words
+    them (eucalyptus/eucalyptus TemplateParser.java); no capture of those two from AWS was found.
+
+    A ``ConstraintDescription`` replaces the reason: "Parameter X failed to satisfy constraint:
+    <ConstraintDescription>" (the name unquoted; aws/aws-cli#7750 for an AllowedPattern,
+    aws-ia/taskcat#627 for AllowedValues). Applying it to the Number and length checks too
+    follows the reference ("explains a constraint when the constraint is violated") and
+    Eucalyptus; it is not separately confirmed against AWS.
+
+    Parameters are checked in template order and the first violation is raised as
+    :class:`ParameterConstraintError`; which one CloudFormation reports when several break is
+    not documented."""
+    for name, spec in declared.items():
+        if name not in values or not isinstance(spec, dict):
+            continue
+        reason = _violation(name, spec, values[name])
+        if reason is None:
+            continue
+        description = spec.get("ConstraintDescription")
+        if description is not None:
+            reason = f"Parameter {name} failed to satisfy constraint: {_text(description)}"
+        raise ParameterConstraintError(name, values[name], reason)
+
+
 def resolve_parameters(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    """Every declared parameter's value: the override, else the Default. Refuses, as
+    CloudFormation does, an undeclared override, a parameter with neither, and a value that
+    breaks its parameter's Type or constraints (:func:`check_parameter_constraints`)."""
     declared = template.get("Parameters", {})
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
@@ -124,9 +271,10 @@ def resolve_parameters(template: dict[str, Any], overrides: dict[str, str]) -> d
         if name in overrides:
             values[name] = overrides[name]
         elif "Default" in spec:
-            values[name] = str(spec["Default"])
+            values[name] = _text(spec["Default"])
         else:
             raise TemplateError(f"parameter {name} has no default and no override")
+    check_parameter_constraints(declared, values)
     return values
 
 
@@ -135,8 +283,9 @@ def load_and_translate(
 ) -> TranslatedTemplate:
     """Translate template.yaml to CloudFormation exactly as SAM would, ready for moto.
 
-    Refuses, as CloudFormation would, parameters that break one of the template's Rules
-    (:mod:`sluice_local.rules`)."""
+    Refuses, as CloudFormation would, parameter values that break their constraints
+    (:func:`check_parameter_constraints`) or one of the template's Rules
+    (:mod:`sluice_local.rules`), before anything is deployed."""
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
