@@ -296,7 +296,7 @@ def process_object(
                 legacy=legacy,
                 correlation_id=correlation_id,
                 auth_token=auth_token,
-                max_failed_rows_reported=max_failed_rows_reported,
+                max_reported=max_failed_rows_reported,
                 sleep=sleep,
                 rng=rng,
                 limits=limits,
@@ -310,49 +310,36 @@ def process_object(
     raise TransientError(f"{ref.uri} keeps changing while it is opened: try again")
 
 
+@dataclass
 class _Run:
     """One invocation's work on one revision."""
 
-    def __init__(
-        self,
-        s3_client: Any,
-        downstream: Downstream,
-        ref: ObjectRef,
-        revision: Revision,
-        policy: RetryPolicy,
-        *,
-        store: CheckpointStore | None,
-        budget: Budget,
-        checkpoints: CheckpointPolicy,
-        legacy: LegacyRecords | None,
-        correlation_id: str | None,
-        auth_token: str | None,
-        max_failed_rows_reported: int,
-        sleep: Callable[[float], None],
-        rng: random.Random | None,
-        limits: CsvLimits | None,
-    ) -> None:
-        self.s3 = s3_client
-        self.downstream = downstream
-        self.ref = ref
-        self.revision = revision
-        self.policy = policy
-        self.store = store
-        self.budget = budget
-        self.checkpoints = checkpoints
-        self.legacy = legacy
-        self.sleep = sleep
-        self.rng = rng
-        self.limits = limits
-        self.max_reported = max_failed_rows_reported
+    s3: Any
+    downstream: Downstream
+    ref: ObjectRef
+    revision: Revision
+    policy: RetryPolicy
+    store: CheckpointStore | None
+    budget: Budget
+    checkpoints: CheckpointPolicy
+    legacy: LegacyRecords | None
+    correlation_id: str | None
+    auth_token: str | None
+    max_reported: int
+    sleep: Callable[[float], None]
+    rng: random.Random | None
+    limits: CsvLimits | None
+
+    def __post_init__(self) -> None:
+        ref, revision = self.ref, self.revision
         self.started = time.monotonic()
         self.digest = revision_digest(ref, revision.revision)
         self.label = f"s3://{ref.bucket}/{revision.key}"
         self.headers = {"Content-Type": "application/json"}
-        if correlation_id:
-            self.headers["X-Correlation-Id"] = correlation_id
-        if auth_token:
-            self.headers["Authorization"] = f"Bearer {auth_token}"
+        if self.correlation_id:
+            self.headers["X-Correlation-Id"] = self.correlation_id
+        if self.auth_token:
+            self.headers["Authorization"] = f"Bearer {self.auth_token}"
         self.summary = ObjectSummary(
             bucket=ref.bucket,
             key=revision.key,
