@@ -106,6 +106,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     iam_report.add_argument("report", nargs="?", default=".demo/report.json", help="a run's report")
     args = parser.parse_args(argv)
+    from sluice_local.template import TemplateError
+
+    try:
+        return _run(args)
+    except TemplateError as exc:
+        # CloudFormation would refuse this stack (a parameter constraint, a Rule): say why, as
+        # the deploy command would, without a traceback.
+        print(f"sluice-local: the stack is refused: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "iam-report":
         from sluice_local.iam import report_main
 

@@ -312,3 +312,17 @@ def test_an_unreadable_allowed_pattern_is_a_template_error() -> None:
     with pytest.raises(TemplateError, match="AllowedPattern") as caught:
         resolve_parameters(template, {})
     assert not isinstance(caught.value, ParameterConstraintError)
+
+
+def test_the_cli_says_why_a_stack_is_refused_without_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sluice_local.cli import main
+
+    code = main(["demo", "--objects", "1", "--parameter-overrides", "IdempotencyDays=5"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "sluice-local: the stack is refused: ValidationError: Parameter 'IdempotencyDays' must"
+        " be a number not less than 15 (given IdempotencyDays=5)"
+    )
