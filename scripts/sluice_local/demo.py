@@ -416,50 +416,24 @@ def deployed(
 
 
 @contextmanager
-def express_limit(
-    pipeline: LocalPipeline, seconds: float, *, handovers: int | None = None
-) -> Iterator[None]:
+def express_limit(pipeline: LocalPipeline, seconds: float) -> Iterator[None]:
     """While active, an Express execution's limit is ``seconds`` instead of AWS's 300, in the
     emulator's enforcement and in the drain lease's budget alike (``lease`` is DrainLease's
     module, loaded with its handler). A drain then hands over to a fresh execution within a
     short run, by its own HoldLease and HandOver as near 5 minutes on AWS; an execution that
-    overran the shorter limit would end TIMED_OUT.
-
-    ``handovers``: once that many drains have been told to hand over (DrainLease answered held,
-    not keepGoing), executions started from then on get AWS's limit again: in the emulator,
-    StartExecution without a name (HandOver's) names every such execution None, where AWS
-    gives each a UUID, so a second handover would fail with ExecutionAlreadyExists."""
+    overran the shorter limit would end TIMED_OUT."""
     from sluice_local import emulator_fixes
 
     lease: Any = sys.modules["lease"]
     aws = emulator_fixes.EXPRESS_LIMIT_SECONDS, lease.EXPRESS_LIMIT_SECONDS
-    previous_hook = pipeline.dispatcher.result_hook
-    told = Counter[str]()
 
     def limit(emulator_s: float, lease_s: float) -> None:
         emulator_fixes.EXPRESS_LIMIT_SECONDS, lease.EXPRESS_LIMIT_SECONDS = emulator_s, lease_s
 
-    def hook(logical_id: str, event: Any, result: Any) -> Any:
-        if previous_hook is not None:
-            result = previous_hook(logical_id, event, result)
-        handing_over = (
-            logical_id == "DrainLeaseFunction"
-            and isinstance(result, dict)
-            and result.get("held") is True
-            and result.get("keepGoing") is False
-        )
-        if handing_over:
-            told["handovers"] += 1
-            if handovers is not None and told["handovers"] >= handovers:
-                limit(*aws)  # before the drain gets the answer and starts its successor
-        return result
-
     limit(seconds, seconds)
-    pipeline.dispatcher.result_hook = hook
     try:
         yield
     finally:
-        pipeline.dispatcher.result_hook = previous_hook
         limit(*aws)
 
 

@@ -70,6 +70,7 @@ def install() -> None:
     _install_uncatchable_errors()
     _install_state_data_limit()
     _install_express_limit()
+    _install_execution_names()
     _install_sqs_message_size()
     _install_short_polls()
     _install_delivery_failures()
@@ -795,3 +796,22 @@ def _install_delivery_failures() -> None:
                 raise
 
     Subscription.publish = publish_or_dead_letter  # type: ignore[method-assign]
+
+
+def _install_execution_names() -> None:
+    """StartExecution without a name gets a UUID, as on AWS; moto's parser backend named every
+    such execution "None", so a drain's second hand-over (StartExecution from the HandOver
+    state) failed with ExecutionAlreadyExists and the chain of drains stopped until the lease
+    expired."""
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    start_execution = StepFunctionsParserBackend.start_execution
+
+    def named(
+        self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    StepFunctionsParserBackend.start_execution = named  # type: ignore[method-assign]

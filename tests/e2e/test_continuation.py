@@ -104,7 +104,7 @@ def test_a_large_object_continues_across_drains_and_small_ones_do_not_wait_behin
     started = time.monotonic()
     with (
         deployed(ROOT / "template.yaml", OVERRIDES, latency_s=LATENCY_S) as (pipeline, downstream),
-        express_limit(pipeline, EXPRESS_LIMIT_S, handovers=1),
+        express_limit(pipeline, EXPRESS_LIMIT_S),
     ):
         pipeline.dispatcher.crash_hook = starts
         upload(pipeline, big)

@@ -164,7 +164,7 @@ def test_a_drain_started_before_an_upgrade_finishes_after_it(tmp_path: Path) -> 
         ),
         # The drain hands over after about 13 s of an execution (see test_continuation.py):
         # the execution started before the upgrade ends, by its own HandOver, after it.
-        express_limit(pipeline, 70.0, handovers=1),
+        express_limit(pipeline, 70.0),
     ):
         pipeline.dispatcher.crash_hook = starts
         upload(pipeline, big)

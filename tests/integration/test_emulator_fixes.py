@@ -77,3 +77,21 @@ def test_visibility_and_delay_counts_follow_sqs_rules() -> None:
                 break
             bodies |= {m["Body"] for m in _receive(sqs, url)}
         assert bodies == {"0", "1", "2"}  # the delayed message stays hidden
+
+
+def test_executions_started_without_a_name_get_distinct_names() -> None:
+    # AWS names them with a UUID; moto named each "None", so a drain's second hand-over
+    # (StartExecution from its HandOver state, with no name) failed ExecutionAlreadyExists.
+    emulator_fixes.install()
+    # The local runtime executes state machines (moto's parser backend), as here.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = sfn.create_state_machine(
+            name="sm",
+            type="EXPRESS",
+            definition='{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}',
+            roleArn="arn:aws:iam::123456789012:role/sm",
+        )["stateMachineArn"]
+        started = [sfn.start_execution(stateMachineArn=arn)["executionArn"] for _ in range(2)]
+        assert len(set(started)) == 2
+        assert not any(a.endswith(":None") for a in started)
