@@ -62,6 +62,11 @@ _TRANSIENT = {
     "500",
     "503",
 }
+# A pinned version can vanish while its message waits (a dead letter is kept 14 days): say how.
+_GONE = (
+    " (deleted, or expired as a noncurrent version after NoncurrentVersionExpirationDays"
+    " when the object was overwritten)"
+)
 # Left for the last checkpoint write and the response after the last attempt's worst case.
 STOP_MARGIN_SECONDS = 1.0
 
@@ -170,7 +175,7 @@ def _s3_error(exc: Exception, ref: ObjectRef, key: str) -> Exception | None:
     if code == "NoSuchBucket":
         return ObjectNotFound(f"bucket {ref.bucket} no longer exists ({ref.uri})")
     if code in {"NoSuchVersion", "405", "MethodNotAllowed"}:
-        return ObjectNotFound(f"version {ref.version_id} of {ref.uri} no longer exists")
+        return ObjectNotFound(f"version {ref.version_id} of {ref.uri} no longer exists{_GONE}")
     if code == "InvalidObjectState":
         return ObjectNotFound(f"{ref.uri} is in an archive storage class: restore it, then redrive")
     if code in _DENIED:
@@ -217,8 +222,7 @@ def head_object(s3_client: Any, ref: ObjectRef) -> Revision:
     if pinned:
         # HeadObject answers a bare 404 (no error code) for a version that is gone, too.
         raise ObjectNotFound(
-            f"version {pinned} of s3://{ref.bucket}/{last_missing} no longer exists (deleted"
-            " before processing)"
+            f"version {pinned} of s3://{ref.bucket}/{last_missing} no longer exists{_GONE}"
         )
     raise ObjectNotFound(f"s3://{ref.bucket}/{last_missing} was deleted before processing")
 

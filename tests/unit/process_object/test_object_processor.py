@@ -121,7 +121,7 @@ class NoApi:
         ("500", 500, TransientError, "try again"),
         ("SlowDown", 503, TransientError, "try again"),
         ("405", 405, ObjectNotFound, "version v9 of"),  # the version is a delete marker
-        ("404", 404, ObjectNotFound, "version v9 of s3://sluice-demo-bucket/k.csv no longer"),
+        ("404", 404, ObjectNotFound, "k.csv no longer exists (deleted, or expired as a noncurrent"),
         ("NoSuchBucket", 404, ObjectNotFound, "bucket sluice-demo-bucket no longer exists"),
     ],
 )
@@ -142,7 +142,7 @@ def test_head_object_errors_become_typed_errors_with_a_hint(
         ("KMS.AccessDeniedException", 400, AccessDenied, "kms:Decrypt"),
         ("SlowDown", 503, TransientError, "try again"),
         ("InvalidObjectState", 403, ObjectNotFound, "restore it, then redrive"),
-        ("NoSuchVersion", 404, ObjectNotFound, "version v9 of"),
+        ("NoSuchVersion", 404, ObjectNotFound, "after NoncurrentVersionExpirationDays"),
         ("NoSuchKey", 404, ObjectNotFound, "was deleted during processing"),
     ],
 )
