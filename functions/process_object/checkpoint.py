@@ -408,7 +408,8 @@ class LegacyRecords:
 
         # Powertools' own hash of the idempotency data (json.dumps of the key string); md5 is
         # its default, not a security use.
-        digest = hashlib.md5(json.dumps(key, sort_keys=True).encode()).hexdigest()  # noqa: S324
+        data = json.dumps(key, sort_keys=True).encode()
+        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
         return f"sluice-row#{digest}"
 
     def delivered(self, keys: list[str]) -> set[str]:
