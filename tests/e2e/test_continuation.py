@@ -170,12 +170,10 @@ def test_a_large_object_continues_across_drains_and_small_ones_do_not_wait_behin
 
     # Across drain executions: the first handed over (its own HoldLease said so before the
     # Express limit) and the next carried the object on. No execution timed out or failed.
-    # (The emulator names an execution started without a name None, where AWS gives it a
-    # UUID: the handed-over drain's name is None here, distinct from the scheduled one's.)
     by_execution = [event["correlation"]["execution"] for event, _ in mine]
     print(f"large object's executions, in order: {by_execution}")
     assert len(set(by_execution)) >= 2
-    assert states["state:HandOver"] == 1
+    assert states["state:HandOver"] >= 1
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
 
     # No small object waited behind the large one for more than one round. A round begins with
