@@ -57,9 +57,10 @@ unit: venv
 
 # sam build runs inside pytest (tests/template/test_build.py), which also checks what it built.
 # Two workers (the machines have two cores), one test file per worker at a time: module-scoped
-# deployments stay in one process. 7.5 minutes on one worker, under 5 on two.
+# deployments stay in one process. The slowest tests are listed, to keep the run under budget.
 test: lint typecheck security template-check
-	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term-missing:skip-covered -m "not slow"
+	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term-missing:skip-covered -m "not slow" \
+		--durations=15
 
 # The property tests at 10,000 generated cases each (make test runs 150 each), with statistics.
 test-long: venv
