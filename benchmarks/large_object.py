@@ -190,14 +190,11 @@ def _write_kind(expression: str) -> str:
 
 
 def run_pipeline(args: argparse.Namespace) -> None:
-    from seed_pace import name_unnamed_executions
-
     from sluice_local.demo import SampleObject, run_job
     from sluice_local.downstream import DownstreamServer
     from sluice_local.report import report_run
     from sluice_local.runtime import LocalPipeline
 
-    name_unnamed_executions()  # moto names a HandOver's execution None: see seed_pace.py
     data = make_csv(args.rows, args.seed)
     body = gzip.compress(data, compresslevel=6, mtime=0) if args.gzip else data
     rng = random.Random(args.seed)

@@ -34,7 +34,6 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from bound import utilization
 
@@ -44,26 +43,6 @@ from sluice_local.report import report_run
 from sluice_local.runtime import LocalPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def name_unnamed_executions() -> None:
-    """Work around the emulator: moto's Step Functions names an execution started without a
-    name (the drain's HandOver task) ``None`` where AWS generates a UUID, so the second handover
-    of a run fails with ExecutionAlreadyExists and no drain works the queue until the lease
-    expires (about 80 s). Give such executions a UUID, as AWS does (idempotent)."""
-    import uuid
-
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend as Backend
-
-    if getattr(Backend.start_execution, "sluice_named", False):
-        return
-    original = Backend.start_execution
-
-    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kw: Any):
-        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kw)
-
-    start_execution.sluice_named = True  # type: ignore[attr-defined]
-    Backend.start_execution = start_execution  # type: ignore[method-assign]
 
 
 def execution_outcomes(pipeline: LocalPipeline) -> Counter[str]:
@@ -145,12 +124,6 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=1800.0, help="give up after (real s)")
     parser.add_argument(
-        "--emulator-handover-as-is",
-        dest="handover_fix",
-        action="store_false",
-        help="leave moto naming a HandOver's execution None (every second handover fails)",
-    )
-    parser.add_argument(
         "--scale-rounds",
         action="store_true",
         help="also scale the drain's rounds (ScaleCooldownSeconds 30 s, MaxStaggerSeconds 30 s)"
@@ -206,12 +179,6 @@ def main() -> None:
         + ("" if args.scale_rounds else ", drain rounds (ScaleCooldownSeconds 30 s)")
     )
     print(f"parameter overrides: {overrides}")
-    if args.handover_fix:
-        name_unnamed_executions()
-        print(
-            "emulator fix: an execution started without a name (the drain's HandOver) gets a"
-            " UUID, as on AWS (moto names it None; the second handover would fail)"
-        )
     sys.stdout.flush()
 
     objects = sample_objects(args.objects, args.rows, failing=0)
