@@ -254,7 +254,7 @@ def main() -> None:
         print(f"rows per invocation         min {low} / median {mid:g} / max {high}")
     print(f"ProcessObject invocations   {stats.invocations['ProcessObjectFunction']}")
     for outcome, count in sorted(outcomes.items()):
-        print(f"  {outcome:<26}{count}")
+        print(f"  {outcome:<30}{count}")
     print(f"requests / peak in flight   {len(requests)} / {report.peak_in_flight} (limit {limit})")
     print(
         f"utilization of the slots    {used:.3f} (mean in flight {used * limit:.2f} / {limit},"
@@ -291,7 +291,7 @@ def main() -> None:
     print(f"wall time                   {report.wall_seconds:.1f} s")
     print(f"drain executions            {report.executions}")
     for status, count in sorted(drains.items()):
-        print(f"  {status:<26}{count}")
+        print(f"  {status:<30}{count}")
     print(f"state transitions           {report.state_transitions}")
     print(f"emulator CPU                {cores:.2f} cores busy on average")
 
