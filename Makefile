@@ -87,6 +87,12 @@ bench: venv
 	$(BIN)/python benchmarks/payment_throughput.py
 	$(BIN)/python benchmarks/stream_throughput.py
 	$(BIN)/python benchmarks/bound.py
+	$(BIN)/python benchmarks/bound.py --latency-ms 200
+	$(BIN)/python benchmarks/seed_pace.py
+	$(BIN)/python benchmarks/large_object.py
+	$(BIN)/python benchmarks/large_object.py --gzip
+	$(BIN)/python benchmarks/large_object.py --memory
+	$(BIN)/python benchmarks/cost_model.py --pipeline rows
 	$(BIN)/python benchmarks/fault_injection.py
 
 clean:
