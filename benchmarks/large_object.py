@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cost_model import checkpoint_write_kind  # benchmarks/ is on sys.path when run
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "incoming/large/object.csv"  # the bucket's notification filters on ".csv", gzip or not
 HEADER = b"id,customer,amount,note\n"
@@ -139,7 +141,7 @@ class Instruments:
                 raise SimulatedCrash("killed: nothing is written after a kill")
             with bench.lock:
                 if operation == "update_item":
-                    bench.writes[_write_kind(params.get("UpdateExpression", ""))] += 1
+                    bench.writes[checkpoint_write_kind(params.get("UpdateExpression", ""))] += 1
                 elif operation in ("put_item", "delete_item"):
                     bench.writes[operation] += 1
                 else:
@@ -175,18 +177,6 @@ class Instruments:
         downstream.HttpDownstream.post = killing_post
         processor.open_range = counting_open
         return originals
-
-
-def _write_kind(expression: str) -> str:
-    if "createdAt = if_not_exists" in expression:
-        return "take the lease"
-    if "SET #rows" in expression:
-        return "failed-row spill page"
-    if "previousFailed" in expression:
-        return "start a redrive pass"
-    if "REMOVE" in expression and "leaseUntil" in expression.split("REMOVE", 1)[1]:
-        return "save + release (invocation end)"
-    return "save progress (every CheckpointRows)"
 
 
 def run_pipeline(args: argparse.Namespace) -> None:
