@@ -296,9 +296,10 @@ class CheckpointStore:
         """The rows this pass sends, in row order: the previous pass's inline ones, then its
         spill pages, one page in memory at a time."""
         yield from checkpoint.previous_failed
-        if checkpoint.previous_failed_count > len(checkpoint.previous_failed):
-            for page in range(self._pages(checkpoint.digest, checkpoint.pass_number - 1)):
-                yield from self._read_page(checkpoint.digest, checkpoint.pass_number - 1, page)
+        spilled = checkpoint.previous_failed_count - len(checkpoint.previous_failed)
+        # The count says how many pages there are: no probing read per page.
+        for page in range(-(-spilled // SPILL_PAGE_ROWS) if spilled > 0 else 0):
+            yield from self._read_page(checkpoint.digest, checkpoint.pass_number - 1, page)
 
     # -- spill pages -----------------------------------------------------------------------
 
@@ -353,19 +354,6 @@ class CheckpointStore:
                 ":ttl": ttl,
             },
         )
-
-    def _pages(self, digest: str, pass_number: int) -> int:
-        page = 0
-        while self._call(
-            "get_item",
-            TableName=self._table,
-            Key={"object": {"S": _page_key(digest, pass_number, page)}},
-            ProjectionExpression="#object",
-            ExpressionAttributeNames={"#object": "object"},
-            ConsistentRead=True,  # a page the previous pass wrote is never missed
-        ).get("Item"):
-            page += 1
-        return page
 
     def _read_page(self, digest: str, pass_number: int, page: int) -> list[FailedRow]:
         item = self._call(
