@@ -11,6 +11,7 @@ import io
 import json
 import random
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -450,3 +451,41 @@ def redefine_state_machine(
         stateMachineArn=pipeline.state_machine_arns[logical_id],
         definition=substitute(definition, values),
     )
+
+
+class InvocationStarts:
+    """When each Lambda invocation began, as a dispatcher crash hook that injects nothing
+    (``pipeline.dispatcher.stats.history`` records invocations as they end)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[float, str, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, logical_id: str, event: Any) -> None:
+        with self._lock:
+            self.records.append((time.monotonic(), logical_id, event))
+
+    def of(self, logical_id: str, where: Callable[[Any], bool] = lambda _: True) -> list[float]:
+        with self._lock:
+            return [t for t, lid, event in self.records if lid == logical_id and where(event)]
+
+
+def process_results(
+    pipeline: LocalPipeline, key: str | None = None
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(event, result) of the ProcessObject invocations that returned (of ``key`` when given),
+    in the order they ended."""
+    return [
+        (i.event, i.result)
+        for i in pipeline.dispatcher.stats.results("ProcessObjectFunction")
+        if not i.errored and (key is None or i.result.get("key") == key)
+    ]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; AssertionError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

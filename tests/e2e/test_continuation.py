@@ -8,21 +8,22 @@ allows receives; small objects arrive while it is being processed.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sluice_local.demo import (
+    InvocationStarts,
     account,
     deployed,
     express_limit,
+    process_results,
     sample_objects,
     upload,
+    wait_for,
 )
 from sluice_local.runtime import LocalPipeline
 
@@ -53,54 +54,20 @@ BIG_ROWS = 100  # about 8 invocations
 EXPRESS_LIMIT_S = 70.0
 
 
-class Starts:
-    """When each Lambda invocation began (the dispatcher's crash hook, used only to observe:
-    it injects nothing). ``pipeline.dispatcher.stats.history`` records invocations as they end."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[float, str, Any]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, logical_id: str, event: Any) -> None:
-        with self._lock:
-            self.records.append((time.monotonic(), logical_id, event))
-
-    def of(self, logical_id: str, where: Callable[[Any], bool] = lambda _: True) -> list[float]:
-        with self._lock:
-            return [t for t, lid, event in self.records if lid == logical_id and where(event)]
-
-
 def _key(event: Any) -> str | None:
     details = event.get("s3_details") if isinstance(event, dict) else None
     return details.get("key") if isinstance(details, dict) else None
 
 
-def _results(pipeline: LocalPipeline) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(event, result) of every ProcessObject invocation that returned, in the order they ended."""
-    return [
-        (i.event, i.result)
-        for i in pipeline.dispatcher.stats.results("ProcessObjectFunction")
-        if not i.errored
-    ]
-
-
 def _finished(pipeline: LocalPipeline) -> set[str]:
-    return {r["key"] for _, r in _results(pipeline) if not r.get("unfinished")}
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    return {r["key"] for _, r in process_results(pipeline) if not r.get("unfinished")}
 
 
 def test_a_large_object_continues_across_drains_and_small_ones_do_not_wait_behind_it() -> None:
     big = sample_objects(1, BIG_ROWS, failing=0, prefix="incoming/large/")
     small = sample_objects(3, 3, failing=0, prefix="incoming/small/")
     big_key = big[0].key
-    starts = Starts()
+    starts = InvocationStarts()
     started = time.monotonic()
     with (
         deployed(ROOT / "template.yaml", OVERRIDES, latency_s=LATENCY_S) as (pipeline, downstream),
@@ -111,12 +78,12 @@ def test_a_large_object_continues_across_drains_and_small_ones_do_not_wait_behin
         pipeline.start_schedules(fire_now=True)
         # The large object's first invocation ran out of time; once its next one is under way,
         # the small objects arrive (behind the large object's message, in front of its next).
-        _wait(
-            lambda: any(r.get("unfinished") for _, r in _results(pipeline)),
+        wait_for(
+            lambda: any(r.get("unfinished") for _, r in process_results(pipeline)),
             timeout=30,
             what="the large object's first unfinished invocation",
         )
-        _wait(
+        wait_for(
             lambda: len(starts.of("ProcessObjectFunction")) >= 2,
             timeout=30,
             what="the large object's second invocation",
@@ -124,7 +91,7 @@ def test_a_large_object_continues_across_drains_and_small_ones_do_not_wait_behin
         uploaded_at = time.monotonic()
         upload(pipeline, small)
         everything = {o.key for o in [*big, *small]}
-        _wait(
+        wait_for(
             lambda: (
                 everything <= _finished(pipeline)
                 or pipeline.queue_counts("ObjectDeadLetterQueueUrl")[0] > 0
@@ -135,7 +102,7 @@ def test_a_large_object_continues_across_drains_and_small_ones_do_not_wait_behin
         pipeline.stop_schedules()
         pipeline.wait_for_executions("DrainStateMachine", timeout=60)
         report = account(pipeline, downstream, [*big, *small], time.monotonic() - started)
-        results = _results(pipeline)
+        results = process_results(pipeline)
         executions = pipeline.executions("DrainStateMachine")
         states = pipeline.history_counts("DrainStateMachine")
         accepted = downstream.accepted()

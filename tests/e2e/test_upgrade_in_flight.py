@@ -26,10 +26,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,12 +36,15 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from sluice_local.demo import (
+    InvocationStarts,
     account,
     deployed,
     express_limit,
+    process_results,
     redefine_state_machine,
     sample_objects,
     upload,
+    wait_for,
 )
 from sluice_local.runtime import LocalPipeline
 from sluice_ops.redrive import copy_redrive
@@ -104,36 +105,6 @@ def _current_asl() -> dict[str, Any]:
     return definition
 
 
-class Starts:
-    """When each ProcessObject invocation began (the dispatcher's crash hook, only observing)."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[float, Any]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, logical_id: str, event: Any) -> None:
-        if logical_id == "ProcessObjectFunction":
-            with self._lock:
-                self.records.append((time.monotonic(), event))
-
-
-def _results(pipeline: LocalPipeline, key: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(event, result) of the object's ProcessObject invocations that returned, as they ended."""
-    return [
-        (i.event, i.result)
-        for i in pipeline.dispatcher.stats.results("ProcessObjectFunction")
-        if not i.errored and i.result.get("key") == key
-    ]
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def _states(pipeline: LocalPipeline, execution_arn: str) -> Counter[str]:
     """How often the execution entered each state."""
     sfn = pipeline.client("stepfunctions")
@@ -155,7 +126,7 @@ def test_a_drain_started_before_an_upgrade_finishes_after_it(tmp_path: Path) -> 
     rows = 115
     big = sample_objects(1, rows, failing=0, prefix="incoming/large/")
     key = big[0].key
-    starts = Starts()
+    starts = InvocationStarts()
     started = time.monotonic()
     with (
         deployed(_with_previous_drain(tmp_path), overrides, latency_s=LATENCY_S) as (
@@ -169,8 +140,8 @@ def test_a_drain_started_before_an_upgrade_finishes_after_it(tmp_path: Path) -> 
         pipeline.dispatcher.crash_hook = starts
         upload(pipeline, big)
         pipeline.start_schedules(fire_now=True)
-        _wait(
-            lambda: sum(1 for _, r in _results(pipeline, key) if r.get("unfinished")) >= 2,
+        wait_for(
+            lambda: sum(1 for _, r in process_results(pipeline, key) if r.get("unfinished")) >= 2,
             timeout=30,
             what="two unfinished invocations under the previous drain",
         )
@@ -181,9 +152,9 @@ def test_a_drain_started_before_an_upgrade_finishes_after_it(tmp_path: Path) -> 
             stateMachineArn=pipeline.state_machine_arns["DrainStateMachine"]
         )["definition"]
         assert "ContinueLater" in deployed_now and "${" not in deployed_now
-        _wait(
+        wait_for(
             lambda: (
-                any(not r.get("unfinished") for _, r in _results(pipeline, key))
+                any(not r.get("unfinished") for _, r in process_results(pipeline, key))
                 or pipeline.queue_counts("ObjectDeadLetterQueueUrl")[0] > 0
             ),
             timeout=90,
@@ -193,7 +164,7 @@ def test_a_drain_started_before_an_upgrade_finishes_after_it(tmp_path: Path) -> 
         pipeline.wait_for_executions("DrainStateMachine", timeout=60)
         report = account(pipeline, downstream, big, time.monotonic() - started)
         accepted = downstream.accepted()
-        results = _results(pipeline, key)
+        results = process_results(pipeline, key)
         executions = {e.get("name"): e for e in pipeline.executions("DrainStateMachine")}
         first = executions[results[0][0]["correlation"]["execution"]]
         before = _states(pipeline, first["executionArn"])
@@ -221,9 +192,9 @@ def test_a_drain_started_before_an_upgrade_finishes_after_it(tmp_path: Path) -> 
     assert "ContinueLater" not in before
     assert before["TooLateToStart"] == before["ReturnMessage"] >= 2
     assert before["HandOver"] == 1
-    under_first = [
-        t for t, event in starts.records if event["correlation"]["execution"] == first["name"]
-    ]
+    under_first = starts.of(
+        "ProcessObjectFunction", lambda e: e["correlation"]["execution"] == first["name"]
+    )
     assert max(under_first) > upgraded_at
     # The same message each time under the previous drain (put back, its receive count rising).
     first_ids = {
@@ -256,7 +227,7 @@ def test_on_its_last_receive_the_previous_drain_dead_letters_an_unfinished_objec
     ):
         upload(pipeline, big)
         pipeline.start_schedules(fire_now=True)
-        _wait(
+        wait_for(
             lambda: pipeline.queue_counts("ObjectDeadLetterQueueUrl")[0] >= 1,
             timeout=40,
             what="the dead letter",
@@ -264,7 +235,7 @@ def test_on_its_last_receive_the_previous_drain_dead_letters_an_unfinished_objec
         pipeline.stop_schedules()
         pipeline.wait_for_executions("DrainStateMachine", timeout=60)
         letters = pipeline.dead_letters()
-        before = _results(pipeline, key)
+        before = process_results(pipeline, key)
         sent_before = Counter(r.body["row"] for r in downstream.accepted())
 
         # The upgrade, then the redrive (sluice-ops redrive's copy: the original body back to
@@ -276,8 +247,8 @@ def test_on_its_last_receive_the_previous_drain_dead_letters_an_unfinished_objec
         )
         assert redriven.redriven == 1
         pipeline.start_schedules(fire_now=True)
-        _wait(
-            lambda: any(not r.get("unfinished") for _, r in _results(pipeline, key)),
+        wait_for(
+            lambda: any(not r.get("unfinished") for _, r in process_results(pipeline, key)),
             timeout=60,
             what="the redriven object to finish",
         )
@@ -285,7 +256,7 @@ def test_on_its_last_receive_the_previous_drain_dead_letters_an_unfinished_objec
         pipeline.wait_for_executions("DrainStateMachine", timeout=60)
         report = account(pipeline, downstream, big, time.monotonic() - started)
         accepted = downstream.accepted()
-        after = _results(pipeline, key)[len(before) :]
+        after = process_results(pipeline, key)[len(before) :]
         states = pipeline.history_counts("DrainStateMachine")
     print(report.table())
     print(
