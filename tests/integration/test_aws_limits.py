@@ -63,7 +63,13 @@ def _run(
     while (execution := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
         assert time.monotonic() < deadline, "execution did not end"
         time.sleep(0.02)
-    events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+    # moto sets the status before it appends the closing event to the history: wait for it.
+    closing = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
+    while (events := sfn.get_execution_history(executionArn=execution_arn)["events"])[-1][
+        "type"
+    ] not in closing:
+        assert time.monotonic() < deadline, "the history has no closing event"
+        time.sleep(0.02)
     return {**execution, "events": [e["type"] for e in events]}
 
 
