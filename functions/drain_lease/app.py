@@ -40,7 +40,7 @@ def _started_at(value: Any) -> datetime:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action, owner = event.get("action"), event.get("owner")
     if not isinstance(owner, str) or not owner:
