@@ -31,6 +31,7 @@ from sluice_local.report import (
     write_report,
 )
 from sluice_local.runtime import LocalPipeline
+from sluice_local.terminal import printable
 
 # Odd but legal keys: spaces, '+', ':', '%', unicode, nested prefixes.
 _ODD_KEYS = [
@@ -122,7 +123,7 @@ class JobReport:
                 "objects dead-lettered",
                 f"{len(self.dead_lettered)}"
                 + (
-                    f"  ({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))})"
+                    f"  ({', '.join(f'{printable(k)}: {v}' for k, v in sorted(reasons.items()))})"
                     if reasons
                     else ""
                 ),
@@ -159,10 +160,11 @@ class JobReport:
         ]
         width = max(len(name) for name, _ in rows)
         lines = [f"  {name.ljust(width)}  {value}" for name, value in rows]
+        # Keys and reasons are the uploaders' text (cut before escaping: no half an escape).
         for key, reason in sorted(self.dead_lettered.items()):
-            lines.append(f"    dead letter: {key} -> {reason[:140]}")
+            lines.append(f"    dead letter: {printable(key)} -> {printable(reason[:140])}")
         for key in self.unaccounted:
-            lines.append(f"    UNACCOUNTED: {key}")
+            lines.append(f"    UNACCOUNTED: {printable(key)}")
         return "\n".join(lines)
 
 
