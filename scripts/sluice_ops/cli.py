@@ -19,6 +19,7 @@ import argparse
 import sys
 from typing import Any
 
+from sluice_local.terminal import printable
 from sluice_ops.redrive import (
     DeadLetter,
     copy_redrive,
@@ -114,7 +115,9 @@ def run(args: argparse.Namespace, sqs: Any, cloudformation: Any) -> list[str]:
     if args.command == "list":
         letters = list_dead_letters(sqs, queues["dlq_url"], args.limit)
         return [f"{len(letters)} dead letter(s) in {queues['dlq_url']}"] + [
-            f"  {d.message_id}  {d.error}: {d.reason}" for d in letters
+            # Reasons quote S3 keys, which uploaders choose; attributes, whoever sent them.
+            f"  {d.message_id}  {printable(d.error)}: {printable(d.reason)}"
+            for d in letters
         ]
     if args.command == "status":
         status = move_task_status(sqs, queues["dlq_arn"])

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sluice_local.terminal import printable
+
 ERROR_ATTRIBUTE = "sluice-error"
 REASON_ATTRIBUTE = "sluice-reason"
 HOLD_SECONDS = 600  # how long a looked-at message stays invisible during one run
@@ -72,7 +74,8 @@ class RedriveReport:
         out = [
             f"examined {self.examined}, {verb} {self.redriven}, left (not matching) {self.skipped}"
         ]
-        out += [f"  {error}: {count}" for error, count in sorted(self.by_error.items())]
+        # The sluice-error attribute is whatever the message carried: printed escaped.
+        out += [f"  {printable(error)}: {count}" for error, count in sorted(self.by_error.items())]
         return out
 
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sluice_local.terminal import printable
+
 EVENT_TYPES = (
     "page_view",
     "click",
@@ -230,7 +232,10 @@ def replay(
     kept: list[str] = []  # receipt handles of messages left in place: visible again at the end
     for item in dead_letter_ranges(sqs, dlq_url):
         records = read_range(kinesis, stream_name, item)
-        what = f"{item.shard_id} {item.start}..{item.end} ({item.size} records, {item.condition})"
+        # Whoever may send to the dead-letter queue writes the record: its text is printed escaped.
+        what = printable(f"{item.shard_id} {item.start}..{item.end}") + (
+            f" ({item.size} records, {printable(item.condition)})"
+        )
         if len(records) < item.size:
             lines.append(
                 f"{what}: only {len(records)} still in the stream (retention); left in place"
