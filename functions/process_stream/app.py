@@ -1,7 +1,8 @@
 """ProcessStream handler: a batch of the stream pipeline's Kinesis records into StreamEventTable.
 
 Phase 1 turns every record into its item (stream_events); a record that is not a valid event
-is a batch item failure, its reason logged with its shard, sequence number and partition key.
+is a batch item failure, its reason logged with its shard, sequence number and a hash of its
+partition key.
 Phase 2 writes the good items with BatchWriteItem (stream_writer); a record whose item is still
 unwritten after the retries is a batch item failure too. Output:
 ``{"batchItemFailures": [{"itemIdentifier": "<sequence number>"}, ...]}`` (the event source
@@ -35,6 +36,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice_common.errors import InvalidStreamEvent, MalformedEvent
 from sluice_common.observability import dt_metrics, logger, metrics, tracer
+from sluice_common.redact import fingerprint
 from stream_events import PreparedRecord, prepare_record
 from stream_writer import WriteSettings, write_items
 
@@ -86,14 +88,17 @@ def dynamodb() -> Any:
 
 
 def _record_ids(record: KinesisStreamRecord) -> dict[str, str]:
-    """The record's shard, sequence number and partition key, for its log lines."""
+    """The record's shard, sequence number and partition key's fingerprint, for its log lines.
+
+    A producer picks partition keys (often a user or card id): logs carry a hash, which still
+    groups a key's records, and the key stays in StreamEventTable only."""
     raw = record.raw_event
     found = raw.get("kinesis")
     kinesis = found if isinstance(found, dict) else {}
     return {
         "shard_id": str(raw.get("eventID", "")).partition(":")[0],
         "sequence_number": str(kinesis.get("sequenceNumber", "")),
-        "partition_key": str(kinesis.get("partitionKey", "")),
+        "partition_key_hash": fingerprint(str(kinesis.get("partitionKey", ""))),
     }
 
 

@@ -64,6 +64,7 @@ from typing import Any, Final, NotRequired, TypedDict
 from sluice_common.errors import InvalidStreamEvent
 from sluice_common.fields import identifier, required, utc_text
 from sluice_common.payments import describe, shown
+from sluice_common.redact import mask_pans
 
 CATEGORIES: Final[Mapping[str, str]] = {  # eventType -> category
     "page_view": "engagement",
@@ -282,7 +283,7 @@ def _json(text: str) -> Any:
     except json.JSONDecodeError as exc:
         raise InvalidStreamEvent(
             f"data is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
-            f"(data starts {shown(text[:20])})"
+            f"(data starts {shown(mask_pans(text)[:20])})"
         ) from None
     except _DuplicateKey as exc:
         raise InvalidStreamEvent(f"data has the field {shown(str(exc))} twice") from None
@@ -321,7 +322,8 @@ def validate_event(event: Mapping[str, Any], *, now: datetime) -> Validation:
         if event.get("sessionId") is not None
         else None
     )
-    unknown = sorted(str(name)[:64] for name in event if name not in KNOWN_FIELDS)
+    # Field names are logged: masked like any quoted value (a card number sent as a key).
+    unknown = sorted(mask_pans(str(name))[:64] for name in event if name not in KNOWN_FIELDS)
     return Validation(
         StreamEvent(event_id, user_id, event_type, timestamp, value, properties, session_id),
         tuple(unknown[:MAX_LOGGED_FIELDS]),
@@ -428,7 +430,7 @@ def _value(value: object, event_type: str) -> Decimal | None:
             )
         return None
     number = _number(value)
-    seen = shown(value) if isinstance(value, str) else str(value)
+    seen = shown(value) if isinstance(value, str) else mask_pans(str(value))
     if number is None:
         raise InvalidStreamEvent(
             f"value must be a decimal number such as 49.90 or '49.90', got {describe(value)}"
@@ -473,7 +475,7 @@ def _properties(value: object) -> dict[str, PropertyValue] | None:
                 )
             checked[key] = element
         elif isinstance(element, int | Decimal):
-            number = _storable(Decimal(element), field, str(element))
+            number = _storable(Decimal(element), field, mask_pans(str(element)))
             checked[key] = element if isinstance(element, int) else number
         elif element is None:
             raise InvalidStreamEvent(f"{field} is null; leave the key out instead")

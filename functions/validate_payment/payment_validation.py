@@ -63,7 +63,9 @@ from sluice_common.payments import (
     describe,
     places,
     shown,
+    shown_number,
 )
+from sluice_common.redact import mask_pans
 
 REQUIRED_FIELDS: Final = ("transactionId", "merchantId", "amount", "currency", "type", "occurredAt")
 OPTIONAL_FIELDS: Final = ("customerId", "cardCountry", "description", "schemaVersion")
@@ -214,7 +216,8 @@ def validate_event(event: Mapping[str, Any], *, now: datetime) -> Validation:
         )
     if event.get("schemaVersion") is not None:
         payment["schemaVersion"] = _schema_version(event["schemaVersion"])
-    unknown = sorted(str(name)[:64] for name in event if name not in KNOWN_FIELDS)
+    # Field names are logged: masked like any quoted value (a card number sent as a key).
+    unknown = sorted(mask_pans(str(name))[:64] for name in event if name not in KNOWN_FIELDS)
     return Validation(payment, tuple(unknown[:MAX_LOGGED_FIELDS]))
 
 
@@ -368,8 +371,8 @@ def _schema_version(value: object) -> int:
         return SCHEMA_VERSION
     if isinstance(value, int) and not isinstance(value, bool):
         raise InvalidPayment(
-            f"schemaVersion {value} is not supported; this pipeline reads schemaVersion "
-            f"{SCHEMA_VERSION}"
+            f"schemaVersion {shown_number(value)} is not supported; this pipeline reads "
+            f"schemaVersion {SCHEMA_VERSION}"
         )
     raise InvalidPayment(
         f"schemaVersion must be the number {SCHEMA_VERSION}, got {describe(value)}"

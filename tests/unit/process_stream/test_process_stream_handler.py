@@ -4,7 +4,9 @@ reported by sequence number, and the batch is measured."""
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -161,22 +163,26 @@ def test_the_malformed_sample_reports_its_two_bad_records_and_writes_the_two_goo
     }
     assert stored(table) == expected(good)
     rejected = [line for line in logs() if line["message"] == "stream record rejected"]
-    assert [(r["sequence_number"], r["partition_key"], r["reason"]) for r in rejected] == [
-        (
-            SEQUENCE + "8901",
-            "u-10077",
-            "data is not JSON: Expecting property name enclosed in double quotes at line 1 "
-            'column 71 (data starts \'{"eventId":"evt-2026\')',
-        ),
-        (
-            SEQUENCE + "8903",
-            "u-30555",
-            "value is missing; a purchase needs its value, a decimal above 0 such as '49.90'",
-        ),
-    ]
+    assert (
+        [(r["sequence_number"], r["partition_key_hash"], r["reason"]) for r in rejected]
+        == [
+            (
+                SEQUENCE + "8901",
+                "sha256:" + hashlib.sha256(b"u-10077").hexdigest()[:16],
+                "data is not JSON: Expecting property name enclosed in double quotes at line 1 "
+                'column 71 (data starts \'{"eventId":"evt-****\')',  # evt-20261102-0101: 12 digits
+            ),
+            (
+                SEQUENCE + "8903",
+                "sha256:" + hashlib.sha256(b"u-30555").hexdigest()[:16],
+                "value is missing; a purchase needs its value, a decimal above 0 such as '49.90'",
+            ),
+        ]
+    )
     assert {(r["level"], r["error"], r["shard_id"]) for r in rejected} == {
         ("WARNING", "InvalidStreamEvent", "shardId-000000000000")
     }
+    assert not any("u-10077" in json.dumps(line) for line in logs())  # the key is not logged
     metrics = emitted_metrics()
     assert (metrics["ProcessedEvents"], metrics["FailedEvents"], metrics["SuccessRate"]) == (
         ("Count", [2.0]),

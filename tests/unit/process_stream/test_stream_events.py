@@ -192,7 +192,7 @@ def test_unknown_fields_are_ignored_left_out_of_the_item_and_named(
         ),
         (
             {"value": "1" * 39},
-            f"value '{'1' * 39}' has 39 significant digits; DynamoDB stores at most 38",
+            f"value '{'*' * 39}' has 39 significant digits; DynamoDB stores at most 38",
         ),
         (
             {"value": "1E+126"},
@@ -229,8 +229,7 @@ def test_unknown_fields_are_ignored_left_out_of_the_item_and_named(
         ({"properties": {"coupon": None}}, "properties.coupon is null; leave the key out instead"),
         (
             {"properties": {"big": 10**38 + 1}},
-            "properties.big 100000000000000000000000000000000000001 has 39 significant digits; "
-            "DynamoDB stores at most 38",
+            f"properties.big {'*' * 39} has 39 significant digits; DynamoDB stores at most 38",
         ),
         (
             {"sessionId": "s 1"},
@@ -310,7 +309,7 @@ def test_an_integer_too_long_for_python_is_rejected_not_raised_as_value_error() 
         (
             lambda r: r.update(eventID="49590338271490256608559692538361571095921575989136588892"),
             "record's eventID must be 'shardId-<digits>:<sequence number>', got a string "
-            "('4959033827149025660855969253836157109...')",
+            f"('{'*' * 37}...')",
         ),
         (
             lambda r: r["kinesis"].update(sequenceNumber=""),

@@ -409,9 +409,9 @@ AMOUNT_REJECTIONS = [
     (
         "EUR",
         "999999999999.01",
-        "amount '999999999999.01' is above the largest amount accepted, 999999999999 EUR",
+        "amount '************.01' is above the largest amount accepted, 999999999999 EUR",
     ),
-    ("JPY", "1" * 200, "amount '1111111111111111111111111111111111111...' is above the largest"),
+    ("JPY", "1" * 200, f"amount '{'*' * 37}...' is above the largest"),
     ("EUR", True, "amount must be a decimal string like '12.30', got a boolean (true)"),
     ("EUR", False, "amount must be a decimal string like '12.30', got a boolean (false)"),
     ("EUR", ["12.30"], "amount must be a decimal string like '12.30', got an array"),

@@ -3,6 +3,13 @@
 Service name, metrics namespace and log level come from POWERTOOLS_* environment variables set
 in template.yaml's Globals. Dynatrace reads metrics from log lines: :func:`dt_metrics` gives the
 ``dt.metrics`` field for them.
+
+Every handler traces with ``tracer.capture_lambda_handler(capture_response=False,
+capture_error=False)``: by default Tracer copies the return value (a payment, message bodies,
+alert recipients) and the exception object into X-Ray metadata, which anyone with X-Ray read
+access can see, with no grant on PaymentKey. X-Ray still gets timings, faults and an exception's
+message (the Lambda runtime and the X-Ray SDK record it), so messages show no rejected value
+unmasked (:func:`sluice_common.redact.mask_pans`).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from typing import Any, Final, Literal, NotRequired, TypedDict
 from sluice_common.countries import ALPHA_2
 from sluice_common.currencies import MINOR_UNITS, NO_MINOR_UNIT
 from sluice_common.errors import InvalidPayment
+from sluice_common.redact import mask_pans
 
 PaymentType = Literal["PAYMENT", "REFUND"]
 PAYMENT_TYPES: Final = ("PAYMENT", "REFUND")
@@ -89,10 +90,21 @@ class EnrichedPayment(ProcessedPayment):
 SHOWN_CHARS: Final = 40  # of a value quoted in a message: a dead-letter reason stays short
 
 
+def _cut(text: str) -> str:
+    # Masked before it is cut: a cut can leave fewer than 12 digits of a card number, unmasked.
+    masked = mask_pans(text)
+    return masked if len(masked) <= SHOWN_CHARS else masked[: SHOWN_CHARS - 3] + "..."
+
+
 def shown(value: str) -> str:
-    """A string value as messages quote it: in single quotes, a long one cut."""
-    text = value if len(value) <= SHOWN_CHARS else value[: SHOWN_CHARS - 3] + "..."
-    return "'" + text.replace("'", "\\'") + "'"
+    """A string value as messages quote it: in single quotes, card-number-like digit runs
+    masked, a long one cut. Messages reach logs, Splunk, X-Ray and dead-letter reasons."""
+    return "'" + _cut(value).replace("'", "\\'") + "'"
+
+
+def shown_number(value: object) -> str:
+    """A number as messages show it: unquoted, card-number-like digit runs masked, cut."""
+    return _cut(str(value))
 
 
 def describe(value: object) -> str:
@@ -107,8 +119,7 @@ def describe(value: object) -> str:
         return "an array"
     if isinstance(value, dict):
         return "an object"
-    text = str(value)
-    return f"a number ({text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + '...'})"
+    return f"a number ({shown_number(value)})"
 
 
 def currency_scale(currency: object, field: str = "currency") -> int:
