@@ -38,6 +38,11 @@ PRIORITY_ATTRIBUTE = "priority"
 # holds; a long poll asks them all and returns as soon as one has a message.
 PRIORITY_LONG_POLL_SECONDS = 1
 MAX_CAUSE_CHARS = 500  # a dead-letter reason names the problem; the body is dead-lettered as-is
+# An S3 event is 4 levels deep. Deeper bodies are refused here, not where the interpreter gives
+# up: CPython 3.11 raises RecursionError near 1,000 levels, 3.13 (Lambda's runtime) parses
+# 5,000 and more, so the same message would be "nested too deeply" locally and reach
+# parse_object_ref, and everything after it, in Lambda.
+MAX_BODY_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -123,8 +128,10 @@ def _parse_body(message: Mapping[str, Any]) -> dict[str, Any]:
         event = json.loads(body) if isinstance(body, str) else None
     except json.JSONDecodeError as exc:
         return _error("MalformedEvent", f"message body is not JSON ({exc.msg} at {exc.pos})")
-    except RecursionError:
-        return _error("MalformedEvent", "message body is JSON nested too deeply to read")
+    except RecursionError:  # deeper than this interpreter parses: past MAX_BODY_DEPTH too
+        return _error("MalformedEvent", _TOO_DEEP)
+    if _deeper_than(event, MAX_BODY_DEPTH):
+        return _error("MalformedEvent", _TOO_DEEP)
     if not isinstance(event, dict):
         return _error("MalformedEvent", "message body is not a JSON object")
     try:
@@ -132,6 +139,29 @@ def _parse_body(message: Mapping[str, Any]) -> dict[str, Any]:
     except SluiceError as exc:
         return _error(type(exc).__name__, str(exc))
     return {"s3Details": ref.to_s3_details()}
+
+
+_TOO_DEEP = (
+    f"message body is JSON nested too deeply to read (over {MAX_BODY_DEPTH} levels; an S3 "
+    "event has 4)"
+)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels in ``value`` (the top-level
+    container is level 1). A loop, not recursion: it must not fail where the parser did not."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _error(name: str, cause: str) -> dict[str, Any]:

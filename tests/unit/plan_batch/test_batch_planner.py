@@ -4,6 +4,8 @@ receives marked, both queues' depths read."""
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,59 @@ def test_deeply_nested_json_is_a_malformed_event_not_a_crash(body: str, cause: s
     assert item["error"]["Error"] == "MalformedEvent"
     assert cause in item["error"]["Cause"]
     assert item["body"] == body
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def _details_with(extra: str) -> str:
+    return '{"s3_details": {"bucket": "b", "key": "k.csv"}, "extra": ' + extra + "}"
+
+
+@pytest.fixture(params=[None, 20_000], ids=["this interpreter", "Python 3.13's deeper parser"])
+def recursion_limit(request: pytest.FixtureRequest) -> Iterator[None]:
+    """CPython 3.11's json parser gives up near 1,000 levels; Lambda's 3.13 parses several
+    thousand. A higher recursion limit here lets 3.11 parse as deep, so a test sees what the
+    function sees in Lambda."""
+    before = sys.getrecursionlimit()
+    if request.param:
+        sys.setrecursionlimit(request.param)
+    yield
+    sys.setrecursionlimit(before)
+
+
+@pytest.mark.usefixtures("recursion_limit")
+@pytest.mark.parametrize(
+    "body",
+    [
+        _nested(4000),
+        '{"a":' * 4000 + "1" + "}" * 4000,
+        _details_with(_nested(32)),  # 33 levels with the event's own object
+        '{"s3_details": {"bucket": "b", "key": ' + _nested(40) + "}}",
+    ],
+    ids=["arrays", "objects", "a valid event with a deep field", "a deep key"],
+)
+def test_a_body_nested_deeper_than_any_event_is_refused_whatever_the_interpreter(
+    body: str,
+) -> None:
+    [item] = batch_planner.plan_batch([{**_message(0), "Body": body}], "q", max_receive_count=5)
+
+    assert item["error"] == {
+        "Error": "MalformedEvent",
+        "Cause": "message body is JSON nested too deeply to read (over 32 levels; an S3 event "
+        "has 4)",
+    }
+    assert item["s3Details"] is None
+    assert item["body"] == body
+
+
+def test_an_event_at_the_depth_bound_is_planned() -> None:  # 32 levels
+    [item] = batch_planner.plan_batch(
+        [{**_message(0), "Body": _details_with(_nested(31))}], "q", max_receive_count=5
+    )
+    assert "error" not in item
+    assert item["s3Details"] == {"bucket": "b", "key": "k.csv"}
 
 
 def test_any_error_while_reading_a_message_becomes_its_malformed_event(
