@@ -12,7 +12,7 @@ from test_payment_validation import NOW, event
 
 from payment_validation import validate_body
 from sluice_common.errors import InvalidPayment
-from sluice_common.payments import as_validated
+from sluice_common.payments import as_validated, payment_in
 
 TEST_PAN = "4111111111111111"  # Visa's published test number
 
@@ -64,4 +64,12 @@ def test_a_card_number_in_a_later_steps_contract_check_is_masked() -> None:
         as_validated({**payment, "merchantId": TEST_PAN + " "})
 
     assert "merchantId" in str(caught.value)
+    assert TEST_PAN not in str(caught.value)
+
+
+def test_a_card_number_as_a_step_input_key_is_masked() -> None:
+    with pytest.raises(InvalidPayment) as caught:
+        payment_in({TEST_PAN: {}}, "ValidatePayment")
+
+    assert "*" * 16 in str(caught.value)
     assert TEST_PAN not in str(caught.value)

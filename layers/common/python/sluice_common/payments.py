@@ -203,7 +203,7 @@ def payment_in(step_input: object, producer: str) -> object:
     if "payment" not in step_input:
         raise _contract(
             "step input has no payment: expected {'payment': {...}}, got the keys "
-            f"{sorted(str(key) for key in step_input)[:10]}",
+            f"{sorted(_cut(str(key)) for key in step_input)[:10]}",
             producer,
         )
     return step_input["payment"]
