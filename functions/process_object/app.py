@@ -28,6 +28,7 @@ from downstream import (
     PacedDownstream,
     RetryPolicy,
     SimulatedDownstream,
+    downstream_url,
 )
 from object_processor import (
     STOP_MARGIN_SECONDS,
@@ -61,7 +62,7 @@ class Settings:
     def from_env(cls) -> Settings:
         env = os.environ
         return cls(
-            downstream_url=env.get("DOWNSTREAM_API_URL", ""),
+            downstream_url=downstream_url(env.get("DOWNSTREAM_API_URL", "")),
             timeout_s=float(env.get("DOWNSTREAM_TIMEOUT_SECONDS", "5")),
             policy=RetryPolicy(
                 max_attempts=int(env.get("DOWNSTREAM_MAX_ATTEMPTS", "5")),

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from sluice_common.errors import SluiceError
 from sluice_common.redact import header_value_problem, safe_error, safe_url
+from sluice_common.urls import REPLY_LIMIT, UrlNotAllowed, checked_url
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # One generator per container: seeding one per row cost a third of the row loop's time.
@@ -38,6 +39,22 @@ class DownstreamMisconfigured(SluiceError):
     Every row would fail the same way, so the object fails at once (no retries), with a message
     that names the header or secret and the problem, never the value.
     """
+
+
+def downstream_url(value: str) -> str:
+    """DOWNSTREAM_API_URL checked (https, or http to loopback; no userinfo); "" for none (the
+    simulated API).
+
+    Raised from the handler before the object is read, so a misconfigured function sends
+    nothing: the drain dead-letters the object with this error's name and message (naming the
+    setting, not the object's data), to redrive once the setting is fixed.
+    """
+    if not value.strip():
+        return ""
+    try:
+        return checked_url(value, "DOWNSTREAM_API_URL", "DownstreamApiUrl")
+    except UrlNotAllowed as exc:
+        raise DownstreamMisconfigured(f"{exc}; the object was not read") from None
 
 
 class Downstream(Protocol):
@@ -176,16 +193,15 @@ class HttpDownstream:
         )
 
 
-_BODY_READ = 64 * 1024
-
-
 class _Overrun(Exception):
     """The whole-request deadline passed while the body was still arriving."""
 
 
 def _read_body_by(response: Any, deadline: float) -> None:
-    """Read and drop ``response``'s body by ``deadline`` (monotonic), then pool the connection.
+    """Read and drop at most :data:`REPLY_LIMIT` bytes of ``response``'s body by ``deadline``
+    (monotonic), then pool the connection if the body ended.
 
+    Only the status is used, so a longer body is not read on: the connection is closed instead.
     ``read1`` makes at most one socket read, and before each the socket is allowed only the
     time left. The body is read raw (not decompressed: it is discarded anyway), so no decoder
     loops over several reads. On any way out but the body's end the connection is closed before
@@ -193,14 +209,17 @@ def _read_body_by(response: Any, deadline: float) -> None:
     request as that request's answer.
     """
     finished = False
+    read = 0
     try:
-        while True:
+        while read < REPLY_LIMIT:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _Overrun
             _limit_next_read(response, left)
-            if not response.read1(_BODY_READ, decode_content=False):
+            chunk = response.read1(REPLY_LIMIT - read, decode_content=False)
+            if not chunk:
                 break
+            read += len(chunk)
         finished = bool(response.isclosed())
     finally:
         if not finished:
