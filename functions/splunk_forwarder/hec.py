@@ -23,10 +23,9 @@ import urllib3
 from aws_lambda_powertools.utilities.data_classes import CloudWatchLogsEvent
 
 from sluice_common.redact import header_value_problem, safe_error, safe_url
+from sluice_common.urls import UrlNotAllowed, checked_url, read_reply
 
 HEC_EVENT_PATH = "/services/collector/event"
-# Plain http only where the token never leaves the machine.
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DATA_MESSAGE, CONTROL_MESSAGE = "DATA_MESSAGE", "CONTROL_MESSAGE"
 # Giving up early beats being killed by the Lambda timeout mid-request: the error says why.
 TIMEOUT_MARGIN_S = 1.0
@@ -110,25 +109,16 @@ class HecSettings:
 
 
 def hec_endpoint(url: str) -> str:
-    """The HEC event endpoint for SPLUNK_HEC_URL: https (or http on this machine), with
-    ``/services/collector/event`` appended when the URL stops short of it."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    """The HEC event endpoint for SPLUNK_HEC_URL: https (or http to loopback), no userinfo,
+    with ``/services/collector/event`` appended when the URL stops short of it."""
+    try:
+        parts = urlsplit(checked_url(url, "SPLUNK_HEC_URL", "SplunkHecUrl"))
+    except UrlNotAllowed as exc:
         raise InvalidSetting(
-            f"SPLUNK_HEC_URL {safe_url(url)!r} is not a URL: set it to https://<splunk-host>:8088 "
-            f"or the full https://<splunk-host>:8088{HEC_EVENT_PATH}"
-        )
-    if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
-        raise InvalidSetting(
-            f"SPLUNK_HEC_URL {safe_url(url)!r} uses plain http: the HEC token would cross the "
-            "network unencrypted. Use https (plain http is allowed only for 127.0.0.1 and "
-            "localhost)"
-        )
-    if parts.username or parts.password:
-        raise InvalidSetting(
-            "SPLUNK_HEC_URL carries credentials: remove them from the URL; the HEC token "
-            "belongs in the secret named by SPLUNK_HEC_TOKEN_SECRET_ARN"
-        )
+            f"{exc}. Splunk HEC is https://<splunk-host>:8088 or the full "
+            f"https://<splunk-host>:8088{HEC_EVENT_PATH}; the token belongs in the secret named "
+            "by SPLUNK_HEC_TOKEN_SECRET_ARN"
+        ) from None
     path = parts.path.rstrip("/")
     if HEC_EVENT_PATH not in path:
         if path.endswith("/services/collector"):
@@ -311,6 +301,7 @@ class _Reply:
     code: int | None = None
     invalid_event: int | None = None
     retry_after: float | None = None
+    note: str = ""  # why the answer could not be parsed in full (see ReplyBody.note)
 
     @property
     def ok(self) -> bool:
@@ -324,7 +315,7 @@ class _Reply:
         if self.status is None:
             return self.text
         code = f", code {self.code}" if self.code is not None else ""
-        return f"HTTP {self.status}{code} {self.text!r}"
+        return f"HTTP {self.status}{code} {self.text!r}{self.note}"
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -355,7 +346,9 @@ def _post_once(
             timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
             retries=False,
             redirect=False,
+            preload_content=False,
         )
+        answer = read_reply(response)  # its first 64 KiB: HEC answers with a short JSON object
     except errors.SSLError as exc:
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
             raise HecRejected(
@@ -376,14 +369,14 @@ def _post_once(
             "header value is not valid HTTP; check the token in the secret named by "
             "SPLUNK_HEC_TOKEN_SECRET_ARN"
         ) from None
-    raw = response.data.decode("utf-8", "replace")
+    raw = answer.data.decode("utf-8", "replace")
     try:
         reply = json.loads(raw)
     except ValueError:
         reply = None
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if not isinstance(reply, dict):
-        return _Reply(response.status, raw[:200].strip(), retry_after=retry_after)
+        return _Reply(response.status, raw[:200].strip(), retry_after=retry_after, note=answer.note())
     code, invalid = reply.get("code"), reply.get("invalid-event-number")
     return _Reply(
         response.status,

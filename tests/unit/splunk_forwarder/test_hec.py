@@ -331,6 +331,8 @@ def test_only_json_objects_are_parsed() -> None:
         ("https://proxy.example.com/splunk", "https://proxy.example.com/splunk/services/collector/event"),
         ("http://127.0.0.1:8088", "http://127.0.0.1:8088/services/collector/event"),
         ("http://localhost:8088", "http://localhost:8088/services/collector/event"),
+        ("http://127.0.0.2:8088", "http://127.0.0.2:8088/services/collector/event"),
+        ("http://[::1]:8088", "http://[::1]:8088/services/collector/event"),
     ],
 )  # fmt: skip
 def test_the_hec_url_gets_the_event_path(url: str, endpoint: str) -> None:
@@ -341,9 +343,11 @@ def test_the_hec_url_gets_the_event_path(url: str, endpoint: str) -> None:
     ("url", "reason"),
     [
         ("http://splunk.example.com:8088", "plain http"),
-        ("splunk.example.com:8088", "not a URL"),
-        ("ftp://splunk.example.com", "not a URL"),
-        ("https://admin:pw@splunk.example.com", "credentials"),
+        ("splunk.example.com:8088", "must start with https://"),
+        ("ftp://splunk.example.com", "must start with https://"),
+        ("https://admin:pw@splunk.example.com", "userinfo"),
+        ("https://admin:p?w@splunk.example.com", "userinfo"),  # urllib.parse: host admin
+        ("http://admin@127.0.0.1:8088", "userinfo"),
     ],
 )
 def test_an_unsafe_or_unusable_hec_url_is_refused(url: str, reason: str) -> None:
@@ -433,4 +437,4 @@ def test_url_userinfo_and_query_never_appear_in_a_delivery_error(
     assert not any(secret in message for secret in ("us3r", "pa55", "qu3ry"))
     with pytest.raises(InvalidSetting) as refused:
         hec_endpoint("http://us3r:pa55@splunk.example.com:8088")
-    assert "plain http" in str(refused.value) and "pa55" not in str(refused.value)
+    assert "userinfo" in str(refused.value) and "pa55" not in str(refused.value)
