@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import time
 import unicodedata
 from collections import defaultdict
@@ -31,8 +32,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sluice_common.urls import ReplyBody
 
 PERIOD_S = 60  # CloudWatch resolution read, and Dynatrace's one-minute slot
 MAX_QUERIES_PER_CALL = 500  # GetMetricData
@@ -410,31 +413,25 @@ def chunks(
 
 
 # -- send: Dynatrace ---------------------------------------------------------------------------
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
 def ingest_url(api_url: str) -> str:
     """The ingest endpoint of an environment URL (``https://abc12345.live.dynatrace.com``, an
     ActiveGate's ``https://host:9999/e/<env>``, or the endpoint itself). HTTPS only, except
-    ``http://127.0.0.1``/``localhost`` for a local stand-in."""
-    from sluice_common.redact import safe_url  # the layer: the dashboard loads only this file
+    plain http to loopback for a local stand-in; no userinfo (see sluice_common.urls)."""
+    # The layer, imported here: the dashboard generator loads only this file.
+    from sluice_common.urls import UrlNotAllowed, checked_url
 
-    url = (api_url or "").strip().rstrip("/")
-    shown = safe_url(api_url or "")  # messages name no userinfo or query string
-    if not url:
+    if not (api_url or "").strip():
         raise DynatraceConfigError(
             "DYNATRACE_API_URL is empty: set it to your environment's URL, "
             "e.g. https://abc12345.live.dynatrace.com"
         )
-    parts = urlsplit(url)
-    local = parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
-    if parts.scheme != "https" and not local:
+    try:
+        url = checked_url(api_url, "DYNATRACE_API_URL", "DynatraceApiUrl").rstrip("/")
+    except UrlNotAllowed as exc:
         raise DynatraceConfigError(
-            f"DYNATRACE_API_URL {shown!r} must start with https:// (the token travels with "
-            "every request); plain http is allowed only for 127.0.0.1/localhost"
-        )
-    if not parts.hostname:
-        raise DynatraceConfigError(f"DYNATRACE_API_URL {shown!r} has no host name")
+            f"{exc}; the environment's URL is e.g. https://abc12345.live.dynatrace.com "
+            "(the token travels with every request)"
+        ) from None
     return url if url.endswith(INGEST_PATH) else url + INGEST_PATH
 
 
@@ -469,19 +466,26 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-def _body(data: bytes) -> dict[str, Any]:
+# The counts lead Dynatrace's answer; its invalidLines list can run past what is read of it.
+_COUNTS = re.compile(rb'"(linesOk|linesInvalid)"\s*:\s*(\d+)')
+
+
+def _body(reply: ReplyBody) -> dict[str, Any]:
+    """The answer's JSON object; from an answer cut at the read limit, its counts alone."""
     try:
-        parsed = json.loads(data or b"{}")
+        parsed = json.loads(reply.data or b"{}")
     except ValueError:
-        return {}
+        if not reply.truncated:
+            return {}
+        return {name.decode(): int(value) for name, value in _COUNTS.findall(reply.data)}
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _message(body: dict[str, Any], data: bytes) -> str:
+def _message(body: dict[str, Any], reply: ReplyBody) -> str:
     error = body.get("error")
     if isinstance(error, dict) and error.get("message"):
         return str(error["message"])
-    return data[:300].decode(errors="replace")
+    return reply.data[:300].decode(errors="replace") + reply.note()
 
 
 _JITTER = random.Random()  # noqa: S311 - backoff jitter, not security
@@ -494,11 +498,13 @@ def _post(
     report: IngestReport,
     sleep: Callable[[float], None],
     rng: random.Random,
-) -> tuple[int, dict[str, Any]]:
-    """POST one body; retry 429/5xx/connection errors; return the final status and JSON."""
+) -> tuple[int, dict[str, Any], ReplyBody]:
+    """POST one body; retry 429/5xx/connection errors; return the final status, JSON and what
+    was read of the answer (its first 64 KiB)."""
     from urllib3.exceptions import HTTPError
 
     from sluice_common.redact import header_value_problem, safe_error, safe_url
+    from sluice_common.urls import read_reply
 
     # http.client would refuse a bad token with an error that quotes it: name the problem only.
     token = ingest.token.strip()
@@ -526,7 +532,9 @@ def _post(
                 headers=headers,
                 timeout=ingest.timeout_s,
                 retries=False,
+                preload_content=False,
             )
+            reply = read_reply(response)
         except (HTTPError, OSError) as exc:
             problem = f"cannot reach {shown}: {safe_error(exc)}"
         except ValueError as exc:  # a header http.client refuses, quoting it: name none
@@ -535,17 +543,17 @@ def _post(
                 f"is not valid HTTP; check the API token from {ingest.token_source}"
             ) from None
         else:
-            status, data = int(response.status), bytes(response.data or b"")
-            parsed = _body(data)
+            status = int(response.status)
+            parsed = _body(reply)
             if status in (401, 403):
                 raise DynatraceAuthError(
                     f"Dynatrace refused the API token from {ingest.token_source} "
-                    f"(HTTP {status}: {_message(parsed, data)}): the token needs the "
+                    f"(HTTP {status}: {_message(parsed, reply)}): the token needs the "
                     "metrics.ingest scope and must not be expired or revoked"
                 )
             if status not in RETRYABLE_STATUS:
-                return status, parsed
-            problem = f"HTTP {status} from {shown}: {_message(parsed, data)}"
+                return status, parsed, reply
+            problem = f"HTTP {status} from {shown}: {_message(parsed, reply)}"
             retry_after = _retry_after(response.headers)
         if attempt < ingest.max_attempts:
             delay = rng.uniform(
@@ -573,12 +581,22 @@ def send_lines(
 
     report = IngestReport()
     for chunk in chunks(lines, max_lines, max_bytes):
-        status, body = _post(pool, ingest, "\n".join(chunk).encode(), report, sleep, rng or _JITTER)
+        status, body, reply = _post(
+            pool, ingest, "\n".join(chunk).encode(), report, sleep, rng or _JITTER
+        )
         report.lines_sent += len(chunk)
         if status not in (200, 202, 400) or (status == 400 and "linesInvalid" not in body):
             raise DynatraceError(
-                f"Dynatrace answered HTTP {status} to {safe_url(ingest.url)}: {_message(body, b'')}"
+                f"Dynatrace answered HTTP {status} to {safe_url(ingest.url)}: "
+                f"{_message(body, reply)}"
                 + (" (is DYNATRACE_API_URL the environment's URL?)" if status == 404 else "")
+            )
+        if reply.truncated or reply.problem:
+            report.warnings.append(
+                f"Dynatrace's answer to {len(chunk)} lines was not read in full"
+                f"{reply.note()}: counted linesOk={body.get('linesOk', 'unknown')}, "
+                f"linesInvalid={body.get('linesInvalid', 'unknown')}; invalid lines past the "
+                "part read are not listed"
             )
         ok = int(body.get("linesOk") or 0)
         invalid = int(body.get("linesInvalid") or 0)

@@ -17,6 +17,7 @@ import urllib3
 
 from dynatrace_metrics import (
     CLOUDWATCH_DIMENSION,
+    INGEST_PATH,
     MAX_QUERIES_PER_CALL,
     METRICS,
     Datapoint,
@@ -135,6 +136,8 @@ def test_window_settings_that_cannot_work_are_refused(
         ("https://ag.example:9999/e/abc12345", "https://ag.example:9999/e/abc12345"),
         ("http://127.0.0.1:8123", "http://127.0.0.1:8123"),
         ("http://localhost:8123/api/v2/metrics/ingest", "http://localhost:8123"),
+        ("http://127.0.0.2:8123", "http://127.0.0.2:8123"),  # all of 127.0.0.0/8 is loopback
+        ("http://[::1]:8123", "http://[::1]:8123"),
     ],
 )
 def test_ingest_url_is_the_environment_url_plus_the_ingest_path(given: str, expected: str) -> None:
@@ -145,6 +148,21 @@ def test_ingest_url_is_the_environment_url_plus_the_ingest_path(given: str, expe
 def test_ingest_url_refuses_plain_http_to_a_remote_host_and_empty(given: str) -> None:
     with pytest.raises(DynatraceConfigError, match="DYNATRACE_API_URL"):
         ingest_url(given)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://us3r:pa55@abc12345.live.dynatrace.com",
+        "https://us3r@abc12345.live.dynatrace.com",
+        "http://us3r:pa55@127.0.0.1:8123",
+        "https://us3r:pa?55@abc12345.live.dynatrace.com",  # urllib.parse: host us3r, a query
+    ],
+)
+def test_ingest_url_refuses_userinfo_and_never_shows_it(given: str) -> None:
+    with pytest.raises(DynatraceConfigError, match=r"DynatraceApiUrl.*userinfo") as refused:
+        ingest_url(given)
+    assert "us3r" not in str(refused.value) and "pa55" not in str(refused.value)
 
 
 # -- queries -------------------------------------------------------------------------------------
@@ -494,7 +512,8 @@ def test_url_userinfo_and_query_never_appear_in_an_error(
     with DynatraceServer() as gone:
         url, token = gone.url, gone.token
     with_secrets = url.replace("http://", "http://us3r:pa55@")
-    target = Ingest(url=ingest_url(with_secrets), token=token, token_source="s", max_attempts=2)
+    # ingest_url refuses userinfo (below); an Ingest built around it still names none.
+    target = Ingest(url=with_secrets + INGEST_PATH, token=token, token_source="s", max_attempts=2)
     with pytest.raises(DynatraceUnavailable) as raised:
         send_lines(pool, target, [format_line(point())], sleep=sleeps)
     assert str(raised.value).startswith(f"cannot reach {url}/api/v2/metrics/ingest: ")
