@@ -376,7 +376,9 @@ def _post_once(
         reply = None
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if not isinstance(reply, dict):
-        return _Reply(response.status, raw[:200].strip(), retry_after=retry_after, note=answer.note())
+        return _Reply(
+            response.status, raw[:200].strip(), retry_after=retry_after, note=answer.note()
+        )
     code, invalid = reply.get("code"), reply.get("invalid-event-number")
     return _Reply(
         response.status,
