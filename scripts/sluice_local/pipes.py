@@ -32,6 +32,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from sluice_local import timescale
 
 _RECEIVE_MAX = 10  # SQS ReceiveMessage returns at most 10 messages per call
@@ -94,6 +96,10 @@ class PipeStats:
     partially_failed_executions: int = 0  # Pipes' ExecutionPartiallyFailed metric
     invalid_outputs: int = 0  # a batchItemFailures the pipe cannot honour: whole batch back
     redelivered: int = 0  # messages left in the queue to come back (any of the above)
+    # Receives AWS refused (the role may not read the queue or decrypt it with its key): Pipes
+    # keeps polling, and the messages stay in the queue.
+    source_errors: int = 0
+    last_source_error: str = ""
     execution_names: list[str] = field(default_factory=list)
 
 
@@ -202,7 +208,12 @@ class PipeRunner:
         """Run one batch through the target; False when the queue had nothing."""
         self.busy = True
         try:
-            batch = self._receive_batch()
+            try:
+                batch = self._receive_batch()
+            except ClientError as error:
+                self.stats.source_errors += 1
+                self.stats.last_source_error = str(error)
+                return False
             if not batch:
                 return False
             self._deliver(batch)
