@@ -228,6 +228,34 @@ def _run_everything(pipeline: LocalPipeline, downstream: Any, smtp: SmtpServer) 
     # The stream: valid events written, malformed ones dead-lettered as ranges.
     run_stream(pipeline, sample_events(40, malformed=2, seed=5), rate=None, timeout=60)
 
+    # Each asynchronously invoked function failing after its retries: Lambda sends the record
+    # to the encrypted ObservabilityDeadLetterQueue with the function's role (and its key).
+    failing = ("ExecutionAlertFunction", "AlertNotifierFunction", "SplunkForwarderFunction")
+    failing += ("MetricsSyncFunction",)
+
+    def fail(name: str, event: Any) -> None:
+        if name in failing:
+            raise RuntimeError("injected failure for the on-failure destination")
+
+    pipeline.dispatcher.crash_hook = fail
+    try:
+        lam = pipeline.client("lambda")
+        for logical_id in failing:
+            lam.invoke(
+                FunctionName=pipeline.resources[logical_id], InvocationType="Event", Payload=b"{}"
+            )
+    finally:
+        pipeline.dispatcher.crash_hook = None
+    url = pipeline.outputs["ObservabilityDeadLetterQueueUrl"]
+    arrived: set[str] = set()
+    deadline = time.monotonic() + 30
+    while not all(pipeline.resources[f] in " ".join(arrived) for f in failing):
+        assert time.monotonic() < deadline, f"on-failure records missing: {arrived}"
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            arrived.add(json.loads(message["Body"])["requestContext"]["functionArn"])
+
 
 def test_a_representative_run_is_refused_nothing(recorded: Recorded) -> None:
     summary = recorded.summary

@@ -210,6 +210,11 @@ def test_the_workflow_may_write_the_table_and_the_dead_letter_queue_and_nothing_
             json.dumps(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]),
             json.dumps({"Fn::GetAtt": ["PaymentKey", "Arn"]}),
         ),
+        # The same key encrypts the dead-letter queue: through SQS only.
+        (
+            json.dumps(["kms:GenerateDataKey", "kms:Decrypt"]),
+            json.dumps({"Fn::GetAtt": ["PaymentKey", "Arn"]}),
+        ),
     }
     # Only the execution log delivery setup is on "*" (AWS documents no narrower resource).
     unscoped = {a for s in statements if s["Resource"] == "*" for a in s["Action"]}

@@ -135,8 +135,9 @@ def _policy_statements(cfn: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
             documents.append(props["PolicyDocument"])
         for document in documents:
             statements = document["Statement"]
-            for statement in statements if isinstance(statements, list) else [statements]:
-                found.append((logical_id, statement))
+            for entry in statements if isinstance(statements, list) else [statements]:
+                # A statement that exists under a condition (RedriveOperatorPolicy's payment key).
+                found.extend((logical_id, statement) for statement in _branches(entry))
     return found
 
 
@@ -197,8 +198,11 @@ def test_created_bucket_is_private_and_encrypted() -> None:
 
 
 def test_queues_are_encrypted() -> None:
-    queues = [r for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::SQS::Queue"]
-    assert queues and all(q["Properties"].get("SqsManagedSseEnabled") for q in queues)
+    queues = {k: r for k, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    assert queues
+    for logical_id, queue in queues.items():
+        props = queue["Properties"]
+        assert props.get("SqsManagedSseEnabled") or props.get("KmsMasterKeyId"), logical_id
 
 
 def test_every_log_group_has_retention() -> None:

@@ -1,0 +1,150 @@
+"""Issue 17, items 4 and 6, on the strict local runtime: each key grant and trust condition the
+template adds is needed, and without it the run fails the way AWS fails it, losing nothing.
+
+Each test deploys a copy of template.yaml with one grant taken out (or one condition changed).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from sluice_local.iam import CreateRefused
+from sluice_local.payments import publish, sample_payments, stored_items
+from sluice_local.runtime import LocalPipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+PAYMENTS = {"EnablePaymentPipeline": "true", "PaymentBatchWindowSeconds": "0"}
+
+
+def _template_copy(directory: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """template.yaml with ``edit`` applied to its Resources, beside the code it names."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("functions", "layers", "statemachine"):
+        (directory / name).symlink_to(ROOT / name)
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    edit(template["Resources"])
+    path = directory / "template.yaml"
+    path.write_text(json.dumps(template))
+    return path
+
+
+def _drop(statements: list[dict[str, Any]], sid: str) -> list[dict[str, Any]]:
+    kept = [s for s in statements if s.get("Sid") != sid]
+    assert len(kept) == len(statements) - 1, f"no statement {sid}"
+    return kept
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _messages(pipeline: LocalPipeline, output: str) -> int:
+    attributes = pipeline.client("sqs").get_queue_attributes(
+        QueueUrl=pipeline.outputs[output],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+def test_without_the_pipe_roles_key_grant_payments_wait_in_their_queue(tmp_path: Path) -> None:
+    def no_decrypt(resources: dict[str, Any]) -> None:
+        document = resources["PaymentPipeRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        document["Statement"] = _drop(document["Statement"], "DecryptPaymentQueue")
+
+    template = _template_copy(tmp_path, no_decrypt)
+    with LocalPipeline(template, PAYMENTS, time_scale=0.02) as pipeline:
+        runner = pipeline.pipes["PaymentPipe"]
+        publish(pipeline, sample_payments(3, seed=11).bodies)
+        _wait(lambda: runner.stats.source_errors > 0, "the pipe never tried to read")
+        summary = pipeline.iam.summary()
+        stored = stored_items(pipeline)
+        waiting = _messages(pipeline, "PaymentQueueUrl")
+        key = pipeline.resources["PaymentKey"]
+    assert stored == [] and runner.stats.batches == 0
+    assert waiting == 3  # nothing lost: Pipes keeps polling until the grant is fixed
+    assert "KMS.AccessDeniedException" in runner.stats.last_source_error
+    [denied] = [d for d in summary["denied"] if d["principal"] == "PaymentPipeRole"]
+    assert denied["action"] == "kms:Decrypt" and denied["resource"].endswith(f"key/{key}")
+    assert "because no identity-based policy allows the kms:Decrypt action" in denied["reason"]
+
+
+def test_without_the_key_policy_statement_sns_cannot_deliver_payments(tmp_path: Path) -> None:
+    def no_sns(resources: dict[str, Any]) -> None:
+        policy = resources["PaymentKey"]["Properties"]["KeyPolicy"]
+        policy["Statement"] = _drop(policy["Statement"], "PaymentTopicDeliversToItsQueues")
+
+    template = _template_copy(tmp_path, no_sns)
+    with LocalPipeline(template, PAYMENTS, time_scale=0.02) as pipeline:
+        publish(pipeline, sample_payments(3, seed=12).bodies)
+        pipeline.wait_for_pipes(30)
+        summary = pipeline.iam.summary()
+        queued = _messages(pipeline, "PaymentQueueUrl")
+        dead = _messages(pipeline, "PaymentDeadLetterQueueUrl")
+    # SNS may use the key for neither queue: the subscription's dead-letter queue is under the
+    # same key, so AWS drops the message after its delivery retries (SNS "delivery policies").
+    assert queued == 0 and dead == 0
+    refused = {(d["principal"], d["action"]) for d in summary["denied"]}
+    assert ("sns.amazonaws.com", "kms:GenerateDataKey") in refused
+    [reason] = {d["reason"] for d in summary["denied"] if d["principal"] == "sns.amazonaws.com"}
+    assert "because no resource-based policy allows the kms:GenerateDataKey action" in reason
+
+
+def test_without_the_key_grant_a_failed_alert_leaves_no_record(tmp_path: Path) -> None:
+    def no_key_grant(resources: dict[str, Any]) -> None:
+        for policy in resources["ExecutionAlertFunction"]["Properties"]["Policies"]:
+            if "Statement" in policy and any(
+                s.get("Sid") == "SendFailuresToTheEncryptedDeadLetterQueue"
+                for s in policy["Statement"]
+            ):
+                policy["Statement"] = _drop(
+                    policy["Statement"], "SendFailuresToTheEncryptedDeadLetterQueue"
+                )
+                return
+        raise AssertionError("no SendFailuresToTheEncryptedDeadLetterQueue statement")
+
+    def fail(name: str, event: Any) -> None:
+        if name == "ExecutionAlertFunction":
+            raise RuntimeError("injected failure for the on-failure destination")
+
+    template = _template_copy(tmp_path, no_key_grant)
+    with LocalPipeline(template, time_scale=0.02) as pipeline:
+        pipeline.dispatcher.crash_hook = fail
+        pipeline.client("lambda").invoke(
+            FunctionName=pipeline.resources["ExecutionAlertFunction"],
+            InvocationType="Event",
+            Payload=b"{}",
+        )
+        # After Lambda's two retries, its attempt to send the record is decided.
+        _wait(lambda: pipeline.iam.denied_calls > 0, "no on-failure delivery was attempted")
+        pipeline.dispatcher.crash_hook = None
+        summary = pipeline.iam.summary()
+        recorded = _messages(pipeline, "ObservabilityDeadLetterQueueUrl")
+    assert recorded == 0  # Lambda counts a DestinationDeliveryFailures; nothing is sent
+    refused = {(d["principal"], d["action"]) for d in summary["denied"]}
+    assert ("ExecutionAlertFunctionRole", "kms:GenerateDataKey") in refused
+
+
+def test_a_pipe_role_that_trusts_another_pipe_cannot_be_used(tmp_path: Path) -> None:
+    def other_pipe(resources: dict[str, Any]) -> None:
+        [trust] = resources["PaymentPipeRole"]["Properties"]["AssumeRolePolicyDocument"][
+            "Statement"
+        ]
+        trust["Condition"]["ArnEquals"]["aws:SourceArn"] = {
+            "Fn::Sub": "arn:${AWS::Partition}:pipes:${AWS::Region}:${AWS::AccountId}:pipe/other"
+        }
+
+    template = _template_copy(tmp_path, other_pipe)
+    with pytest.raises(CreateRefused) as refused:
+        LocalPipeline(template, PAYMENTS, time_scale=0.02).start()
+    assert str(refused.value) == ("PaymentPipe: pipes.amazonaws.com may not assume the pipe's role")
