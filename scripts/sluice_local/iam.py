@@ -58,6 +58,7 @@ from sluice_local.iam_policy import (
 )
 from sluice_local.managed_policies import managed_policy
 from sluice_local.template import TemplateError
+from sluice_local.terminal import printable
 
 if TYPE_CHECKING:
     from sluice_local.runtime import LocalPipeline
@@ -740,7 +741,8 @@ def format_report(summary: Mapping[str, Any]) -> str:
     mode = "enforced" if summary.get("enforced", True) else "lenient: nothing refused"
     lines = [f"IAM calls checked {summary.get('calls_checked', 0)}, denied {denied} ({mode})"]
     for entry in refused:
-        lines.append(f"  DENIED x{entry.get('count', 1)}: {entry['reason']}")
+        # A refusal names the resource: an object ARN ends in a key an uploader chose.
+        lines.append(f"  DENIED x{entry.get('count', 1)}: {printable(entry['reason'])}")
     for role, actions in summary.get("roles", {}).items():
         used = list(actions.get("used", []))
         lines.append(f"\n{role}")

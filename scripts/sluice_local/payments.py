@@ -28,6 +28,7 @@ from sluice_local.report import (
     write_report,
 )
 from sluice_local.runtime import DeadLetter, LocalPipeline
+from sluice_local.terminal import printable
 
 ROOT = Path(__file__).resolve().parents[2]
 MERCHANTS = ROOT / "functions/enrich_payment/reference/merchants.json"
@@ -195,8 +196,10 @@ def print_report(report: PaymentReport) -> None:
     )
     for name, value in report.limit_lines:
         print(f"  {name:<34}{value}")
+    # Reasons quote the rejected payment fields, which publishers choose: printed escaped.
     for dead in report.dead_lettered[:5]:
-        print(f"    dead letter: {dead.attributes.get('sluice-step', '?')} -> {dead.reason}")
+        step = printable(dead.attributes.get("sluice-step", "?"))
+        print(f"    dead letter: {step} -> {printable(dead.reason)}")
 
 
 def main(args: Any) -> int:
