@@ -2,8 +2,7 @@
 
 Functions refuse userinfo at start (sluice_common.urls), but a URL reaches messages by other
 ways too (an Ingest or HttpDownstream built directly, an operator tool): safe_url and redact
-are the second line. The cases marked pending wait for a safe_url/redact fix handed over with
-issue 17's URL items; strict xfail makes them fail once it is in, so the marker goes with it.
+are the second line.
 """
 
 from __future__ import annotations
@@ -16,26 +15,26 @@ from sluice_common.redact import redact, safe_url
 
 MARK = "S3CR3T"
 
-# RFC 3986 userinfo characters, less the quote (see the pending cases below).
-_PLAIN_USERINFO = st.text(alphabet=st.sampled_from("abcXYZ019-._~!$&()*+,;=:%@"), max_size=20)
+# RFC 3986 userinfo characters, and the '?' and '#' a person types into a password unencoded.
+_USERINFO = st.text(alphabet=st.sampled_from("abcXYZ019-._~!$&'()*+,;=:%@?#"), max_size=20)
 _HOSTS = st.sampled_from(
     ["api.example.com", "127.0.0.1", "localhost", "[::1]", "[2001:db8::1]", "xn--bcher-kva.ch"]
 )
 _PORTS = st.sampled_from(["", ":8443", ":0", ":notaport"])
-_PATHS = st.sampled_from(["", "/", "/rows", "/rows?api_key=k", "/a@b"])
+_PATHS = st.sampled_from(["", "/", "/rows", "/rows?api_key=k", "/e/env#frag", "/a@b"])
 _PREFIXES = st.sampled_from(["https://", "http://", "HTTPS://", "ftp://", "//", ""])
 
 
-@given(prefix=_PREFIXES, userinfo=_PLAIN_USERINFO, host=_HOSTS, port=_PORTS, path=_PATHS)
+@given(prefix=_PREFIXES, userinfo=_USERINFO, host=_HOSTS, port=_PORTS, path=_PATHS)
 def test_safe_url_never_shows_userinfo(
     prefix: str, userinfo: str, host: str, port: str, path: str
 ) -> None:
     url = f"{prefix}{MARK}{userinfo}@{host}{port}{path}"
     shown = safe_url(url)
-    assert MARK not in shown and "api_key" not in shown, (url, shown)
+    assert MARK not in shown and "api_key" not in shown and "frag" not in shown, (url, shown)
 
 
-@given(prefix=_PREFIXES, userinfo=_PLAIN_USERINFO, host=_HOSTS, path=_PATHS)
+@given(prefix=_PREFIXES, userinfo=_USERINFO, host=_HOSTS, path=_PATHS)
 def test_redact_never_shows_userinfo_in_a_message(
     prefix: str, userinfo: str, host: str, path: str
 ) -> None:
@@ -63,14 +62,8 @@ def test_safe_url_strips_userinfo_in_odd_forms(url: str, shown: str) -> None:
     assert safe_url(url) == shown
 
 
-# Pending the fix: a '?' or '#' typed into a password (urllib.parse ends the authority there),
-# a quote in userinfo (redact stopped at quotes), a fragment after a URL without a scheme.
-_PENDING_FIX = pytest.mark.xfail(
-    strict=True, reason="safe_url/redact leave these: the fix is handed over in urls.md"
-)
-
-
-@_PENDING_FIX
+# A '?' or '#' typed into a password (urllib.parse ends the authority there), a quote in
+# userinfo, a fragment after a URL without a scheme.
 @pytest.mark.parametrize(
     "url",
     [
@@ -85,7 +78,6 @@ def test_safe_url_strips_userinfo_holding_a_query_or_fragment_character(url: str
     assert "us3r" not in shown and "pa55" not in shown and "55@" not in shown, shown
 
 
-@_PENDING_FIX
 @pytest.mark.parametrize(
     "message",
     [

@@ -19,8 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
 
-# scheme://user:pass@ -> scheme:// (userinfo never contains '/', '@' or whitespace).
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s'\"]*@")
+# scheme://user:pass@ -> scheme://: up to the last '@' before a '/' or whitespace, past any
+# '?', '#' or quote, since a person types those into a password unencoded.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
+# ``//authority`` (after a scheme or none) up to the path: where userinfo hides.
+_AUTHORITY = re.compile(r"^((?:[a-z][a-z0-9+.-]*:)?//)([^/]*)", re.IGNORECASE)
 # A query string with parameters (``?api_key=...``): any value may be a token.
 _QUERY = re.compile(r"\?[^\s'\"<>()]*=[^\s'\"<>()]*")
 # ``Authorization: ...`` / ``'Authorization': '...'`` / ``authorization=...``.
@@ -45,14 +48,19 @@ _NOT_VISIBLE_ASCII = re.compile(r"[^\x20-\x7e]")
 
 
 def safe_url(url: str) -> str:
-    """``url`` to show in a message: scheme, host, port and path; no userinfo, query, fragment."""
-    text = str(url).strip()
+    """``url`` to show in a message: scheme, host, port and path; no userinfo, query, fragment.
+
+    Userinfo is whatever precedes the last '@' before the path, even past a '?' or '#':
+    urllib.parse ends the authority at those (``https://us3r:pa?55@host`` is host ``us3r`` to
+    it), which would show a password's first half.
+    """
+    text = _AUTHORITY.sub(lambda m: m[1] + m[2].rpartition("@")[2], str(url).strip(), count=1)
     try:
         parts = urlsplit(text)
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return "<unparseable URL>"
     if not parts.netloc:  # not scheme://host...: drop whatever precedes an '@' all the same
-        return redact(text.rpartition("@")[2].split("?", 1)[0])
+        return redact(re.split(r"[?#]", text.rpartition("@")[2], maxsplit=1)[0])
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
