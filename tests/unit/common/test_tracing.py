@@ -119,6 +119,39 @@ def _process_stream(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAM_EVENT_TABLE", "stream-events")
 
 
+def _process_object(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Out of time before the first row: the handler answers "postponed" without S3 or the API.
+    _stub(
+        handler,
+        monkeypatch,
+        downstream=lambda: SimpleNamespace(request_timeout_s=1.0),
+        budget_for=lambda *_: None,
+    )
+
+
+def _metrics_sync(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = SimpleNamespace(
+        period_s=60,
+        delay_s=0,
+        ingest_url="https://abc123.live.dynatrace.com/api/v2/metrics/ingest",
+        token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:dt",
+        resources=(),
+    )
+    ingest = SimpleNamespace(lines_ok=1, lines_invalid=0, invalid=[], warnings=[])
+    report = SimpleNamespace(
+        ingest=ingest, too_old=0, problems=[], to_dict=lambda: {"lines_sent": 1}
+    )
+    refused = inspect.unwrap(handler).__globals__["DynatraceError"]
+
+    def sync(*args: Any, **_: Any) -> SimpleNamespace:
+        if args[4].start.year < 2000:  # the Case's refused event: a window in 1999
+            raise refused("Dynatrace refused the token")
+        return report
+
+    names = {"settings": lambda: config, "api_token": lambda _: "token", "sync": sync}
+    _stub(handler, monkeypatch, cloudwatch=lambda: None, pool=lambda: None, **names)
+
+
 @dataclass(frozen=True)
 class Case:
     function: str
@@ -181,7 +214,39 @@ CASES = [
 ]
 
 
-@pytest.fixture(params=CASES, ids=lambda case: case.function)
+# Helper "urls" owns these handlers; strict: each fails here once its decorator is changed, and
+# its marker goes then.
+_URLS_PENDING = pytest.mark.xfail(
+    strict=True, reason="capture_lambda_handler without capture_response/capture_error=False"
+)
+CASES += [
+    pytest.param(case, marks=_URLS_PENDING, id=case.function)  # type: ignore[misc]
+    for case in (
+        Case(
+            "process_object",
+            lambda: {"s3_details": {"bucket": "b", "key": "customers/c-88412.csv"}},
+            {"s3_details": "not an object"},
+            "MalformedEvent",
+            _process_object,
+        ),
+        Case(
+            "splunk_forwarder",
+            _control_message,
+            {"awslogs": {"data": "not base64"}},
+            "MalformedLogsPayload",
+        ),
+        Case(
+            "metrics_sync",
+            lambda: {"time": "2026-11-02T10:00:00Z"},
+            {"time": "1999-01-01T10:00:00Z"},
+            "DynatraceError",
+            _metrics_sync,
+        ),
+    )
+]
+
+
+@pytest.fixture(params=CASES, ids=lambda case: getattr(case, "function", None))
 def case(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> tuple[Case, Handler]:
     chosen: Case = request.param
     handler = load_handler(
