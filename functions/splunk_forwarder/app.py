@@ -125,7 +125,7 @@ def _log_fields(summary: ForwardSummary) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logs = decode_logs(event)  # MalformedLogsPayload: retried, then dead-lettered as is

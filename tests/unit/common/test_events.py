@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sluice_common.errors import MalformedEvent
 from sluice_common.events import (
     SOURCE_EVENTBRIDGE,
     SOURCE_S3_DETAILS,
@@ -57,3 +58,25 @@ def test_moto_style_etag_is_accepted() -> None:
 def test_to_s3_details_round_trips(ref: ObjectRef) -> None:
     assert parse_object_ref({"s3_details": ref.to_s3_details()}) == ref
     assert ref.to_s3_details().get("source", SOURCE_S3_DETAILS) == ref.source
+
+
+PAN = "4111111111111111"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"s3_details": {"bucket": "b", "key": "k", "source": f"card {PAN}"}},
+        {"source": f"card {PAN}", "detail-type": "Object Created", "detail": {}},
+        {"source": "aws.s3", "detail-type": f"{PAN}", "detail": {}},
+        {f"card {PAN}": 1},
+    ],
+    ids=["s3_details.source", "eventbridge source", "detail-type", "top-level key"],
+)
+def test_a_rejected_event_value_is_quoted_with_card_numbers_masked(
+    event: dict[str, object],
+) -> None:
+    with pytest.raises(MalformedEvent) as caught:
+        parse_object_ref(event)
+    assert "4111" not in str(caught.value)
+    assert "*" * 12 in str(caught.value)

@@ -214,35 +214,27 @@ CASES = [
 ]
 
 
-# Helper "urls" owns these handlers; strict: each fails here once its decorator is changed, and
-# its marker goes then.
-_URLS_PENDING = pytest.mark.xfail(
-    strict=True, reason="capture_lambda_handler without capture_response/capture_error=False"
-)
 CASES += [
-    pytest.param(case, marks=_URLS_PENDING, id=case.function)  # type: ignore[misc]
-    for case in (
-        Case(
-            "process_object",
-            lambda: {"s3_details": {"bucket": "b", "key": "customers/c-88412.csv"}},
-            {"s3_details": "not an object"},
-            "MalformedEvent",
-            _process_object,
-        ),
-        Case(
-            "splunk_forwarder",
-            _control_message,
-            {"awslogs": {"data": "not base64"}},
-            "MalformedLogsPayload",
-        ),
-        Case(
-            "metrics_sync",
-            lambda: {"time": "2026-11-02T10:00:00Z"},
-            {"time": "1999-01-01T10:00:00Z"},
-            "DynatraceError",
-            _metrics_sync,
-        ),
-    )
+    Case(
+        "process_object",
+        lambda: {"s3_details": {"bucket": "b", "key": "customers/c-88412.csv"}},
+        {"s3_details": "not an object"},
+        "MalformedEvent",
+        _process_object,
+    ),
+    Case(
+        "splunk_forwarder",
+        _control_message,
+        {"awslogs": {"data": "not base64"}},
+        "MalformedLogsPayload",
+    ),
+    Case(
+        "metrics_sync",
+        lambda: {"time": "2026-11-02T10:00:00Z"},
+        {"time": "1999-01-01T10:00:00Z"},
+        "DynatraceError",
+        _metrics_sync,
+    ),
 ]
 
 

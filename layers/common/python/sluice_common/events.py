@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from sluice_common.errors import MalformedEvent, NotCsv
+from sluice_common.redact import mask_pans
 
 SOURCE_S3_DETAILS = "s3_details"
 SOURCE_EVENTBRIDGE = "eventbridge"
@@ -59,6 +60,12 @@ class ObjectRef:
         return details
 
 
+def _shown(value: Any) -> str:
+    # A rejected value in a dead-letter reason: card-number-like runs masked, cut short.
+    text = mask_pans(repr(value))
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise MalformedEvent(f"{what} is missing or not a non-empty string")
@@ -88,7 +95,7 @@ def _from_s3_details(details: Any) -> ObjectRef:
         raise MalformedEvent("s3_details must be an object with bucket and key")
     source = details.get("source", SOURCE_S3_DETAILS)
     if source not in (SOURCE_S3_DETAILS, SOURCE_EVENTBRIDGE):
-        raise MalformedEvent(f"s3_details.source {source!r} is not known")
+        raise MalformedEvent(f"s3_details.source {_shown(source)} is not known")
     return ObjectRef(
         bucket=_text(details.get("bucket"), "s3_details.bucket"),
         key=_text(details.get("key"), "s3_details.key"),
@@ -104,8 +111,8 @@ def _from_eventbridge(event: Mapping[str, Any]) -> ObjectRef:
 
     if event.get("source") != "aws.s3" or event.get("detail-type") != "Object Created":
         raise MalformedEvent(
-            f"expected an aws.s3 'Object Created' event, got source={event.get('source')!r} "
-            f"detail-type={event.get('detail-type')!r}"
+            f"expected an aws.s3 'Object Created' event, got source={_shown(event.get('source'))} "
+            f"detail-type={_shown(event.get('detail-type'))}"
         )
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
@@ -137,5 +144,5 @@ def parse_object_ref(event: Any) -> ObjectRef:
         return _checked(_from_eventbridge(event))
     raise MalformedEvent(
         "event is neither {'s3_details': {...}} nor an EventBridge S3 'Object Created' event "
-        f"(top-level keys: {sorted(str(k) for k in event)[:10]})"
+        f"(top-level keys: {sorted(mask_pans(str(k))[:64] for k in event)[:10]})"
     )
