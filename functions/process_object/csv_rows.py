@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sluice_common.errors import EmptyObject, NotCsv
+from sluice_common.redact import mask_pans
 
 CHUNK_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -442,8 +443,9 @@ def _header(
     # Counted in one pass: names.count() per name was quadratic (80,000 columns took 54 s).
     duplicates = sorted(name for name, seen in Counter(names).items() if seen > 1)
     if duplicates:
-        # A hostile header may repeat thousands of names: the reason lists enough to act on.
-        shown = f"{duplicates[:10]}" + (
+        # A hostile header may repeat thousands of names: the reason lists enough to act on. A
+        # headerless file's first row is data: card-number-like runs are masked, names cut.
+        shown = f"{[mask_pans(name)[:40] for name in duplicates[:10]]}" + (
             f" and {len(duplicates) - 10:,} more" if len(duplicates) > 10 else ""
         )
         raise NotCsv(f"{label}: header repeats column(s) {shown}")

@@ -182,3 +182,12 @@ def test_honest_gzip_within_the_ratio_reads_whole() -> None:
     data = gzip_of(iter([b"a,b\n", b"1,2\n" * 50_000]))
     items, _ = parse(data)
     assert len(items) == 50_000
+
+
+def test_a_repeated_header_name_is_quoted_with_card_numbers_masked_and_cut() -> None:
+    # A headerless file: its first row is data, repeated values and all.
+    pan, long_name = "4111 1111 1111 1111", "n" * 500
+    header = f"{pan},{pan},{long_name},{long_name}\n".encode()
+    reason, _ = refuse(header, CsvLimits(max_columns=10))
+    assert "4111" not in reason and "*" * 12 in reason
+    assert "n" * 40 in reason and "n" * 41 not in reason
