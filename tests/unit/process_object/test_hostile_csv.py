@@ -189,5 +189,5 @@ def test_a_repeated_header_name_is_quoted_with_card_numbers_masked_and_cut() -> 
     pan, long_name = "4111 1111 1111 1111", "n" * 500
     header = f"{pan},{pan},{long_name},{long_name}\n".encode()
     reason, _ = refuse(header, CsvLimits(max_columns=10))
-    assert "4111" not in reason and "*" * 12 in reason
+    assert "4111" not in reason and "**** **** **** ****" in reason
     assert "n" * 40 in reason and "n" * 41 not in reason
