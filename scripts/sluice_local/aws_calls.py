@@ -68,6 +68,23 @@ STREAM_MAPPING_ACTIONS = (
     "kinesis:ListShards",
 )
 
+# What a function in a VPC needs on its role (Lambda Developer Guide, "Giving Lambda functions
+# access to resources in an Amazon VPC"): Lambda creates and manages the function's network
+# interfaces with them; CreateFunction refuses a role without them (VPC_ROLE_REFUSED, the
+# InvalidParameterValueException quoted in aws/aws-sam-cli#617). Describe needs Resource "*".
+VPC_NETWORK_INTERFACE_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+VPC_ROLE_REFUSED = (
+    "The provided execution role does not have permissions to call CreateNetworkInterface on EC2"
+    " (InvalidParameterValueException)"
+)
+
 # Pipes' execution role (EventBridge Pipes docs, "Amazon EventBridge Pipes permissions"): an SQS
 # source, a synchronous Step Functions target, a CloudWatch Logs destination.
 PIPE_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")

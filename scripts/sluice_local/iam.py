@@ -486,6 +486,21 @@ class Enforcer:
                 self._create_refused(
                     function_name, "The role defined for the function cannot be assumed by Lambda."
                 )
+        # CreateFunction of a function in a VPC: Lambda checks that the role may manage its
+        # network interfaces.
+        for logical_id in pipeline.translated.functions:
+            name = pipeline.resources.get(logical_id, "")
+            if name not in self.model.function_roles:
+                continue
+            vpc = pipeline._resolved(logical_id, "VpcConfig")
+            if not vpc or not vpc.get("SubnetIds"):
+                continue
+            role = self.principal_for_role(self.model.function_roles[name], "CreateFunction")
+            refused = self._require(role, aws_calls.VPC_NETWORK_INTERFACE_ACTIONS, "*")
+            if refused:
+                self._create_refused(
+                    logical_id, f"{aws_calls.VPC_ROLE_REFUSED} [" + "; ".join(refused) + "]"
+                )
         logs = self.principal_for_service(f"logs.{self.model.region}.amazonaws.com")
         for group_arn, key_arn in self.model.encrypted.items():
             if ":log-group:" not in group_arn:

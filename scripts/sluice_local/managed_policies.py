@@ -18,6 +18,26 @@ MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
             "Resource": "*",
         }
     ],
+    # v3 (AWS Managed Policy Reference, AWSLambdaVPCAccessExecutionRole): SAM attaches it to a
+    # function with a VpcConfig, even one an !If leaves out.
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole": [
+        {
+            "Sid": "AWSLambdaVPCAccessExecutionPermissions",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSubnets",
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            "Resource": "*",
+        }
+    ],
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess": [
         {
             "Effect": "Allow",

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from sluice_local.aws_calls import LOG_DESTINATION_REFUSED
+from sluice_local.aws_calls import LOG_DESTINATION_REFUSED, VPC_NETWORK_INTERFACE_ACTIONS
 from sluice_local.demo import deployed, run_job, sample_objects
 from sluice_local.iam import CheckedCall, CreateRefused, IamModel
 from sluice_local.iam_policy import action_matches
@@ -79,6 +79,18 @@ GRANTS_NOT_EXERCISED: dict[tuple[str, str], str] = {
             "xray:GetSamplingRules",
             "xray:GetSamplingTargets",
         )
+    },
+    **{
+        (f"{name}FunctionRole", action): f"{MANAGED} with a VpcConfig (even one UseVpc leaves "
+        "out); Lambda uses them for a VPC function's network interfaces, never the code"
+        for name in ("ProcessObject", "AlertNotifier", "SplunkForwarder", "MetricsSync")
+        for action in VPC_NETWORK_INTERFACE_ACTIONS
+    },
+    **{
+        (f"{name}FunctionRole", action): "granted twice, by AWSLambdaBasicExecutionRole and "
+        "AWSLambdaVPCAccessExecutionRole (both SAM's): either copy alone serves the run"
+        for name in ("ProcessObject", "AlertNotifier", "SplunkForwarder", "MetricsSync")
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents")
     },
     ("DrainStateMachineRole", "states:StartExecution"): "HandOver starts a fresh drain only "
     "when an execution nears the Express limit (minutes of real time), which a test run never "

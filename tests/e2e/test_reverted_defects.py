@@ -92,12 +92,14 @@ def _renamed_next(value: Any, old: str, new: str) -> None:
 
 
 # -- the drain, run by hand ------------------------------------------------------------------
-# Only the messages a test sends exist (uploads under "direct/" match no rule). One attempt per
+# Only the messages a test sends exist (uploads, "direct/*.csv", miss the watched suffix; the
+# prefix is theirs, as ProcessObject may read only keys under ObjectKeyPrefix). One attempt per
 # row. The downstream's route is long (about 2 KB), and a row that cannot reach it fails with an
 # error naming it, so an object's 20 listed failed rows make about 40 KB.
 LONG_ROUTE = "/rows/" + "tenant-route-" * 150
 DRAIN_OVERRIDES = {
-    "ObjectKeyPrefix": "watched/",
+    "ObjectKeyPrefix": "direct/",
+    "ObjectKeySuffix": ".watched",
     "MaxConcurrency": "2",
     "StaggerSeconds": "0",
     "DownstreamMaxAttempts": "1",

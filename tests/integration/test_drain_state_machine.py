@@ -19,12 +19,14 @@ from sluice_local.invoker import InvocationStats
 from sluice_local.runtime import DeadLetter, LocalPipeline
 
 ROOT = Path(__file__).resolve().parents[2]
-# Uploads under "direct/" do not match the watched prefix: only the messages a test sends exist.
+# Uploads ("direct/*.csv") do not match the watched suffix, so only the messages a test sends
+# exist; the prefix is theirs, as ProcessObject may read only keys under ObjectKeyPrefix.
 # FunctionTimeout 3 s: a postponed message (PostponeMessage waits one FunctionTimeout, in real
 # time) comes back within a test. A downstream request of at most 1 s then fits an invocation
 # (the template's Rules refuse FunctionTimeout 3 with the default 35 s request).
 OVERRIDES = {
-    "ObjectKeyPrefix": "watched/",
+    "ObjectKeyPrefix": "direct/",
+    "ObjectKeySuffix": ".watched",
     "MaxConcurrency": "3",
     "StaggerSeconds": "1",
     "FunctionTimeout": "3",

@@ -102,6 +102,14 @@ PARTS: dict[str, tuple[dict[str, str], set[str]]] = {
     "extra-alarm-actions": ({"AlarmActionArns": "arn:aws:sns:us-east-1:123456789012:pager"}, set()),
     "existing-bucket": ({"ExistingBucketName": "my-existing-bucket"}, set()),
     "downstream-secret": ({"DownstreamAuthSecretArn": SECRET}, set()),
+    # Functions that call endpoints outside AWS join the VPC (tests/template/test_security_*).
+    "vpc": (
+        {
+            "VpcSubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
+            "VpcSecurityGroupIds": "sg-0123456789abcdef0",
+        },
+        set(),
+    ),
 }
 # The existing forwarder / sync function replaces ours: "all on" takes ours.
 ALL_ON = {

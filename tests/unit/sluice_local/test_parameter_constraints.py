@@ -173,10 +173,15 @@ def test_a_number_parameter_with_allowed_values() -> None:
 # -- AllowedPattern ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["ftp://api.example.com", "api.example.com", "https://"])
+@pytest.mark.parametrize(
+    "value",
+    ["ftp://api.example.com", "api.example.com", "https://", "http://api.example.com"],
+)
 def test_downstream_api_url_must_match_its_pattern(value: str) -> None:
+    # Its ConstraintDescription replaces "must match pattern <AllowedPattern>".
     assert _refusal({"DownstreamApiUrl": value}) == (
-        "Parameter 'DownstreamApiUrl' must match pattern ^$|^https?://.+"
+        "Parameter DownstreamApiUrl failed to satisfy constraint: "
+        + _declared("DownstreamApiUrl")["ConstraintDescription"]
     )
 
 
