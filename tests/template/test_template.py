@@ -213,6 +213,34 @@ def test_queues_are_encrypted() -> None:
         assert props.get("SqsManagedSseEnabled") or props.get("KmsMasterKeyId"), logical_id
 
 
+def _tls_only(statement: dict[str, Any]) -> bool:
+    return (
+        statement.get("Effect") == "Deny"
+        and statement.get("Principal") == "*"
+        and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "policy_kind", "listed_in", "ref"),
+    [
+        ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "Queues", "Ref"),
+        ("AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "Topics", "Ref"),
+    ],
+)
+def test_every_queue_and_topic_accepts_tls_only(
+    kind: str, policy_kind: str, listed_in: str, ref: str
+) -> None:
+    resources = TEMPLATE["Resources"]
+    members = {k for k, r in resources.items() if r["Type"] == kind}
+    assert members
+    covered: set[str] = set()
+    for policy in (r["Properties"] for r in resources.values() if r["Type"] == policy_kind):
+        if any(_tls_only(s) for s in policy["PolicyDocument"]["Statement"]):
+            covered |= {m[ref] for m in policy[listed_in] if isinstance(m, dict) and ref in m}
+    assert members <= covered, sorted(members - covered)
+
+
 def test_every_log_group_has_retention() -> None:
     groups = [r for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"]
     assert groups and all("RetentionInDays" in g["Properties"] for g in groups)
