@@ -20,6 +20,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from checkpoint import CheckpointStore, LegacyRecords
+from key_prefix import KeyPrefix
 
 from csv_rows import CsvLimits
 from downstream import (
@@ -57,6 +58,7 @@ class Settings:
     checkpoints: CheckpointPolicy
     legacy_idempotency_table: str
     csv_limits: CsvLimits
+    key_prefix: KeyPrefix
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -90,6 +92,8 @@ class Settings:
                 gzip_max_ratio=int(env.get("GZIP_MAX_RATIO", "100")),
                 gzip_max_bytes=int(env.get("GZIP_MAX_BYTES", "10737418240")),
             ),
+            # ObjectKeyPrefix: what the role may read (empty: the whole bucket).
+            key_prefix=KeyPrefix(env.get("OBJECT_KEY_PREFIX", "")),
         )
 
 
@@ -228,6 +232,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             correlation_id=correlation.get("message_id") or context.aws_request_id,
             auth_token=auth_token(),
             limits=settings().csv_limits,
+            key_prefix=settings().key_prefix,
         )
     except SluiceError as exc:
         metrics.add_metric(name="ObjectsFailed", unit=MetricUnit.Count, value=1)

@@ -36,6 +36,7 @@ from checkpoint import (
     FailedRow,
     LegacyRecords,
 )
+from key_prefix import KeyPrefix
 
 from csv_rows import CsvLimits, CsvReader, Resume, RowError
 from downstream import Downstream, RetryPolicy, send_with_retry
@@ -188,13 +189,14 @@ def _s3_error(exc: Exception, ref: ObjectRef, key: str) -> Exception | None:
     return exc
 
 
-def head_object(s3_client: Any, ref: ObjectRef) -> Revision:
-    """The revision to process: the event's version when it names one, else what is current."""
+def head_object(s3_client: Any, ref: ObjectRef, keys: list[str]) -> Revision:
+    """The revision to process: the event's version when it names one, else what is current,
+    under the first of ``keys`` (``ref``'s key candidates this pipeline may read) that exists."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     pinned = _version_id(ref.version_id)
     last_missing: str | None = None
-    for key in ref.key_candidates():
+    for key in keys:
         params: dict[str, Any] = {"Bucket": ref.bucket, "Key": key}
         # "null" pins nothing: read the current object and key its rows by its ETag, as for a
         # never-versioned bucket (VersionId=null could return an older null version).
@@ -269,14 +271,16 @@ def process_object(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
     limits: CsvLimits | None = None,
+    key_prefix: KeyPrefix | None = None,
 ) -> ObjectSummary:
     """Send the object's rows until it is done or the budget runs out; rows that still fail are
     counted and listed, not raised. Without a ``store`` the whole object is sent in one go
-    (nothing remembered)."""
+    (nothing remembered). A key outside ``key_prefix`` is refused before S3 is asked."""
+    keys = (key_prefix or KeyPrefix()).keys_to_read(ref)
     budget = budget or Budget.unlimited(downstream.request_timeout_s)
     checkpoints = checkpoints or CheckpointPolicy()
     for _ in range(3):
-        revision = head_object(s3_client, ref)
+        revision = head_object(s3_client, ref, keys)
         if (
             _version_id(ref.version_id) is None
             and ref.etag
