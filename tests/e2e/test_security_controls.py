@@ -24,13 +24,32 @@ VPC = {
 }
 
 
-def test_a_message_for_a_key_outside_the_prefix_is_dead_lettered_access_denied() -> None:
+def _without_the_function_check(resources: dict[str, Any]) -> None:
+    """ProcessObject not told ObjectKeyPrefix: only its role's scope keeps other keys out."""
+    del resources["ProcessObjectFunction"]["Properties"]["Environment"]["Variables"][
+        "OBJECT_KEY_PREFIX"
+    ]
+
+
+@pytest.mark.parametrize("who_refuses", ["function", "role"])
+def test_a_message_for_a_key_outside_the_prefix_is_dead_lettered_access_denied(
+    who_refuses: str, tmp_path: Path
+) -> None:
     """The rule delivers only keys under ObjectKeyPrefix; a message sent or redriven for another
-    key of the bucket is refused by the role, not read."""
+    key of the bucket is refused, not read: by the function before any S3 call, with a reason
+    naming the prefix, and by the role when the function's check is taken out."""
+    template = ROOT / "template.yaml"
+    if who_refuses == "role":
+        for name in ("functions", "layers", "statemachine"):
+            (tmp_path / name).symlink_to(ROOT / name)
+        resources = yaml_parse(template.read_text())
+        _without_the_function_check(resources["Resources"])
+        template = tmp_path / "template.yaml"
+        template.write_text(json.dumps(resources))
     objects = sample_objects(count=3, rows=2, failing=0)  # under "incoming/"
     crafted = SampleObject("elsewhere/payroll.csv", b"id\n1\n", 0, "AccessDenied")
     overrides = {"ObjectKeyPrefix": "incoming/", "MaxConcurrency": "2", "StaggerSeconds": "0"}
-    with deployed(ROOT / "template.yaml", overrides, latency_s=0.002) as (pipeline, downstream):
+    with deployed(template, overrides, latency_s=0.002) as (pipeline, downstream):
 
         def send_crafted() -> None:
             details = {"bucket": pipeline.outputs["BucketName"], "key": crafted.key}
@@ -48,11 +67,16 @@ def test_a_message_for_a_key_outside_the_prefix_is_dead_lettered_access_denied()
     assert list(report.dead_lettered) == [crafted.key]
     reason = report.dead_lettered[crafted.key]
     assert reason.startswith("AccessDenied:") and crafted.key in reason
+    assert all(r.body["key"] != crafted.key for r in downstream.accepted())
+    if who_refuses == "function":
+        assert "is outside ObjectKeyPrefix 'incoming/'" in reason
+        assert "grant s3:GetObject" not in reason
+        assert summary["denied"] == []  # S3 was never asked
+        return
     assert {(d["principal"], d["action"]) for d in summary["denied"]} == {
         ("ProcessObjectFunctionRole", "s3:GetObject")
     }
     assert all(crafted.key in d["resource"] for d in summary["denied"])
-    assert all(r.body["key"] != crafted.key for r in downstream.accepted())
 
 
 def test_the_outbound_functions_are_created_in_the_vpc() -> None:
