@@ -19,9 +19,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from checkpoint import CheckpointStore, LegacyRecords
-from key_prefix import KeyPrefix
 
+from checkpoint import CheckpointStore, LegacyRecords
 from csv_rows import CsvLimits
 from downstream import (
     Downstream,
@@ -31,6 +30,7 @@ from downstream import (
     SimulatedDownstream,
     downstream_url,
 )
+from key_prefix import KeyPrefix
 from object_processor import (
     STOP_MARGIN_SECONDS,
     Budget,

@@ -36,10 +36,9 @@ from checkpoint import (
     FailedRow,
     LegacyRecords,
 )
-from key_prefix import KeyPrefix
-
 from csv_rows import CsvLimits, CsvReader, Resume, RowError
 from downstream import Downstream, RetryPolicy, send_with_retry
+from key_prefix import KeyPrefix
 from sluice_common.errors import (
     AccessDenied,
     NoProgress,

@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 import boto3
-import checkpoint
 import pytest
-from checkpoint import LegacyRecords
 
+import checkpoint
+from checkpoint import LegacyRecords
 from object_processor import idempotency_key, revision_digest
 from sluice_common.events import ObjectRef
 

@@ -16,9 +16,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from key_prefix import KeyPrefix
 
 from downstream import HttpDownstream, RetryPolicy
+from key_prefix import KeyPrefix
 from object_processor import process_object
 from sluice_common.errors import AccessDenied, ObjectNotFound
 from sluice_common.events import SOURCE_EVENTBRIDGE, ObjectRef

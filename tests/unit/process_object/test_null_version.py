@@ -10,8 +10,8 @@ import uuid
 from typing import Any
 
 import boto3
-from checkpoint import CheckpointStore
 
+from checkpoint import CheckpointStore
 from downstream import HttpDownstream, RetryPolicy
 from object_processor import idempotency_key, process_object
 from sluice_common.events import ObjectRef, parse_object_ref

@@ -12,8 +12,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from checkpoint import CheckpointStore
 
+from checkpoint import CheckpointStore
 from downstream import HttpDownstream, RetryPolicy
 from object_processor import idempotency_key, process_object, revision_digest
 from sluice_common.errors import AccessDenied, ObjectBusy, ObjectNotFound, TransientError

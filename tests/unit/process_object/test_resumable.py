@@ -14,8 +14,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from checkpoint import CheckpointStore
 
+from checkpoint import CheckpointStore
 from csv_rows import CHUNK_BYTES
 from object_processor import Budget, idempotency_key, revision_digest
 from sluice_common.errors import NoProgress, ObjectBusy
