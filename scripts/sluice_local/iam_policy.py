@@ -128,8 +128,10 @@ def _compare(operator: str, expected: str, actual: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def _wildcard(pattern: str) -> re.Pattern[str]:
-    """IAM wildcards: '*' any run of characters (':' and '/' included), '?' one character."""
-    return re.compile(".*".join(".".join(map(re.escape, p.split("?"))) for p in pattern.split("*")))
+    """IAM wildcards: '*' any run of characters (':', '/' and line breaks included: an S3 key may
+    hold one), '?' one character."""
+    parts = (".".join(map(re.escape, p.split("?"))) for p in pattern.split("*"))
+    return re.compile(".*".join(parts), re.DOTALL)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -78,6 +78,16 @@ def test_actions_match_case_insensitively_and_resources_by_wildcard() -> None:
     assert not decide(ROLE, Request("sqs:SendMessage", QUEUE + "-other", TLS), identity()).allowed
 
 
+def test_a_wildcard_matches_a_key_with_a_line_break_as_aws_does() -> None:
+    grant = identity(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/incoming/*"}
+    )
+    inside = Request("s3:GetObject", "arn:aws:s3:::b/incoming/a\nb.csv", TLS)
+    outside = Request("s3:GetObject", "arn:aws:s3:::b/other/a\nb.csv", TLS)
+    assert decide(ROLE, inside, grant).allowed
+    assert not decide(ROLE, outside, grant).allowed
+
+
 def test_a_log_group_arn_without_its_star_names_no_stream() -> None:
     group = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/pipes/p"
     stream = f"{group}:log-stream:s"
