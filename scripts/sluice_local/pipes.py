@@ -231,6 +231,10 @@ class PipeRunner:
         self.stats.messages += len(batch)
         self.stats.execution_names.append(name)
         while True:
+            if self.stop.is_set():
+                # The runtime is stopping (and its emulator with it): the batch stays in the
+                # queue, as when Pipes is stopped mid-execution.
+                return
             described = self.sfn.describe_execution(executionArn=execution_arn)
             if described["status"] != "RUNNING":
                 break
