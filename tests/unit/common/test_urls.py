@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sluice_common.urls import REPLY_LIMIT, UrlNotAllowed, checked_url, is_loopback, read_reply
+from testkit.fake_http import Connection, CountingBody, Pool
 
 SETTING, PARAMETER = "DOWNSTREAM_API_URL", "DownstreamApiUrl"
 
@@ -134,56 +135,10 @@ def test_loopback_is_localhost_127_slash_8_and_ipv6_1_only() -> None:
 
 
 # -- read_reply --------------------------------------------------------------------------------
-class CountingBody:
-    """A socket-like body of ``size`` bytes that counts what is read of it, and closes at its
-    end as http.client's response does."""
-
-    def __init__(self, size: int = 0, data: bytes = b"") -> None:
-        self.data = data  # or, when empty, ``size`` bytes of "x"
-        self.size = len(data) or size
-        self.read_bytes = 0
-        self.closed = False
-
-    def read(self, amt: int | None = None) -> bytes:
-        n = self.size - self.read_bytes if amt is None else min(amt, self.size - self.read_bytes)
-        start = self.read_bytes
-        self.read_bytes += n
-        if self.read_bytes >= self.size:
-            self.closed = True
-        return self.data[start : start + n] if self.data else b"x" * n
-
-    read1 = read
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class Connection:
-    closed = False
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class Pool:
-    def __init__(self) -> None:
-        self.pooled: list[Connection] = []
-
-    def _put_conn(self, connection: Connection) -> None:
-        self.pooled.append(connection)
-
-
 def reply(body: CountingBody, **headers: str) -> tuple[urllib3.HTTPResponse, Connection, Pool]:
-    connection, pool = Connection(), Pool()
-    response = urllib3.HTTPResponse(
-        body=body,
-        headers={name.replace("_", "-"): value for name, value in headers.items()},
-        status=200,
-        preload_content=False,
-        connection=connection,  # type: ignore[arg-type]
-        pool=pool,  # type: ignore[arg-type]
-    )
-    return response, connection, pool
+    pool = Pool()
+    response = pool.answer(body, headers={k.replace("_", "-"): v for k, v in headers.items()})
+    return response, pool.connections[0], pool
 
 
 def test_a_multi_megabyte_answer_is_read_to_64_kib_and_its_connection_closed() -> None:
@@ -196,7 +151,7 @@ def test_a_multi_megabyte_answer_is_read_to_64_kib_and_its_connection_closed() -
 
 
 def test_an_answer_within_the_limit_is_read_whole_and_its_connection_pooled() -> None:
-    body = CountingBody(data=b'{"text":"Success","code":0}')
+    body = CountingBody(head=b'{"text":"Success","code":0}')
     response, connection, pool = reply(body, Content_Length=str(body.size))
     read = read_reply(response)
     assert read.data == b'{"text":"Success","code":0}' and not read.truncated
@@ -212,13 +167,13 @@ def test_an_answer_of_exactly_the_limit_with_a_length_is_complete() -> None:
 
 def test_a_compressed_answer_is_decoded_to_the_limit_at_most() -> None:
     bomb = gzip.compress(b"{" + b" " * (64 * 1024 * 1024))  # 64 MiB in about 64 KiB
-    body = CountingBody(data=bomb)
+    body = CountingBody(head=bomb)
     response, _, _ = reply(body, Content_Encoding="gzip")
     read = read_reply(response)
     assert body.read_bytes <= REPLY_LIMIT and len(read.data) <= REPLY_LIMIT and read.truncated
 
     small = zlib.compress(b'{"linesOk": 3}')
-    response, _, _ = reply(CountingBody(data=small), Content_Encoding="deflate")
+    response, _, _ = reply(CountingBody(head=small), Content_Encoding="deflate")
     assert read_reply(response).data == b'{"linesOk": 3}'
 
 
@@ -230,6 +185,6 @@ def test_a_compressed_answer_is_decoded_to_the_limit_at_most() -> None:
     ],
 )
 def test_an_answer_that_cannot_be_decoded_says_why(coding: str, data: bytes, problem: str) -> None:
-    response, _, _ = reply(CountingBody(data=data), Content_Encoding=coding)
+    response, _, _ = reply(CountingBody(head=data), Content_Encoding=coding)
     read = read_reply(response)
     assert read.data == b"" and problem in read.note()
