@@ -6,8 +6,6 @@ CPython 3.11 parse as deep as Lambda's Python 3.13 does (several thousand levels
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,18 +19,12 @@ from test_drain_state_machine import (
     stack,
 )
 
-__all__ = ["fresh", "stack"]  # the deployed stack and its per-test reset, shared as fixtures
+from testkit.recursion import recursion_limit
+
+# Shared fixtures: the deployed stack, its per-test reset, and the two recursion limits.
+__all__ = ["fresh", "recursion_limit", "stack"]
 
 TOO_DEEP = "MalformedEvent: message body is JSON nested too deeply to read"
-
-
-@pytest.fixture(params=[None, 20_000], ids=["this interpreter", "Python 3.13's deeper parser"])
-def recursion_limit(request: pytest.FixtureRequest) -> Iterator[None]:
-    before = sys.getrecursionlimit()
-    if request.param:
-        sys.setrecursionlimit(request.param)
-    yield
-    sys.setrecursionlimit(before)
 
 
 @pytest.mark.usefixtures("recursion_limit")

@@ -4,20 +4,21 @@ receives marked, both queues' depths read."""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sluice_local.handlers import load_handler
+from testkit.recursion import recursion_limit
 
 ROOT = Path(__file__).resolve().parents[3]
 handler = load_handler(
     ROOT / "functions/plan_batch", "app.lambda_handler", [ROOT / "layers/common"]
 )
 import batch_planner  # noqa: E402  (importable once the handler's code dir is on the path)
+
+__all__ = ["recursion_limit"]  # a shared fixture
 
 SETTINGS = batch_planner.StaggerSettings(stagger_seconds=2, max_stagger_seconds=7, batch_size=10)
 
@@ -92,18 +93,6 @@ def _nested(depth: int) -> str:
 
 def _details_with(extra: str) -> str:
     return '{"s3_details": {"bucket": "b", "key": "k.csv"}, "extra": ' + extra + "}"
-
-
-@pytest.fixture(params=[None, 20_000], ids=["this interpreter", "Python 3.13's deeper parser"])
-def recursion_limit(request: pytest.FixtureRequest) -> Iterator[None]:
-    """CPython 3.11's json parser gives up near 1,000 levels; Lambda's 3.13 parses several
-    thousand. A higher recursion limit here lets 3.11 parse as deep, so a test sees what the
-    function sees in Lambda."""
-    before = sys.getrecursionlimit()
-    if request.param:
-        sys.setrecursionlimit(request.param)
-    yield
-    sys.setrecursionlimit(before)
 
 
 @pytest.mark.usefixtures("recursion_limit")
