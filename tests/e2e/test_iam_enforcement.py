@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
 
 from sluice_local.aws_calls import LOG_DESTINATION_REFUSED, VPC_NETWORK_INTERFACE_ACTIONS
 from sluice_local.demo import deployed, run_job, sample_objects
@@ -30,6 +29,7 @@ from sluice_local.servers.hec import HecServer
 from sluice_local.servers.smtp import SmtpServer
 from sluice_local.stream_job import run_stream
 from sluice_ops.stream import sample_events
+from testkit.template_copy import template_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -304,18 +304,6 @@ def test_every_grant_is_needed(recorded: Recorded) -> None:
 
 
 # -- issue 14's defects put back, each in a copy of the template -----------------------------
-def _template_copy(directory: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
-    """template.yaml with ``edit`` applied to its Resources, beside the code it names."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in ("functions", "layers", "statemachine"):
-        (directory / name).symlink_to(ROOT / name)
-    template = yaml_parse((ROOT / "template.yaml").read_text())
-    edit(template["Resources"])
-    path = directory / "template.yaml"
-    path.write_text(json.dumps(template))
-    return path
-
-
 def _statements(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for policy in resource["Properties"]["Policies"]:
         if isinstance(policy, dict) and "Statement" in policy:
@@ -334,7 +322,7 @@ def test_without_the_s3_read_grant_every_object_is_dead_lettered_access_denied(
     def no_s3_read(resources: dict[str, Any]) -> None:
         _without_statement(resources["ProcessObjectFunction"], "ReadObjects")
 
-    template = _template_copy(tmp_path, no_s3_read)
+    template = template_copy(tmp_path, no_s3_read)
     objects = sample_objects(count=3, rows=2, failing=0)
     overrides = {"MaxConcurrency": "2", "StaggerSeconds": "0"}
     with deployed(template, overrides, latency_s=0.002) as (pipeline, downstream):
@@ -357,7 +345,7 @@ def test_without_the_leases_delete_item_the_lease_is_never_released(tmp_path: Pa
             if statement.get("Sid") == "HoldAndReleaseTheLease":
                 statement["Action"].remove("dynamodb:DeleteItem")
 
-    template = _template_copy(tmp_path, no_release)
+    template = template_copy(tmp_path, no_release)
     objects = sample_objects(count=2, rows=2, failing=0)
     overrides = {"MaxConcurrency": "2", "StaggerSeconds": "0"}
     with deployed(template, overrides, latency_s=0.002) as (pipeline, downstream):
@@ -370,7 +358,7 @@ def test_without_the_leases_delete_item_the_lease_is_never_released(tmp_path: Pa
 
 
 def test_without_the_payment_key_grant_no_payment_is_stored(tmp_path: Path) -> None:
-    template = _template_copy(
+    template = template_copy(
         tmp_path,
         lambda resources: _without_statement(
             resources["PaymentStateMachine"], "UsePaymentKeyThroughDynamoDB"
@@ -398,7 +386,7 @@ def test_without_the_payment_key_grant_no_payment_is_stored(tmp_path: Path) -> N
 
 
 def test_without_the_log_delivery_grant_the_drain_cannot_be_created(tmp_path: Path) -> None:
-    template = _template_copy(
+    template = template_copy(
         tmp_path,
         lambda resources: _without_statement(
             resources["DrainStateMachine"], "DeliverExecutionLogs"

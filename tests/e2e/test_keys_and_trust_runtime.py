@@ -6,34 +6,20 @@ Each test deploys a copy of template.yaml with one grant taken out (or one condi
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
 
 from sluice_local.iam import CreateRefused
 from sluice_local.payments import publish, sample_payments, stored_items
 from sluice_local.runtime import LocalPipeline
+from testkit.template_copy import template_copy
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 PAYMENTS = {"EnablePaymentPipeline": "true", "PaymentBatchWindowSeconds": "0"}
-
-
-def _template_copy(directory: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
-    """template.yaml with ``edit`` applied to its Resources, beside the code it names."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in ("functions", "layers", "statemachine"):
-        (directory / name).symlink_to(ROOT / name)
-    template = yaml_parse((ROOT / "template.yaml").read_text())
-    edit(template["Resources"])
-    path = directory / "template.yaml"
-    path.write_text(json.dumps(template))
-    return path
 
 
 def _drop(statements: list[dict[str, Any]], sid: str) -> list[dict[str, Any]]:
@@ -62,7 +48,7 @@ def test_without_the_pipe_roles_key_grant_payments_wait_in_their_queue(tmp_path:
         document = resources["PaymentPipeRole"]["Properties"]["Policies"][0]["PolicyDocument"]
         document["Statement"] = _drop(document["Statement"], "DecryptPaymentQueue")
 
-    template = _template_copy(tmp_path, no_decrypt)
+    template = template_copy(tmp_path, no_decrypt)
     with LocalPipeline(template, PAYMENTS, time_scale=0.02) as pipeline:
         runner = pipeline.pipes["PaymentPipe"]
         publish(pipeline, sample_payments(3, seed=11).bodies)
@@ -84,7 +70,7 @@ def test_without_the_key_policy_statement_sns_cannot_deliver_payments(tmp_path: 
         policy = resources["PaymentKey"]["Properties"]["KeyPolicy"]
         policy["Statement"] = _drop(policy["Statement"], "PaymentTopicDeliversToItsQueues")
 
-    template = _template_copy(tmp_path, no_sns)
+    template = template_copy(tmp_path, no_sns)
     with LocalPipeline(template, PAYMENTS, time_scale=0.02) as pipeline:
         publish(pipeline, sample_payments(3, seed=12).bodies)
         pipeline.wait_for_pipes(30)
@@ -117,7 +103,7 @@ def test_without_the_key_grant_a_failed_alert_leaves_no_record(tmp_path: Path) -
         if name == "ExecutionAlertFunction":
             raise RuntimeError("injected failure for the on-failure destination")
 
-    template = _template_copy(tmp_path, no_key_grant)
+    template = template_copy(tmp_path, no_key_grant)
     with LocalPipeline(template, time_scale=0.02) as pipeline:
         pipeline.dispatcher.crash_hook = fail
         pipeline.client("lambda").invoke(
@@ -144,7 +130,7 @@ def test_a_pipe_role_that_trusts_another_pipe_cannot_be_used(tmp_path: Path) -> 
             "Fn::Sub": "arn:${AWS::Partition}:pipes:${AWS::Region}:${AWS::AccountId}:pipe/other"
         }
 
-    template = _template_copy(tmp_path, other_pipe)
+    template = template_copy(tmp_path, other_pipe)
     with pytest.raises(CreateRefused) as refused:
         LocalPipeline(template, PAYMENTS, time_scale=0.02).start()
     assert str(refused.value) == ("PaymentPipe: pipes.amazonaws.com may not assume the pipe's role")

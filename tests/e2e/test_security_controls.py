@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
 
 from sluice_local.aws_calls import VPC_ROLE_REFUSED
 from sluice_local.demo import SampleObject, deployed, run_job, sample_objects
 from sluice_local.iam import CreateRefused
 from sluice_local.runtime import LocalPipeline
+from testkit.template_copy import template_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -40,12 +40,7 @@ def test_a_message_for_a_key_outside_the_prefix_is_dead_lettered_access_denied(
     naming the prefix, and by the role when the function's check is taken out."""
     template = ROOT / "template.yaml"
     if who_refuses == "role":
-        for name in ("functions", "layers", "statemachine"):
-            (tmp_path / name).symlink_to(ROOT / name)
-        resources = yaml_parse(template.read_text())
-        _without_the_function_check(resources["Resources"])
-        template = tmp_path / "template.yaml"
-        template.write_text(json.dumps(resources))
+        template = template_copy(tmp_path, _without_the_function_check)
     objects = sample_objects(count=3, rows=2, failing=0)  # under "incoming/"
     crafted = SampleObject("elsewhere/payroll.csv", b"id\n1\n", 0, "AccessDenied")
     overrides = {"ObjectKeyPrefix": "incoming/", "MaxConcurrency": "2", "StaggerSeconds": "0"}
@@ -107,12 +102,7 @@ def _deny_interfaces_always(resources: dict[str, Any]) -> None:
 def test_a_vpc_function_whose_role_may_not_create_interfaces_is_not_created(
     tmp_path: Path,
 ) -> None:
-    for name in ("functions", "layers", "statemachine"):
-        (tmp_path / name).symlink_to(ROOT / name)
-    template = yaml_parse((ROOT / "template.yaml").read_text())
-    _deny_interfaces_always(template["Resources"])
-    path = tmp_path / "template.yaml"
-    path.write_text(json.dumps(template))
+    path = template_copy(tmp_path, _deny_interfaces_always)
     with pytest.raises(CreateRefused) as refused:
         LocalPipeline(path, VPC, time_scale=0.02).start()
     assert str(refused.value).startswith(f"ProcessObjectFunction: {VPC_ROLE_REFUSED}")
