@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import unicodedata
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
+from test_redrive import queues
+from test_stream import aws
 
 from sluice_ops import cli, dashboard, stream
 from sluice_ops.dashboard import StackResources
+
+__all__ = ["aws", "queues"]  # fixtures: moto's SQS queues, and a stream with its DLQ
 
 # Clears the screen, retitles the window (OSC ... BEL), a C1 CSI, a carriage return and a
 # backspace that overwrite the line, and a right-to-left override that reverses what follows.
@@ -28,15 +29,6 @@ def assert_safe(text: str) -> None:
         c for c in text if c != "\n" and unicodedata.category(c) in {"Cc", "Cf", "Cs", "Zl", "Zp"}
     ]
     assert not acting, acting
-
-
-@pytest.fixture
-def queues() -> Iterator[tuple[Any, str, str]]:
-    with mock_aws():
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        source = sqs.create_queue(QueueName="source")["QueueUrl"]
-        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
-        yield sqs, dlq, source
 
 
 def _hostile_dead_letter(sqs: Any, dlq: str) -> None:
@@ -76,19 +68,10 @@ def test_redrive_counts_by_error_print_the_error_escaped(
     assert f"  NotCsv{SHOWN}: 1" in out.splitlines()
 
 
-@pytest.fixture
-def stream_aws() -> Iterator[tuple[Any, Any, str]]:
-    with mock_aws():
-        kinesis = boto3.client("kinesis", region_name="us-east-1")
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        kinesis.create_stream(StreamName="events", ShardCount=1)
-        yield kinesis, sqs, sqs.create_queue(QueueName="dlq")["QueueUrl"]
-
-
 def test_stream_replay_prints_a_dead_letter_record_escaped(
-    stream_aws: Any, capsys: pytest.CaptureFixture[str]
+    aws: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    kinesis, sqs, dlq = stream_aws
+    kinesis, sqs, dlq = aws
     shard = kinesis.list_shards(StreamName="events")["Shards"][0]["ShardId"]
     put = kinesis.put_record(StreamName="events", Data=b"d0", PartitionKey="k")
     # Anyone who may send to the dead-letter queue writes the whole record, condition included.
