@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_optional_parts import ALL_ON, _resolved  # one condition resolver
+from test_template import _branches  # both outcomes of an Fn::If
 
 from sluice_local.template import load_and_translate
 
@@ -31,15 +32,6 @@ SQS_VIA = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "sqs.${AWS::Region}.am
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
-
-
-def _branches(value: Any) -> list[Any]:
-    """Both outcomes of an Fn::If, without AWS::NoValue."""
-    if isinstance(value, dict) and "Fn::If" in value:
-        return [v for branch in value["Fn::If"][1:] for v in _branches(branch)]
-    if isinstance(value, dict) and value.get("Ref") == "AWS::NoValue":
-        return []
-    return [value]
 
 
 def _key_statements(logical_id: str) -> dict[str, dict[str, Any]]:
