@@ -71,7 +71,7 @@ class Pool:
         self.bodies.append(body)
         self.connections.append(connection)
         return urllib3.HTTPResponse(
-            body=body,
+            body=body,  # type: ignore[arg-type]
             headers=headers or {},
             status=status,
             preload_content=preload_content,
