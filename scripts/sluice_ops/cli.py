@@ -83,19 +83,22 @@ def _matcher(args: argparse.Namespace) -> Any:
     return match
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sluice-redrive", description=__doc__.split("\n")[0])
-    parser.add_argument("--stack", help="CloudFormation stack name of the Sluice deployment")
+ALIAS_NOTE = (
+    "sluice-redrive is an alias of `sluice redrive` (which takes --stack-name, --profile and "
+    "AWS_ENDPOINT_URL), kept for one release."
+)
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """The redrive options and subcommands, shared by sluice-redrive and `sluice redrive`."""
     parser.add_argument(
         "--pipeline",
         choices=["objects", "payments"],
         default="objects",
-        help="which pipeline's dead-letter queue (with --stack; default objects)",
+        help="which pipeline's dead-letter queue (with the stack; default objects)",
     )
-    parser.add_argument("--dlq-url", help="dead-letter queue URL (instead of --stack)")
-    parser.add_argument("--source-url", help="queue to redrive into (instead of --stack)")
-    parser.add_argument("--region")
-    parser.add_argument("--endpoint-url", help="e.g. a local emulator")
+    parser.add_argument("--dlq-url", help="dead-letter queue URL (instead of the stack's)")
+    parser.add_argument("--source-url", help="queue to redrive into (instead of the stack's)")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="dead letters with their reasons")
     listing.add_argument("--limit", type=int, default=100)
@@ -107,6 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     redrive.add_argument("--dry-run", action="store_true", help="report, change nothing")
     redrive.add_argument("--copy", action="store_true", help="receive/send/delete, not a task")
     commands.add_parser("status", help="the latest SQS move task on the dead-letter queue")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sluice-redrive", description=__doc__.split("\n")[0], epilog=ALIAS_NOTE
+    )
+    parser.add_argument("--stack", help="CloudFormation stack name of the Sluice deployment")
+    parser.add_argument("--region")
+    parser.add_argument("--endpoint-url", help="e.g. a local emulator")
+    add_commands(parser)
     return parser
 
 

@@ -304,13 +304,25 @@ def metric_keys(dashboard: dict[str, Any]) -> set[str]:
 
 
 # -- the command ---------------------------------------------------------------------------------
+ALIAS_NOTE = (
+    "sluice-dashboard is an alias of `sluice dashboard` (which also takes --profile and "
+    "AWS_ENDPOINT_URL), kept for one release."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--owner", default="", help="dashboard owner (default: the token's user)")
+    parser.add_argument("--output", help="write the JSON here (default: standard output)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sluice-dashboard", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="sluice-dashboard", description=__doc__.split("\n")[0], epilog=ALIAS_NOTE
+    )
     parser.add_argument("--stack-name", required=True, help="the deployed Sluice stack")
     parser.add_argument("--region")
     parser.add_argument("--endpoint-url", help="e.g. a local emulator")
-    parser.add_argument("--owner", default="", help="dashboard owner (default: the token's user)")
-    parser.add_argument("--output", help="write the JSON here (default: standard output)")
+    add_arguments(parser)
     return parser
 
 
@@ -319,18 +331,21 @@ def run(args: argparse.Namespace, cloudformation: Any) -> str:
     return json.dumps(build_dashboard(resources, owner=args.owner), indent=2) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    import boto3
-
-    args = _parser().parse_args(argv)
-    session = boto3.Session(region_name=args.region)
-    text = run(args, session.client("cloudformation", endpoint_url=args.endpoint_url))
+def emit(args: argparse.Namespace, text: str) -> None:
     if args.output:
         Path(args.output).write_text(text)
         print(f"dashboard for stack {args.stack_name} written to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import boto3
+
+    args = _parser().parse_args(argv)
+    session = boto3.Session(region_name=args.region)
+    emit(args, run(args, session.client("cloudformation", endpoint_url=args.endpoint_url)))
 
 
 if __name__ == "__main__":

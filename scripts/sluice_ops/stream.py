@@ -269,13 +269,16 @@ def _targets(args: argparse.Namespace, cloudformation: Any) -> tuple[str, str | 
     return outputs["EventStreamName"], outputs["StreamDeadLetterQueueUrl"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sluice-stream", description=__doc__)
-    parser.add_argument("--stack", help="CloudFormation stack name of the Sluice deployment")
-    parser.add_argument("--stream-name", help="the stream (instead of --stack)")
-    parser.add_argument("--dlq-url", help="the stream's dead-letter queue (instead of --stack)")
-    parser.add_argument("--region")
-    parser.add_argument("--endpoint-url")
+ALIAS_NOTE = (
+    "sluice-stream is an alias of `sluice stream` (which takes --stack-name, --profile and "
+    "AWS_ENDPOINT_URL), kept for one release."
+)
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """The stream options and subcommands, shared by sluice-stream and `sluice stream`."""
+    parser.add_argument("--stream-name", help="the stream (instead of the stack's)")
+    parser.add_argument("--dlq-url", help="the stream's dead-letter queue (instead of the stack's)")
     commands = parser.add_subparsers(dest="command", required=True)
     put = commands.add_parser("produce", help="put sample events on the stream")
     put.add_argument("--events", type=int, default=1000)
@@ -285,12 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     put.add_argument("--seed", type=int, default=int(time.time()))
     again = commands.add_parser("replay", help="put dead-lettered ranges on the stream again")
     again.add_argument("--dry-run", action="store_true")
-    args = parser.parse_args(argv)
 
-    import boto3
 
-    session = boto3.session.Session(region_name=args.region)
-    client = lambda name: session.client(name, endpoint_url=args.endpoint_url)  # noqa: E731
+def run(args: argparse.Namespace, client: Callable[[str], Any]) -> int:
+    """``client(service)`` makes a boto3 client for the deployment."""
     stream_name, dlq_url = _targets(args, client("cloudformation") if args.stack else None)
     if args.command == "produce":
         events = sample_events(args.events, malformed=args.malformed, seed=args.seed)
@@ -314,6 +315,20 @@ def main(argv: list[str] | None = None) -> int:
     ):
         print(line)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sluice-stream", description=__doc__, epilog=ALIAS_NOTE)
+    parser.add_argument("--stack", help="CloudFormation stack name of the Sluice deployment")
+    parser.add_argument("--region")
+    parser.add_argument("--endpoint-url")
+    add_commands(parser)
+    args = parser.parse_args(argv)
+
+    import boto3
+
+    session: Any = boto3.session.Session(region_name=args.region)
+    return run(args, lambda name: session.client(name, endpoint_url=args.endpoint_url))
 
 
 if __name__ == "__main__":
