@@ -1,0 +1,534 @@
+"""sluice perf: load the stack, watch it drain, and write a report with plots.
+
+    sluice perf --objects 500 --rows 20 --out perf-500
+    sluice perf --prefix incoming/batch-7/ --timeout 3600 --out perf-batch-7
+
+It runs a load (``sluice simulate``'s uploads, or with ``--prefix`` the objects already under that
+key prefix), samples the monitor's figures (``sluice monitor --once --json``) every ``--interval``
+seconds until the run has drained or ``--timeout`` passes, and writes ``--out``: ``report.md``
+(figures beside their goals), ``samples.csv`` (one row per sample) and four PNG plots.
+
+How an object's end is observed, the same on AWS and on ``sluice-local up``:
+
+- **processed**: ProcessObject logs ``"object processed"`` (JSON, with ``s3_key``) when it has
+  finished an object; perf reads these lines from the function's log group with CloudWatch Logs
+  FilterLogEvents (the exact phrase as the filter pattern). The event's time is the end time.
+- **dead-lettered**: the object's message is in ObjectDeadLetterQueue, with its ``sluice-error``;
+  perf looks at the queue (received and released at once, as ``sluice redrive list`` does) when
+  the queues are empty and objects are still unaccounted, and once at the end.
+
+Exit status 0 when every object ended; 1 on timeout (the report is still written, marked
+incomplete); 2 for bad input or an unusable stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sluice_ops.context import SluiceCliError, StackContext, add_aws_options, resolve
+from sluice_ops.perf_report import (
+    Accounting,
+    Ending,
+    Invocation,
+    RunInfo,
+    RunObject,
+    Sample,
+    build_figures,
+    csv_rows,
+    goals,
+    queue_depth,
+    render_report,
+)
+
+# ProcessObject's lines at the end of an invocation (functions/process_object/app.py)
+PROCESSED_MESSAGE = "object processed"
+UNFINISHED_MESSAGE = "object unfinished"
+# Either phrase (CloudWatch Logs' "?term" OR syntax); the lines are checked again here.
+LOG_FILTER = f'?"{PROCESSED_MESSAGE}" ?"{UNFINISHED_MESSAGE}"'
+POWERTOOLS_TIME = "%Y-%m-%d %H:%M:%S,%f%z"  # e.g. 2026-12-01 03:05:34,961+0000
+PROCESS_LOG_GROUP = "ProcessObjectLogGroup"  # the template's logical id of its log group
+# Log events may reach CloudWatch Logs seconds after their timestamp: each poll looks back this
+# far past the newest event seen (duplicates are dropped by event id).
+LOG_LOOKBACK_S = 120
+# Clocks differ between this machine and AWS: read logs from a little before the first upload.
+CLOCK_SLACK_S = 60
+DEAD_LETTER_SCAN_LIMIT = 100_000
+ROW_BINS = 40  # about this many bars in the rows/s plot
+
+Snapshot = Callable[[StackContext], Mapping[str, Any]]
+
+
+def key_of_message(body: str) -> str | None:
+    """The object key a queue message names (an S3 EventBridge event or an ``s3_details``
+    message, as PlanBatch reads them); None for a body that names none."""
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(event, dict):
+        return None
+    details = event.get("s3_details")
+    if isinstance(details, dict) and isinstance(details.get("key"), str):
+        return str(details["key"])
+    detail = event.get("detail")
+    obj = detail.get("object") if isinstance(detail, dict) else None
+    if isinstance(obj, dict) and isinstance(obj.get("key"), str):
+        return str(obj["key"])  # EventBridge sends the raw key (sluice_common.events)
+    return None
+
+
+def _line_time(line: Mapping[str, Any], event: Mapping[str, Any]) -> float | None:
+    """When the line was written: Powertools' own ``timestamp`` (milliseconds, the function's
+    clock), else the CloudWatch Logs event's."""
+    text = line.get("timestamp")
+    if isinstance(text, str):
+        try:
+            return datetime.strptime(text, POWERTOOLS_TIME).timestamp()
+        except ValueError:
+            pass
+    stamp = event.get("timestamp")
+    return stamp / 1000 if isinstance(stamp, int | float) else None
+
+
+def invocation_from_log_event(event: Mapping[str, Any]) -> Invocation | None:
+    """An Invocation from one FilterLogEvents event, if it is ProcessObject's line for the end of
+    an invocation on an object ("object processed" or "object unfinished ...")."""
+    try:
+        line = json.loads(str(event.get("message", "")))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(line, dict):
+        return None
+    message, key = line.get("message"), line.get("s3_key")
+    if not isinstance(message, str) or not isinstance(key, str):
+        return None
+    finished = message == PROCESSED_MESSAGE
+    if not finished and not message.startswith(UNFINISHED_MESSAGE):
+        return None
+    at = _line_time(line, event)
+    if at is None:
+        return None
+    figures = line.get("dt.metrics")
+    duration_ms = figures.get("sluice.duration_ms") if isinstance(figures, dict) else None
+    next_row = line.get("next_row")
+    return Invocation(
+        key=key,
+        finished=finished,
+        ended_at=at,
+        seconds=duration_ms / 1000 if isinstance(duration_ms, int | float) else None,
+        rows=next_row - 1 if finished and isinstance(next_row, int) and next_row >= 1 else None,
+    )
+
+
+def process_log_group(ctx: StackContext) -> str:
+    """Where ProcessObject logs: its LoggingConfig (Lambda's own answer), else the stack's
+    ProcessObjectLogGroup resource, else the name the template gives that group."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    function = ctx.output("ProcessObjectFunctionName")
+    try:
+        config = ctx.client("lambda").get_function_configuration(FunctionName=function)
+        group = (config.get("LoggingConfig") or {}).get("LogGroup")
+        if group:
+            return str(group)
+    except (BotoCoreError, ClientError):
+        pass  # no lambda:GetFunctionConfiguration: ask the stack
+    try:
+        pages = ctx.client("cloudformation").get_paginator("list_stack_resources")
+        for page in pages.paginate(StackName=ctx.stack_name):
+            for resource in page.get("StackResourceSummaries", []):
+                if resource.get("LogicalResourceId") == PROCESS_LOG_GROUP:
+                    return str(resource["PhysicalResourceId"])
+    except (BotoCoreError, ClientError):
+        pass
+    return f"/aws/lambda/{ctx.stack_name}-ProcessObject"  # template.yaml ProcessObjectLogGroup
+
+
+class ProcessedLog:
+    """Reads ProcessObject's end-of-invocation lines from its log group, a window at a time,
+    each event once."""
+
+    def __init__(self, logs: Any, group: str, since: float) -> None:
+        self._logs = logs
+        self.group = group
+        self._since_ms = int(since * 1000)
+        self._newest_ms = self._since_ms
+        self._seen: set[str] = set()
+
+    def poll(self) -> list[Invocation]:
+        start = max(self._since_ms, self._newest_ms - LOG_LOOKBACK_S * 1000)
+        found = []
+        try:
+            pages = self._logs.get_paginator("filter_log_events").paginate(
+                logGroupName=self.group,
+                startTime=start,
+                filterPattern=LOG_FILTER,
+            )
+            for page in pages:
+                for event in page.get("events", []):
+                    event_id = str(event.get("eventId"))
+                    if event_id in self._seen:
+                        continue
+                    self._seen.add(event_id)
+                    self._newest_ms = max(self._newest_ms, int(event.get("timestamp", 0)))
+                    if (invocation := invocation_from_log_event(event)) is not None:
+                        found.append(invocation)
+        except self._logs.exceptions.ResourceNotFoundException:
+            return []  # no invocation has logged yet (the group appears with its first line)
+        return found
+
+
+def dead_letter_endings(sqs: Any, dlq_url: str, keys: set[str]) -> list[Ending]:
+    """The run's objects now in the dead-letter queue, each with its sluice-error."""
+    from sluice_ops.redrive import list_dead_letters
+
+    return [
+        Ending(key=key, outcome="dead-lettered", ended_at=None, reason=letter.error)
+        for letter in list_dead_letters(sqs, dlq_url, limit=DEAD_LETTER_SCAN_LIMIT)
+        if (key := key_of_message(letter.body)) is not None and key in keys
+    ]
+
+
+def objects_under(ctx: StackContext, prefix: str) -> list[RunObject]:
+    """Every object under the prefix, with its LastModified as its upload time."""
+    bucket = ctx.output("BucketName")
+    found = []
+    for page in (
+        ctx.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    ):
+        for entry in page.get("Contents", []):
+            found.append(RunObject(key=entry["Key"], uploaded_at=entry["LastModified"].timestamp()))
+    if not found:
+        raise SluiceCliError(f"no objects under s3://{bucket}/{prefix}: check --prefix")
+    return found
+
+
+@dataclass
+class Measurement:
+    samples: list[Sample]
+    accounting: Accounting
+    timed_out: bool
+    started_at: float
+    finished_at: float
+    sample_errors: int = 0
+
+
+Load = Future[list[RunObject]]
+
+
+def loaded(objects: list[RunObject]) -> Load:
+    """A load that is already there (``--prefix``)."""
+    future: Load = Future()
+    future.set_result(objects)
+    return future
+
+
+def measure(
+    ctx: StackContext,
+    *,
+    snapshot: Snapshot,
+    load: Load,
+    log: Callable[[float], ProcessedLog],
+    dead_letters: Callable[[set[str]], list[Ending]],
+    interval_s: float,
+    timeout_s: float,
+    started_at: float,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    say: Callable[[str], None] = lambda _: None,
+) -> Measurement:
+    """Sample until the run drained (queues empty, every object ended) or the timeout passed.
+
+    ``load`` gives the run's objects once uploaded (samples are taken while uploads run);
+    ``log`` makes the log reader, given the first upload's time.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    samples: list[Sample] = []
+    deadline = started_at + timeout_s
+    accounting: Accounting | None = None
+    reader: ProcessedLog | None = None
+    errors = 0
+
+    def start() -> tuple[Accounting, ProcessedLog]:
+        objects = load.result()  # an upload failure raises here
+        return Accounting(objects), log(min(o.uploaded_at for o in objects))
+
+    def account(accounting: Accounting, reader: ProcessedLog, look_in_dlq: bool) -> None:
+        for invocation in reader.poll():
+            if invocation.key in accounting.keys:
+                accounting.record_invocation(invocation)
+        # Read the dead-letter queue only when nothing is left to process, and at the end:
+        # each look receives and releases every message in it.
+        if look_in_dlq and not accounting.complete:
+            for ending in dead_letters(accounting.keys):
+                accounting.record(ending)
+
+    tick = clock()
+    while True:
+        if accounting is None and load.done():
+            accounting, reader = start()
+        try:
+            snap = snapshot(ctx)
+        except (BotoCoreError, ClientError) as exc:  # one lost sample, not a lost run
+            errors += 1
+            say(f"sample skipped: {exc}")
+        else:
+            now = clock()
+            depth = queue_depth(snap)
+            if accounting is not None and reader is not None:
+                account(accounting, reader, look_in_dlq=not depth)
+            ended = len(accounting.endings) if accounting else 0
+            samples.append(Sample(at=now, snapshot=snap, objects_ended=ended))
+            if accounting is not None:
+                say(
+                    f"{now - started_at:7.1f} s  queued {_count(depth):>5}  "
+                    f"ended {ended}/{len(accounting.objects)}"
+                )
+                if accounting.complete and not depth:
+                    return Measurement(samples, accounting, False, started_at, now, errors)
+        # Samples keep their rhythm however long a snapshot took.
+        tick += interval_s
+        now = clock()
+        if now >= deadline:
+            break
+        sleep(max(0.0, min(tick, deadline) - now))
+    if accounting is None or reader is None:  # the uploads outlasted the timeout
+        accounting, reader = start()
+    account(accounting, reader, look_in_dlq=True)
+    return Measurement(samples, accounting, not accounting.complete, started_at, clock(), errors)
+
+
+def _count(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}"
+
+
+def rows_bin_seconds(duration_s: float) -> float:
+    """A round bar width giving about ROW_BINS bars: 1, 2, 5, 10, 20, 30 s, then minutes."""
+    for width in (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600):
+        if duration_s / width <= ROW_BINS:
+            return float(width)
+    return 3600.0
+
+
+def write_report(out: Path, info: RunInfo, measurement: Measurement) -> list[Path]:
+    """report.md, samples.csv and the plots into ``out``; the files written."""
+    from sluice_ops.plots import write_plots
+
+    out.mkdir(parents=True, exist_ok=True)
+    header, rows = csv_rows(measurement.samples, info.started_at)
+    with (out / "samples.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    figures = build_figures(info, measurement.samples, measurement.accounting)
+    plots = write_plots(
+        measurement.samples,
+        info.started_at,
+        figures.limit,
+        measurement.accounting,
+        out,
+        rows_bin_s=rows_bin_seconds(info.finished_at - info.started_at),
+    )
+    report = render_report(info, figures, goals(figures, info.parameters), plots)
+    (out / "report.md").write_text(report, encoding="utf-8")
+    return [out / "report.md", out / "samples.csv", *(out / name for name in plots.values())]
+
+
+EPILOG = """examples:
+  sluice perf --objects 30 --out perf-30                      # simulate 30 objects and measure
+  sluice perf --objects 1000 --rows 50 --broken 0.01 --interval 10 --timeout 3600 --out perf-1k
+  sluice perf --prefix incoming/2026-12-01/ --out perf-today  # measure objects already uploaded
+  sluice perf --endpoint-url http://127.0.0.1:4566 --objects 30 --out perf-local
+
+Writes OUT/report.md (figures and goals), OUT/samples.csv and OUT/*.png. Exit status: 0 when every
+object was processed or dead-lettered, 1 on --timeout (the report is still written, marked
+INCOMPLETE), 2 for bad input or an unusable stack.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    load = parser.add_argument_group("load (simulate, unless --prefix)")
+    load.add_argument("--objects", type=int, default=100, help="objects to upload (default 100)")
+    size = load.add_mutually_exclusive_group()
+    size.add_argument("--rows", type=int, default=10, help="rows per object (default 10)")
+    size.add_argument("--size", type=int, metavar="BYTES", help="bytes per object instead")
+    load.add_argument("--workers", type=int, default=16, help="parallel uploads (default 16)")
+    load.add_argument("--odd-keys", type=float, default=0.0, metavar="SHARE")
+    load.add_argument("--broken", type=float, default=0.0, metavar="SHARE")
+    load.add_argument("--priority", type=float, default=0.0, metavar="SHARE")
+    load.add_argument("--run-id", help="name the run (default: time and a random suffix)")
+    load.add_argument(
+        "--prefix",
+        metavar="P",
+        help="upload nothing: measure the objects already under this key prefix",
+    )
+    watch = parser.add_argument_group("measuring")
+    watch.add_argument(
+        "--interval", type=float, default=5.0, help="seconds between samples (default 5)"
+    )
+    watch.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="give up after this many seconds; the report is marked incomplete (default 900)",
+    )
+    watch.add_argument(
+        "--out", type=Path, help="report folder (default: perf-<run id>); created if missing"
+    )
+    watch.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+    add_aws_options(parser)
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "perf",
+        help="run a load, sample until drained, write a report with plots",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _plan(args: argparse.Namespace) -> Any:
+    from sluice_ops.simulate import SimulationPlan
+
+    plan = SimulationPlan(
+        objects=args.objects,
+        rows=args.rows,
+        workers=args.workers,
+        size=args.size,
+        odd_key_share=args.odd_keys,
+        broken_share=args.broken,
+        priority_share=args.priority,
+        run_id=args.run_id or "",
+    )
+    plan.check()
+    return plan
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not args.interval > 0:
+        raise SluiceCliError(f"--interval must be more than 0 seconds (got {args.interval:g})")
+    if not args.timeout > 0:
+        raise SluiceCliError(f"--timeout must be more than 0 seconds (got {args.timeout:g})")
+    if args.prefix is not None and not args.prefix.strip():
+        raise SluiceCliError("--prefix is empty: name the key prefix of the objects to measure")
+
+
+def _simulated(run: Any) -> list[RunObject]:
+    return [
+        RunObject(key=u.key, uploaded_at=u.uploaded_at, rows=u.rows, broken=u.broken)
+        for u in run.uploads
+    ]
+
+
+def _fresh_session(ctx: StackContext) -> StackContext:
+    """The same deployment through a new boto3 Session: sessions are not thread-safe, so the
+    upload thread gets its own while this one samples."""
+    import boto3
+
+    # profile_name says "default" even when no profile exists (environment credentials).
+    profile = ctx.session.profile_name
+    known = profile in ctx.session.available_profiles
+    session = boto3.Session(profile_name=profile if known else None, region_name=ctx.region)
+    return replace(ctx, session=session)
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    plan = None if args.prefix is not None else _plan(args)  # bad numbers fail before AWS
+    ctx = resolve(args)
+    from sluice_ops.monitor import snapshot
+
+    dlq_url = ctx.output("ObjectDeadLetterQueueUrl")
+    group = process_log_group(ctx)
+    logs, sqs = ctx.client("logs"), ctx.client("sqs")
+    progress = not args.no_progress and sys.stderr.isatty()
+
+    def say(line: str) -> None:
+        if not args.no_progress:
+            print(line, file=sys.stderr)
+
+    started_at = time.time()
+    if plan is not None:
+        from sluice_ops.simulate import run_simulation
+
+        run_id = plan.run_id
+        mode = (
+            f"simulate: {plan.objects} objects x {plan.rows_per_object} rows, "
+            f"{plan.workers} upload workers; odd keys {plan.odd_key_share:.0%}, broken "
+            f"{plan.broken_share:.0%}, priority {plan.priority_share:.0%}"
+        )
+        pool = ThreadPoolExecutor(max_workers=1)
+        uploads = _fresh_session(ctx)
+        load = pool.submit(lambda: _simulated(run_simulation(uploads, plan, progress)))
+        pool.shutdown(wait=False)
+        from sluice_ops.simulate import run_prefix
+
+        prefix = run_prefix(ctx, run_id)
+    else:
+        prefix = args.prefix
+        objects = objects_under(ctx, prefix)
+        run_id = prefix.strip("/").rsplit("/", 1)[-1] or prefix
+        mode = f"watch {len(objects)} objects already under the prefix"
+        load = loaded(objects)
+    measurement = measure(
+        ctx,
+        snapshot=snapshot,
+        load=load,
+        log=lambda first_upload: ProcessedLog(logs, group, first_upload - CLOCK_SLACK_S),
+        dead_letters=lambda keys: dead_letter_endings(sqs, dlq_url, keys),
+        interval_s=args.interval,
+        timeout_s=args.timeout,
+        started_at=started_at,
+        say=say,
+    )
+    info = RunInfo(
+        run_id=run_id,
+        stack=ctx.stack_name,
+        region=ctx.region,
+        endpoint=ctx.endpoint_url,
+        prefix=prefix,
+        mode=mode,
+        parameters=dict(ctx.parameters),
+        started_at=started_at,
+        finished_at=measurement.finished_at,
+        timed_out=measurement.timed_out,
+        interval_s=args.interval,
+        timeout_s=args.timeout,
+        log_group=group,
+    )
+    out = args.out or Path(f"perf-{run_id}")
+    written = write_report(out, info, measurement)
+    accounting = measurement.accounting
+    summary = (
+        f"{len(accounting.ended('processed'))} processed, "
+        f"{len(accounting.ended('dead-lettered'))} dead-lettered, "
+        f"{len(accounting.unaccounted)} unaccounted of {len(accounting.objects)}"
+    )
+    print(f"run {run_id}: {summary}")
+    for path in written:
+        print(f"  {path}")
+    if measurement.timed_out:
+        print(
+            f"sluice perf: timed out after {args.timeout:g} s with "
+            f"{len(accounting.unaccounted)} objects not processed or dead-lettered; "
+            f"{out / 'report.md'} is marked INCOMPLETE",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
