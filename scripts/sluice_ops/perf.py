@@ -11,14 +11,21 @@ seconds until the run has drained or ``--timeout`` passes, and writes ``--out``:
 How an object's end is observed, the same on AWS and on ``sluice-local up``:
 
 - **processed**: ProcessObject logs ``"object processed"`` (JSON, with ``s3_key``) when it has
-  finished an object; perf reads these lines from the function's log group with CloudWatch Logs
-  FilterLogEvents (the exact phrase as the filter pattern). The event's time is the end time.
+  finished an object, and ``"object unfinished ..."`` when an invocation stops part-way (the
+  object carries on later). perf reads both from the function's log group with CloudWatch Logs
+  FilterLogEvents; the line's time is the end time, and its ``sluice.duration_ms`` gives each
+  invocation's start, so the invocations running at any moment are known to the millisecond
+  (the downstream calls in flight: each instance makes one at a time).
 - **dead-lettered**: the object's message is in ObjectDeadLetterQueue, with its ``sluice-error``;
   perf looks at the queue (received and released at once, as ``sluice redrive list`` does) when
   the queues are empty and objects are still unaccounted, and once at the end.
 
 Exit status 0 when every object ended; 1 on timeout (the report is still written, marked
-incomplete); 2 for bad input or an unusable stack.
+incomplete); 2 for bad input or an unusable stack; 130 on Ctrl-C (the report is still written).
+
+Permissions beyond what ``sluice monitor`` and ``sluice simulate`` need: ``logs:FilterLogEvents``
+on ProcessObject's log group, and ``lambda:GetFunctionConfiguration`` or
+``cloudformation:ListStackResources`` to find that group.
 """
 
 from __future__ import annotations
@@ -221,6 +228,7 @@ class Measurement:
     started_at: float
     finished_at: float
     sample_errors: int = 0
+    interrupted: bool = False  # Ctrl-C: the report is written with what was seen
 
 
 Load = Future[list[RunObject]]
@@ -274,39 +282,59 @@ def measure(
             for ending in dead_letters(accounting.keys):
                 accounting.record(ending)
 
-    tick = clock()
-    while True:
+    def sample() -> bool:
+        """One sample (and a look at the logs); True once the run has drained."""
+        nonlocal accounting, reader
         if accounting is None and load.done():
             accounting, reader = start()
-        try:
-            snap = snapshot(ctx)
-        except (BotoCoreError, ClientError) as exc:  # one lost sample, not a lost run
-            errors += 1
-            say(f"sample skipped: {exc}")
-        else:
-            now = clock()
-            depth = queue_depth(snap)
-            if accounting is not None and reader is not None:
-                account(accounting, reader, look_in_dlq=not depth)
-            ended = len(accounting.endings) if accounting else 0
-            samples.append(Sample(at=now, snapshot=snap, objects_ended=ended))
-            if accounting is not None:
-                say(
-                    f"{now - started_at:7.1f} s  queued {_count(depth):>5}  "
-                    f"ended {ended}/{len(accounting.objects)}"
-                )
-                if accounting.complete and not depth:
-                    return Measurement(samples, accounting, False, started_at, now, errors)
-        # Samples keep their rhythm however long a snapshot took.
-        tick += interval_s
+        snap = snapshot(ctx)
         now = clock()
-        if now >= deadline:
-            break
-        sleep(max(0.0, min(tick, deadline) - now))
+        depth = queue_depth(snap)
+        if accounting is not None and reader is not None:
+            account(accounting, reader, look_in_dlq=not depth)
+        ended = len(accounting.endings) if accounting else 0
+        samples.append(Sample(at=now, snapshot=snap, objects_ended=ended))
+        if accounting is None:
+            return False
+        say(
+            f"{now - started_at:7.1f} s  queued {_count(depth):>5}  "
+            f"ended {ended}/{len(accounting.objects)}"
+        )
+        return accounting.complete and not depth
+
+    interrupted = False
+    tick = clock()
+    try:
+        while True:
+            try:
+                if sample():
+                    assert accounting is not None
+                    return Measurement(samples, accounting, False, started_at, clock(), errors)
+            except (BotoCoreError, ClientError) as exc:  # one lost sample, not a lost run
+                errors += 1
+                say(f"sample skipped: {exc}")
+            # Samples keep their rhythm however long a snapshot took.
+            tick += interval_s
+            now = clock()
+            if now >= deadline:
+                break
+            sleep(max(0.0, min(tick, deadline) - now))
+    except KeyboardInterrupt:
+        if not load.done():
+            raise  # nothing uploaded to account for yet
+        interrupted = True
     if accounting is None or reader is None:  # the uploads outlasted the timeout
         accounting, reader = start()
     account(accounting, reader, look_in_dlq=True)
-    return Measurement(samples, accounting, not accounting.complete, started_at, clock(), errors)
+    return Measurement(
+        samples,
+        accounting,
+        not accounting.complete,
+        started_at,
+        clock(),
+        errors,
+        interrupted=interrupted,
+    )
 
 
 def _count(value: float | None) -> str:
@@ -364,9 +392,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--rows", type=int, default=10, help="rows per object (default 10)")
     size.add_argument("--size", type=int, metavar="BYTES", help="bytes per object instead")
     load.add_argument("--workers", type=int, default=16, help="parallel uploads (default 16)")
-    load.add_argument("--odd-keys", type=float, default=0.0, metavar="SHARE")
-    load.add_argument("--broken", type=float, default=0.0, metavar="SHARE")
-    load.add_argument("--priority", type=float, default=0.0, metavar="SHARE")
+    load.add_argument(
+        "--odd-keys",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of keys with spaces, '+', ':', '%%', non-ASCII (e.g. 0.1)",
+    )
+    load.add_argument(
+        "--broken",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of broken objects (empty, binary, a bad row): they end dead-lettered",
+    )
+    load.add_argument(
+        "--priority",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of objects sent through PriorityQueue",
+    )
     load.add_argument("--run-id", help="name the run (default: time and a random suffix)")
     load.add_argument(
         "--prefix",
@@ -386,7 +432,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     watch.add_argument(
         "--out", type=Path, help="report folder (default: perf-<run id>); created if missing"
     )
-    watch.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+    watch.add_argument(
+        "--no-progress", action="store_true", help="no upload progress bar, no line per sample"
+    )
     add_aws_options(parser)
 
 
@@ -508,6 +556,7 @@ def run(args: argparse.Namespace) -> int:
         started_at=started_at,
         finished_at=measurement.finished_at,
         timed_out=measurement.timed_out,
+        interrupted=measurement.interrupted,
         interval_s=args.interval,
         timeout_s=args.timeout,
         log_group=group,
@@ -523,6 +572,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"run {run_id}: {summary}")
     for path in written:
         print(f"  {path}")
+    if measurement.interrupted:
+        print(f"sluice perf: interrupted; {out / 'report.md'} has what was seen", file=sys.stderr)
+        return 130
     if measurement.timed_out:
         print(
             f"sluice perf: timed out after {args.timeout:g} s with "

@@ -296,6 +296,7 @@ class RunInfo:
     interval_s: float
     timeout_s: float
     log_group: str | None = None
+    interrupted: bool = False
 
 
 @dataclass(frozen=True)
@@ -591,12 +592,19 @@ def render_report(
 ) -> str:
     """report.md. ``plots`` maps a title to a PNG file name beside the report."""
     f = figures
-    status = (
-        f"**INCOMPLETE**: timed out after {info.timeout_s:g} s with {len(f.unaccounted)} of "
-        f"{f.uploaded} objects not yet processed or dead-lettered."
-        if info.timed_out
-        else "Complete: every object of the run was processed or dead-lettered."
-    )
+    if info.interrupted and f.unaccounted:
+        status = (
+            f"**INCOMPLETE**: interrupted after {info.finished_at - info.started_at:,.0f} s "
+            f"with {len(f.unaccounted)} of {f.uploaded} objects not yet processed or "
+            "dead-lettered."
+        )
+    elif info.timed_out:
+        status = (
+            f"**INCOMPLETE**: timed out after {info.timeout_s:g} s with {len(f.unaccounted)} "
+            f"of {f.uploaded} objects not yet processed or dead-lettered."
+        )
+    else:
+        status = "Complete: every object of the run was processed or dead-lettered."
     lines = [
         f"# Sluice performance report: run {info.run_id}",
         "",

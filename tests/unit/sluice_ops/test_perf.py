@@ -365,3 +365,60 @@ def test_rows_bars_are_round_and_about_forty() -> None:
     assert perf.rows_bin_seconds(100) == 5
     assert perf.rows_bin_seconds(3600) == 120
     assert perf.rows_bin_seconds(10**7) == 3600
+
+
+class _Log:
+    def __init__(self, *invocations: Invocation) -> None:
+        self.invocations = list(invocations)
+
+    def poll(self) -> list[Invocation]:
+        found, self.invocations = self.invocations, []
+        return found
+
+
+def _measure(ctx: StackContext, **overrides: Any) -> perf.Measurement:
+    clock = iter(float(t) for t in range(1000))
+    values: dict[str, Any] = {
+        "snapshot": lambda c: {"queues": {"ObjectQueue": {"visible": 0, "in_flight": 0}}},
+        "load": perf.loaded([RunObject("k", 0.0), RunObject("never", 0.0)]),
+        "log": lambda first_upload: _Log(Invocation("k", True, 1.0, seconds=0.5)),
+        "dead_letters": lambda keys: [],
+        "interval_s": 1,
+        "timeout_s": 5,
+        "started_at": 0.0,
+        "clock": lambda: next(clock),
+        "sleep": lambda s: None,
+    }
+    values.update(overrides)
+    return perf.measure(ctx, **values)
+
+
+def test_measure_times_out_with_the_unaccounted_object_listed(ctx: StackContext) -> None:
+    result = _measure(ctx)
+    assert result.timed_out and not result.interrupted
+    assert [o.key for o in result.accounting.unaccounted] == ["never"]
+    assert result.accounting.endings["k"].outcome == "processed"
+
+
+def test_a_failed_sample_is_skipped_and_counted_not_fatal(ctx: StackContext) -> None:
+    from botocore.exceptions import ClientError
+
+    calls = iter(range(100))
+
+    def flaky(c: StackContext) -> dict[str, Any]:
+        if next(calls) == 0:
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "Get")
+        return {"queues": {"ObjectQueue": {"visible": 0, "in_flight": 0}}}
+
+    result = _measure(ctx, snapshot=flaky, load=perf.loaded([RunObject("k", 0.0)]))
+    assert result.sample_errors == 1
+    assert not result.timed_out and len(result.samples) == 1
+
+
+def test_ctrl_c_ends_the_run_with_what_was_seen(ctx: StackContext) -> None:
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    result = _measure(ctx, sleep=interrupt)
+    assert result.interrupted and result.timed_out  # "never" never ended
+    assert len(result.samples) == 1

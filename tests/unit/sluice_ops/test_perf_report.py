@@ -334,3 +334,11 @@ def test_why_a_figure_is_missing_goes_to_the_report_not_to_every_csv_row() -> No
     figures = build_figures(info(), rows_in, finished_accounting())
     text = render_report(info(), figures, goals(figures, PARAMETERS), {})
     assert "| process_object.concurrency | no AWS/Lambda ConcurrentExecutions |" in text
+
+
+def test_report_of_an_interrupted_run_says_so() -> None:
+    accounting = Accounting(run_objects())
+    run = info(timed_out=True, interrupted=True)
+    figures = build_figures(run, [], accounting)
+    text = render_report(run, figures, goals(figures, PARAMETERS), {})
+    assert "**INCOMPLETE**: interrupted after 40 s with 4 of 4 objects" in text
