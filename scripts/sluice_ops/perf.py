@@ -553,7 +553,8 @@ def run(args: argparse.Namespace) -> int:
         prefix=prefix,
         mode=mode,
         parameters=dict(ctx.parameters),
-        started_at=started_at,
+        # With --prefix the run began at its first upload, before perf started.
+        started_at=min([started_at, *(o.uploaded_at for o in measurement.accounting.objects)]),
         finished_at=measurement.finished_at,
         timed_out=measurement.timed_out,
         interrupted=measurement.interrupted,
