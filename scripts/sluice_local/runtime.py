@@ -71,6 +71,16 @@ _FAKE_CREDENTIALS = {
     "AWS_SECURITY_TOKEN": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
+# The emulator answers only requests sent to AWS's own endpoints (moto intercepts them in
+# botocore). A shell that exported AWS_ENDPOINT_URL for `sluice-local up` (or whose profile sets
+# an endpoint_url) would send the runtime's and the handlers' calls elsewhere; a profile named
+# by AWS_PROFILE that does not exist here would stop every client. Neither applies inside.
+_ISOLATED_ENVIRONMENT: dict[str, str | None] = {
+    **_FAKE_CREDENTIALS,
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
+    "AWS_PROFILE": None,
+    "AWS_DEFAULT_PROFILE": None,
+}
 
 
 @dataclass(frozen=True)
@@ -212,9 +222,12 @@ class LocalPipeline:
         # outcome is in the execution history, which the runtime reads.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
-        for key, value in {**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region}.items():
+        for key, value in {**_ISOLATED_ENVIRONMENT, "AWS_DEFAULT_REGION": self.region}.items():
             self._env_backup[key] = os.environ.get(key)
-            os.environ[key] = value
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         timescale.set_time_scale(self.time_scale)
         emulator_fixes.install()
         # Process-wide: each start sets it, so a lenient run never leaves it off for the next.
@@ -234,6 +247,42 @@ class LocalPipeline:
             self.stop()
             raise
         return self
+
+    def quiesce(self, timeout: float, hurry: threading.Event | None = None) -> int:
+        """Start no more work and let work in progress end, before :meth:`stop` (`sluice-local
+        up` on Ctrl-C): schedules, pipes and stream mappings stop, running executions are
+        stopped (as the emulator stops them; StopExecution refuses Express executions), and
+        their threads and the invocations in flight get up to ``timeout`` seconds (until
+        ``hurry`` is set) to end, so that none acts on an emulator that is gone. Returns how
+        many threads were still running then (abandoned)."""
+        from moto.stepfunctions.parser.utils import TMP_THREADS  # every execution's threads
+
+        self.stop_schedules()
+        self._runners_stop.set()
+        for runner in [*self.pipes.values(), *self.stream_mappings.values()]:
+            runner.join(timeout=10)
+        self._stop_executions()
+        deadline = time.monotonic() + timeout
+        while True:
+            running = sum(self.dispatcher.stats.in_flight.values())
+            running += sum(1 for thread in list(TMP_THREADS) if thread.is_alive())
+            if not running or time.monotonic() >= deadline or (hurry and hurry.is_set()):
+                return running
+            time.sleep(0.05)
+
+    def _stop_executions(self) -> None:
+        from datetime import UTC, datetime
+
+        from moto.stepfunctions.parser.api import ExecutionStatus
+        from moto.stepfunctions.responses import get_backend
+
+        if self._mock is None:
+            return
+        backend = get_backend(_ACCOUNT, self.region)  # the executing (parser) backend
+        for machine in list(backend.state_machines):
+            for execution in list(getattr(machine, "executions", [])):
+                if getattr(execution, "exec_status", None) == ExecutionStatus.RUNNING:
+                    execution.stop(stop_date=datetime.now(UTC), error=None, cause=None)
 
     def stop(self) -> None:
         self._stop.set()
@@ -406,6 +455,20 @@ class LocalPipeline:
                 },
             )
             self.state_machine_arns[logical_id] = created["stateMachineArn"]
+        self._hide_substitution_outputs()
+
+    def _hide_substitution_outputs(self) -> None:
+        """The outputs the translation added to resolve DefinitionSubstitutions are the runtime's
+        own: DescribeStacks (an operator's `aws cloudformation describe-stacks`, `sluice`
+        against `sluice-local up`) lists the template's outputs only, as on AWS."""
+        from moto.cloudformation import cloudformation_backends
+
+        stack = cloudformation_backends[_ACCOUNT][self.region].get_stack(self.stack_name)
+        output_map = stack.output_map
+        declared = output_map._output_json_map or {}
+        for key in [k for k in declared if k.startswith(SUBSTITUTION_OUTPUT_PREFIX)]:
+            del declared[key]
+            output_map._parsed_outputs.pop(key, None)
 
     def _resource_map(self) -> Any:
         from moto.cloudformation import cloudformation_backends
