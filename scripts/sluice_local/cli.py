@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from sluice_local.downstream import Latency, parse_latency
 
@@ -23,7 +25,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--time-scale",
-        type=float,
+        type=_checked(_time_scale),
         default=0.05,
         help="run waits, retries and schedules this much of real time (default 0.05 = 20x faster)",
     )
@@ -38,6 +40,49 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="where to write the run's report (default: .demo/report.json next to the template)",
     )
+
+
+def _downstream(parser: argparse.ArgumentParser) -> None:
+    """The local downstream API's latency, for the jobs that run one (demo, up)."""
+    parser.add_argument(
+        "--downstream-latency",
+        type=_latency,
+        default=_latency("0.002"),
+        metavar="SECONDS|LOW-HIGH",
+        help="downstream API latency: one value is real seconds per call, as slept (against real "
+        "Lambda timeouts); a range LOW-HIGH is AWS seconds drawn per call (uniform, seeded) and "
+        "slept times --time-scale (default 0.002)",
+    )
+    parser.add_argument(
+        "--downstream-latency-time-scaled",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make --downstream-latency follow --time-scale (or, with --no-..., not) whatever "
+        "its form",
+    )
+
+
+def _checked(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a converter raising ValueError with a message fit to show."""
+
+    def check(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    check.__name__ = convert.__name__  # argparse names the type in some messages
+    return check
+
+
+def _time_scale(text: str) -> float:
+    try:
+        scale = float(text)
+    except ValueError:
+        raise ValueError(f"time scale must be a number in (0, 1], got {text!r}") from None
+    if not 0 < scale <= 1:  # NaN fails this too
+        raise ValueError(f"time scale must be in (0, 1], got {text}")
+    return scale
 
 
 def _latency(text: str) -> Latency:
@@ -56,22 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--objects", type=int, default=50, help="CSV objects to upload")
     demo.add_argument("--rows", type=int, default=100, help="rows per object")
     demo.add_argument("--failing", type=int, default=2, help="bad objects added (0-2)")
-    demo.add_argument(
-        "--downstream-latency",
-        type=_latency,
-        default=_latency("0.002"),
-        metavar="SECONDS|LOW-HIGH",
-        help="downstream API latency: one value is real seconds per call, as slept (against real "
-        "Lambda timeouts); a range LOW-HIGH is AWS seconds drawn per call (uniform, seeded) and "
-        "slept times --time-scale (default 0.002)",
-    )
-    demo.add_argument(
-        "--downstream-latency-time-scaled",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="make --downstream-latency follow --time-scale (or, with --no-..., not) whatever "
-        "its form",
-    )
+    _downstream(demo)
     demo.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
     demo.add_argument("--log-dir", default=".demo/logs", help="where function logs are written")
     payments = commands.add_parser(
@@ -101,6 +131,37 @@ def main(argv: list[str] | None = None) -> int:
     stream.add_argument("--seed", type=int, default=7)
     stream.add_argument("--timeout", type=float, default=300, help="give up after this many s")
     stream.add_argument("--log-dir", default=".demo/stream-logs", help="function logs")
+    up = commands.add_parser(
+        "up",
+        help="deploy into a local AWS endpoint on 127.0.0.1 and keep it running (Ctrl-C stops)",
+        description="Deploy the template into the embedded AWS emulator and serve it on "
+        "127.0.0.1 until Ctrl-C or SIGTERM: schedules, pipes, stream mappings and the local "
+        "downstream keep running, and the AWS CLI, boto3 and sluice work against it from other "
+        "processes. It prints the endpoint, the stack, its outputs and what to export, then "
+        "`ready`.",
+        epilog="example: sluice-local up --port 4566 --parameter-overrides MaxConcurrency=3; "
+        "then, in another shell: export AWS_ENDPOINT_URL=http://127.0.0.1:4566 "
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1; "
+        "aws s3 ls",
+    )
+    _common(up)
+    from sluice_local import up as up_module
+
+    up.add_argument(
+        "--port",
+        type=_checked(up_module.port_number),
+        default=up_module.DEFAULT_PORT,
+        help=f"port on {up_module.HOST} (default {up_module.DEFAULT_PORT}; 0 takes a free one, "
+        "printed in the Endpoint line); it never listens beyond 127.0.0.1: no authentication",
+    )
+    up.add_argument(
+        "--stack-name",
+        type=_checked(up_module.stack_name),
+        default=up_module.DEFAULT_STACK,
+        help=f"CloudFormation stack name (default {up_module.DEFAULT_STACK!r}, samconfig.toml's)",
+    )
+    _downstream(up)
+    up.add_argument("--log-dir", default=".demo/up-logs", help="where function logs are written")
     iam_report = commands.add_parser(
         "iam-report", help="per role, the IAM actions granted beside those a run used"
     )
@@ -130,15 +191,18 @@ def _run(args: argparse.Namespace) -> int:
         from sluice_local import payments as payments_module
 
         return payments_module.main(args)
+    if getattr(args, "downstream_latency_time_scaled", None) is not None:
+        args.downstream_latency = dataclasses.replace(
+            args.downstream_latency, time_scaled=args.downstream_latency_time_scaled
+        )
     if args.command == "demo":
         from sluice_local import demo as demo_module
 
-        if args.downstream_latency_time_scaled is not None:
-            args.downstream_latency = dataclasses.replace(
-                args.downstream_latency, time_scaled=args.downstream_latency_time_scaled
-            )
-
         return demo_module.main(args)
+    if args.command == "up":
+        from sluice_local import up as up_module
+
+        return up_module.main(args)
     return 2
 
 

@@ -2,7 +2,7 @@
 
 Stands in for the system Sluice protects, in the demo, the e2e tests and the benchmarks. It
 measures what matters there: requests with timestamps, in-flight concurrency and its peak, and
-repeats of the same Idempotency-Key.
+repeats of the same Idempotency-Key; ``GET /stats`` gives those counts to other processes.
 
 Latency is either ``latency_s`` (real seconds, every request alike) or a :class:`Latency` drawn
 per request: ``parse_latency("5-30")`` is 5 to 30 seconds of AWS time, slept times the run's
@@ -176,6 +176,23 @@ class DownstreamServer(LocalHttpServer):
         counts = Counter(r.headers.get("Idempotency-Key", "") for r in self.accepted())
         return {key: n for key, n in counts.items() if n > 1}
 
+    def stats(self) -> dict[str, Any]:
+        """What GET /stats answers: counts a process other than this one can read (`sluice-local
+        up` runs the server; a test or `sluice perf` in another process watches it)."""
+        with self._lock:
+            requests = list(self.requests)
+            in_flight, peak = self.in_flight, self.peak_in_flight
+        accepted = [r for r in requests if r.status is not None and 200 <= r.status < 300]
+        keys = Counter(r.headers.get("Idempotency-Key", "") for r in accepted)
+        return {
+            "requests": len(requests),
+            "accepted": len(accepted),
+            "failed": len(requests) - len(accepted),
+            "in_flight": in_flight,
+            "peak_in_flight": peak,
+            "duplicate_keys": sum(1 for n in keys.values() if n > 1),
+        }
+
     def latency_setting(self) -> dict[str, Any]:
         """The latency as the report records it (see :meth:`Latency.setting`)."""
         with self._lock:
@@ -227,6 +244,18 @@ class DownstreamServer(LocalHttpServer):
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
+
+            def do_GET(self) -> None:
+                # Observation only: never recorded, never counted in flight.
+                if self.path.split("?", 1)[0] != "/stats":
+                    self.send_error(404)
+                    return
+                payload = json.dumps(server.stats()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def do_POST(self) -> None:
                 with server._lock:

@@ -1,0 +1,268 @@
+"""`sluice-local up`: template.yaml deployed into the embedded AWS emulator and served on
+127.0.0.1 until Ctrl-C or SIGTERM, so the AWS CLI, boto3 and `sluice` work against it from other
+processes as they work against AWS, the endpoint aside.
+
+    sluice-local up                       # http://127.0.0.1:4566, stack "sluice"
+    export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ACCESS_KEY_ID=testing ...
+    aws s3 ls && sluice monitor
+
+One process, one state: moto's server application (the one ``moto_server`` and
+``ThreadedMotoServer`` run) answers on the endpoint from the same in-memory backends the runtime
+deployed into. Everything the runtime adds lives at that level (handlers run in-process by
+moto's Lambda, S3 -> EventBridge -> SQS deliveries and their IAM checks, the emulator fixes, the
+time scale), so it applies to requests from other processes as to the runtime's own. Schedules
+keep firing, pipes and stream mappings keep polling, and the local downstream keeps answering.
+
+Requests that reach the endpoint are the operator's: like an account's root credentials, no
+policy is checked for them (the runtime checks what the pipeline's own roles and services do).
+There is no authentication either, which is why it never listens beyond the loopback interface.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import re
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+from sluice_local.downstream import DownstreamServer, Latency
+from sluice_local.report import default_report_path, refused_calls, write_report
+from sluice_local.runtime import LocalPipeline
+
+HOST = "127.0.0.1"  # no authentication on the endpoint: loopback only, never an option
+DEFAULT_PORT = 4566  # the port local AWS endpoints conventionally use
+DEFAULT_STACK = "sluice"  # samconfig.toml's stack_name: README commands stay as on AWS
+REGION = "us-east-1"
+# What other processes need, besides the endpoint: moto accepts any signature; these match
+# the account (123456789012) and region the stack is deployed in.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# After Ctrl-C: how long invocations in flight get to return before the emulator goes.
+STOP_GRACE_SECONDS = 10.0
+# CloudFormation: "A stack name can contain only alphanumeric characters (case-sensitive) and
+# hyphens. It must start with an alphabetical character and can't be longer than 128 characters."
+_STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
+
+
+class UpError(Exception):
+    """Bad input or an unusable port: `sluice-local up: error: <message>`, exit status 2."""
+
+
+def stack_name(text: str) -> str:
+    """argparse type for --stack-name, with CloudFormation's rule."""
+    if not _STACK_NAME.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not a valid stack name: letters, digits and hyphens, starting with a "
+            "letter, at most 128 characters"
+        )
+    return text
+
+
+def port_number(text: str) -> int:
+    """argparse type for --port: 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"port must be a number from 0 to 65535, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be a number from 0 to 65535, got {port}")
+    return port
+
+
+def bind(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:``port`` (0: a free one), bound before anything is
+    deployed so a taken port fails at once, with a message rather than werkzeug's exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # As http.server does: a port left in TIME_WAIT by the last run is free to reuse.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise UpError(
+                f"port {port} on {HOST} is in use (another `sluice-local up`, or another local "
+                "AWS endpoint?); stop it, or pass --port 0 to take a free port"
+            ) from None
+        raise UpError(f"cannot listen on {HOST}:{port}: {error.strerror}") from None
+    return sock
+
+
+class LocalEndpoint:
+    """moto's server application on a bound socket, served from a thread of its own."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        self.port = int(sock.getsockname()[1])
+        self._server = make_server(
+            HOST,
+            self.port,
+            DomainDispatcherApplication(create_backend_app),
+            threaded=True,  # a long poll must not hold up other callers
+            request_handler=MotoRequestHandler,
+            fd=sock.fileno(),  # werkzeug duplicates it; the caller closes its own
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="sluice-endpoint",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._server.server_close()
+
+
+def environment(endpoint_url: str) -> dict[str, str]:
+    """What a shell exports to reach the endpoint (boto3 and the AWS CLI read each)."""
+    return {"AWS_ENDPOINT_URL": endpoint_url, **CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
+
+
+def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO) -> int:
+    """Deploy, serve until ``stop`` is set, then stop cleanly (``hurry``: without waiting for
+    invocations in flight)."""
+    from sluice_local.demo import _substituted, describe_latency
+    from sluice_local.template import command_overrides
+
+    def say(line: str = "") -> None:
+        print(line, file=out, flush=True)  # a pipe reader waits for `ready` line by line
+
+    template = Path(args.template)
+    overrides = command_overrides(template, args.config_env, args.parameter_overrides)
+    latency: Latency = args.downstream_latency
+    report_path = Path(args.report) if args.report else default_report_path(template.parent)
+    log_dir = Path(args.log_dir)
+    # werkzeug logs every request at INFO: an operator's `sluice monitor` would flood the screen.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    sock = bind(args.port)
+    try:
+        endpoint = LocalEndpoint(sock)
+    finally:
+        sock.close()
+    try:
+        with DownstreamServer(latency=latency, time_scale=args.time_scale, seed=7) as downstream:
+            overrides.setdefault("DownstreamApiUrl", downstream.url)
+            say(f"Sluice local: {template} deployed into the embedded AWS emulator (moto)")
+            say(f"  parameter overrides: {json.dumps(overrides)}")
+            say(
+                f"  time scale {args.time_scale:g}: Wait states, retries, long polls (yours too)"
+                f" and schedules run {1 / args.time_scale:g}x faster than on AWS"
+            )
+            if overrides["DownstreamApiUrl"] == downstream.url:
+                say(
+                    f"  downstream API: {downstream.url} (local server, real HTTP),"
+                    f" {describe_latency(latency.setting(), args.time_scale)};"
+                    f" its counts: GET {downstream.url.removesuffix('/rows')}/stats"
+                )
+            say(f"  function logs: {log_dir}/<LogicalId>.log, and in CloudWatch Logs")
+            with LocalPipeline(
+                template,
+                overrides,
+                stack_name=args.stack_name,
+                time_scale=args.time_scale,
+                region=REGION,
+                log_dir=log_dir,
+                lenient=args.lenient,
+            ) as pipeline:
+                if args.lenient:
+                    say("  LENIENT: AWS's limits are measured and reported, not enforced")
+                for resource_type, note in sorted(_substituted(pipeline).items()):
+                    say(f"  note: {resource_type} {note}")
+                pipeline.start_schedules(fire_now=True)
+                endpoint.start()
+                try:
+                    _announce(say, endpoint.url, pipeline)
+                    while not stop.wait(0.2):
+                        pass
+                    say("stopping: no new requests, schedules, pipes or stream mappings")
+                finally:
+                    endpoint.stop()
+                    in_flight = sum(pipeline.dispatcher.stats.in_flight.values())
+                    if in_flight and not hurry.is_set():
+                        say(
+                            f"  waiting up to {STOP_GRACE_SECONDS:g} s for {in_flight}"
+                            " invocation(s) in flight (Ctrl-C again: stop now)"
+                        )
+                    if abandoned := pipeline.quiesce(STOP_GRACE_SECONDS, hurry):
+                        say(f"  {abandoned} invocation or execution thread(s) abandoned")
+                        # They may still act once the emulator is gone and fail noisily; the
+                        # process ends in a moment, and their errors are no one's to read.
+                        threading.excepthook = lambda _: None
+                    write_report(
+                        pipeline,
+                        report_path,
+                        job="up",
+                        summary={"stack": pipeline.stack_name, "endpoint": endpoint.url},
+                        downstream_latency=latency.setting(),
+                    )
+    finally:
+        endpoint.stop()  # idempotent; a failed deployment never started it
+    say(f"  report: {report_path}")
+    if refused := refused_calls(report_path):
+        say(
+            f"  IAM refused {refused} call(s) that AWS would refuse too;"
+            " `sluice-local iam-report` lists them"
+        )
+    say("stopped")
+    return 0
+
+
+def _announce(say: Any, url: str, pipeline: LocalPipeline) -> None:
+    """The lines other processes and people read, `ready` last (the contract of `up`)."""
+    say(f"Endpoint: {url}")
+    say(f"Stack: {pipeline.stack_name}")
+    say(f"Region: {pipeline.region}")
+    say("Outputs:")
+    for key, value in pipeline.outputs.items():
+        say(f"  {key}: {value}")
+    say("Use it from another shell (the AWS CLI, boto3 and sluice read these):")
+    say("  export " + " ".join(f"{k}={v}" for k, v in environment(url).items()))
+    say(f"  aws s3 ls && sluice monitor --stack-name {pipeline.stack_name}")
+    say("Operator calls to the endpoint are not checked against IAM (as root's would not be).")
+    say("Ctrl-C or SIGTERM stops it.")
+    say("ready")
+
+
+def main(args: Any, out: TextIO | None = None) -> int:
+    """`sluice-local up`, with SIGINT and SIGTERM stopping it cleanly (exit status 0); a
+    second signal stops it without waiting for invocations in flight."""
+    import signal
+
+    out = out or sys.stdout
+    stop, hurry = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        (hurry if stop.is_set() else stop).set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return serve(args, stop, hurry, out)
+    except UpError as error:
+        print(f"sluice-local up: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
