@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,9 +55,18 @@ class StackContext:
     outputs: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
     config: Any = None  # botocore.config.Config shared by every client
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)  # readers' caches, per context
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url, config=self.config)
+        """One client per service, made once: clients are thread-safe, sessions are not."""
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self.session.client(
+                    service, endpoint_url=self.endpoint_url, config=self.config
+                )
+            return self._clients[service]
 
     def output(self, key: str) -> str:
         try:
@@ -111,7 +121,11 @@ def resolve(args: argparse.Namespace, *, config: Any = None) -> StackContext:
             + ": run `aws configure` (or `aws sso login`), set AWS_PROFILE, or export "
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any values for `sluice-local up`)"
         )
-    config = config or Config(connect_timeout=CONNECT_TIMEOUT_S)
+    # AWS CLI v2's default retry mode, "standard" (3 attempts): botocore's "legacy" (5, with
+    # longer backoff) makes an unreachable endpoint take 12 s to report. AWS_RETRY_MODE and
+    # AWS_MAX_ATTEMPTS still apply.
+    retries: Any = None if os.environ.get("AWS_RETRY_MODE") else {"mode": "standard"}
+    config = config or Config(connect_timeout=CONNECT_TIMEOUT_S, retries=retries)
     ctx = StackContext(session, stack_name, region, endpoint_url, config=config)
     where = ctx.where()
     try:

@@ -29,11 +29,12 @@ Where each figure comes from, and what AWS offers:
   ``AWS/SQS ApproximateAgeOfOldestMessage`` (per minute, Maximum), so it lags a minute or two;
   an empty queue's age is 0.
 - Dead letters: the count from GetQueueAttributes; ``by_error`` from the ``sluice-error``
-  attribute of up to ``dead_letter_sample`` messages, received and released at once with
-  ``sluice_ops.redrive.list_dead_letters`` (a receive adds to a message's receive count, which is
-  harmless: the dead-letter queue has no redrive policy). While a reading holds them, a
-  ``sluice redrive`` run that starts at that moment may not see them: use ``--dlq-sample 0``
-  beside a redrive.
+  attribute of up to ``dead_letter_sample`` messages (read as ``sluice redrive list`` reads them,
+  ``sluice_ops.redrive.DeadLetter``), received with a short hold and made visible again at once,
+  also on Ctrl-C. A receive adds to a message's receive count, which is harmless: the
+  dead-letter queue has no redrive policy. While a reading holds them (about a second), a
+  ``sluice redrive`` run starting at that moment may not see them: use ``--dlq-sample 0`` beside
+  a redrive.
 - Lease: the ``drain`` item of LeaseTable (``functions/drain_lease/lease.py``): held while
   ``expiresAt`` is in the future.
 - Drains: the drain is an Express state machine, and Step Functions' ListExecutions does not
@@ -60,17 +61,23 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sluice_local.terminal import printable
 from sluice_ops.context import SluiceCliError, StackContext
-from sluice_ops.redrive import list_dead_letters
+from sluice_ops.redrive import DeadLetter
 
 WINDOW_S = 300
 PERIOD_S = 60  # CloudWatch's standard resolution
 DEAD_LETTER_SAMPLE = 100
+# How long a peeked dead letter stays invisible if the release never comes (a killed process):
+# short, so a redrive or a listing soon sees it again.
+PEEK_HOLD_S = 30
+# ListMetrics answers "never published" for at most this long before it is asked again.
+MISSING_METRIC_TTL_S = 60
 QUEUES = {"ObjectQueue": "ObjectQueueUrl", "PriorityQueue": "PriorityQueueUrl"}
 REQUIRED_OUTPUTS = (
     "ObjectQueueUrl",
@@ -81,6 +88,10 @@ REQUIRED_OUTPUTS = (
     "ProcessObjectFunctionName",
 )
 LEASE_KEY = "drain"  # functions/drain_lease/lease.py LEASE_KEY
+NEVER_PUBLISHED = (
+    "never published to CloudWatch here (AWS publishes it once the resource is used; the local "
+    "emulator publishes only the pipeline's own metrics)"
+)
 
 
 def _iso(epoch: float) -> str:
@@ -111,8 +122,16 @@ class _Metrics:
     """One GetMetricData call for every figure, and ListMetrics to tell "no data yet" (the
     metric exists: zero or not yet published) from "never published here"."""
 
-    def __init__(self, cloudwatch: Any, queries: list[_Query], window_s: int, now: float):
+    def __init__(
+        self,
+        cloudwatch: Any,
+        queries: list[_Query],
+        window_s: int,
+        now: float,
+        seen: dict[Any, Any] | None = None,
+    ):
         self.cloudwatch, self.now = cloudwatch, now
+        self.seen = {} if seen is None else seen  # (label, stat) -> (exists, when asked)
         self.queries = {q.id: q for q in queries}
         start = math.floor((now - window_s) / PERIOD_S) * PERIOD_S
         self.values: dict[str, list[tuple[float, float]]] = {q.id: [] for q in queries}
@@ -146,17 +165,20 @@ class _Metrics:
         self._exists: dict[str, bool] = {}
 
     def exists(self, query_id: str) -> bool:
-        if query_id not in self._exists:
-            q = self.queries[query_id]
-            found = self.cloudwatch.list_metrics(**q.metric()).get("Metrics")
-            self._exists[query_id] = bool(found)
-        return self._exists[query_id]
+        if query_id in self._exists:
+            return self._exists[query_id]
+        q = self.queries[query_id]
+        # Across readings: a metric once seen stays; "never published" is asked again later.
+        key = ("metric", q.label(), q.stat)
+        seen, at = self.seen.get(key, (False, None))
+        if not seen and (at is None or time.monotonic() - at > MISSING_METRIC_TTL_S):
+            seen = bool(self.cloudwatch.list_metrics(**q.metric()).get("Metrics"))
+            self.seen[key] = (seen, time.monotonic())
+        self._exists[query_id] = seen
+        return seen
 
     def missing(self, query_id: str) -> str:
-        return (
-            f"CloudWatch has no {self.queries[query_id].label()} at this endpoint "
-            "(never published: AWS publishes it once the resource is used; an emulator may not)"
-        )
+        return f"{self.queries[query_id].label()}: {NEVER_PUBLISHED}"
 
     def total(self, query_id: str) -> float | None:
         """Sum over the window: 0 if the metric exists without data, None if it never did."""
@@ -221,18 +243,24 @@ def snapshot(
         except Exception as exc:  # one figure failing must not hide the others
             gaps[path] = _why(exc)
 
-    guarded("queues", lambda: _queues(ctx, snap, gaps))
-    guarded("dead_letters", lambda: _dead_letters(ctx, snap, dead_letter_sample))
-    guarded("lease", lambda: _lease(ctx, snap, now))
-    guarded("alarms_in_alarm", lambda: _alarms(ctx, snap, gaps))
-    guarded("process_object.limit", lambda: _concurrency_limit(ctx, snap))
     metrics: _Metrics | None = None
 
     def read_metrics() -> None:
         nonlocal metrics
-        metrics = _Metrics(ctx.client("cloudwatch"), _queries(ctx), window_s, now)
+        cloudwatch = ctx.client("cloudwatch")
+        metrics = _Metrics(cloudwatch, _queries(ctx), window_s, now, ctx.memo)
 
-    guarded("metrics", read_metrics)
+    # Independent reads, side by side: a reading takes as long as its slowest part.
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for path, read in (
+            ("queues", lambda: _queues(ctx, snap, gaps)),
+            ("dead_letters", lambda: _dead_letters(ctx, snap, dead_letter_sample)),
+            ("lease", lambda: _lease(ctx, snap, now)),
+            ("alarms_in_alarm", lambda: _alarms(ctx, snap, gaps)),
+            ("process_object.limit", lambda: _concurrency_limit(ctx, snap)),
+            ("metrics", read_metrics),
+        ):
+            pool.submit(guarded, path, read)
     if metrics is not None:
         guarded("metrics", lambda: _from_metrics(ctx, snap, gaps, metrics, now, window_s))
     elif "metrics" in gaps:
@@ -289,10 +317,41 @@ def _dead_letters(ctx: StackContext, snap: dict[str, Any], sample: int) -> None:
         attributes["ApproximateNumberOfMessagesNotVisible"]
     )
     snap["dead_letters"]["total"] = total
-    if sample > 0 and total:
-        letters = list_dead_letters(sqs, url, sample)
+    visible = int(attributes["ApproximateNumberOfMessages"])
+    if sample > 0 and visible:
+        letters = _peek(sqs, url, min(sample, visible))
         snap["dead_letters"]["by_error"] = dict(Counter(d.error for d in letters).most_common())
         snap["dead_letters"]["sampled"] = len(letters)
+
+
+def _peek(sqs: Any, url: str, limit: int) -> list[DeadLetter]:
+    """Up to ``limit`` dead letters, each once, then visible again (whatever happens between)."""
+    letters: list[DeadLetter] = []
+    held: list[str] = []  # receipt handles, kept before anything else can fail
+    try:
+        while len(held) < limit:
+            batch = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=min(10, limit - len(held)),
+                WaitTimeSeconds=1,  # a short poll may miss messages the queue holds
+                VisibilityTimeout=PEEK_HOLD_S,
+                MessageAttributeNames=["All"],
+                AttributeNames=["ApproximateReceiveCount"],
+            ).get("Messages")
+            if not batch:
+                break
+            held += [m["ReceiptHandle"] for m in batch]
+            letters += [DeadLetter.from_message(m) for m in batch]
+    finally:
+        for start in range(0, len(held), 10):
+            sqs.change_message_visibility_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for n, handle in enumerate(held[start : start + 10])
+                ],
+            )
+    return letters
 
 
 def _lease(ctx: StackContext, snap: dict[str, Any], now: float) -> None:
@@ -557,23 +616,25 @@ def render(snap: dict[str, Any]) -> Any:
         # sluice-error is whatever the message carried: printed escaped.
         row(f"  {printable(error)}", count, "dead_letters")
     lease = snap["lease"]
-    holder = lease["holder"]
     if lease["held"]:
-        lease_text = f"held until {lease['until']} by {printable(str(holder).rsplit(':', 1)[-1])}"
+        row("drain lease", f"held until {lease['until']}", "lease")
+        # The holder is the drain execution's ARN; its name is what the console lists.
+        row("  by execution", printable(str(lease["holder"]).rsplit(":", 1)[-1]), "lease")
     elif lease["held"] is False:
-        lease_text = "free" + (f" (last held until {lease['until']})" if lease["until"] else "")
+        last = f" (last held until {lease['until']})" if lease["until"] else ""
+        row("drain lease", "free" + last, "lease")
     else:
-        lease_text = None
-    row("drain lease", lease_text, "lease")
+        row("drain lease", None, "lease")
     d = snap["drains"]
     drains_text = (
         None
         if d["started"] is None
         else f"{d['started']} started, {d['failed']} failed, {d['timed_out']} timed out"
     )
-    row("drain executions", drains_text, "drains")
+    source = {"cloudwatch": " (CloudWatch)", "list_executions": " (ListExecutions)"}
+    row(f"drain executions{source.get(d['source'] or '', '')}", drains_text, "drains")
     po = snap["process_object"]
-    row("ProcessObject concurrency (now / peak / limit)",
+    row("ProcessObject concurrency now/peak/limit",
         " / ".join(_fmt(po[k], f"process_object.{k}", gaps)
                    for k in ("concurrency", "peak_concurrency", "limit")), "")  # fmt: skip
     row("ProcessObject throttles", po["throttles"], "process_object.throttles")
@@ -587,8 +648,14 @@ def render(snap: dict[str, Any]) -> Any:
     alarms = snap["alarms_in_alarm"]
     row("alarms in ALARM", ", ".join(alarms) if alarms else "none", "alarms_in_alarm")
     notes = Text()
+    by_reason: dict[str, list[str]] = {}
     for path, reason in sorted(gaps.items()):
-        notes.append(f"* {path}: ", style="bold")
+        # The metric names are in the JSON; the table says once what they have in common.
+        by_reason.setdefault(
+            NEVER_PUBLISHED if reason.endswith(NEVER_PUBLISHED) else reason, []
+        ).append(path)
+    for reason, paths in by_reason.items():
+        notes.append(f"* {', '.join(paths)}: ", style="bold")
         notes.append(printable(reason) + "\n", style="dim")
     return Group(table, notes)
 
@@ -601,23 +668,30 @@ def run(args: argparse.Namespace, ctx: StackContext) -> int:
     def read() -> dict[str, Any]:
         return snapshot(ctx, window_s=args.window, dead_letter_sample=args.dlq_sample)
 
-    if args.json:
-        while True:
-            print(json.dumps(read(), indent=2 if args.once else None), flush=True)
-            if args.once:
-                return 0
-            time.sleep(args.interval)
-    from rich.console import Console
-    from rich.live import Live
+    def pause(since: float) -> None:
+        """Readings every --interval seconds, however long a reading takes."""
+        time.sleep(max(0.0, since + args.interval - time.monotonic()))
 
-    console = Console()
-    if args.once:
-        console.print(render(read()))
-        return 0
     try:
+        if args.json:
+            while True:
+                started = time.monotonic()
+                print(json.dumps(read(), indent=2 if args.once else None), flush=True)
+                if args.once:
+                    return 0
+                pause(started)
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console()
+        if args.once:
+            console.print(render(read()))
+            return 0
+        started = time.monotonic()
         with Live(render(read()), console=console, auto_refresh=False) as live:
             while True:
-                time.sleep(args.interval)
+                pause(started)
+                started = time.monotonic()
                 live.update(render(read()), refresh=True)
     except KeyboardInterrupt:
         return 0

@@ -202,7 +202,7 @@ def test_rows_latency_and_failure_rate_come_from_the_pipelines_emf_metrics(
 def test_metrics_never_published_are_null_with_a_reason_not_zero(sluice_stack: FakeStack) -> None:
     snap = snapshot(sluice_stack.context())
     for path in ("rows_per_s", "process_object.throttles", "downstream.latency_ms"):
-        assert "CloudWatch has no" in snap["unavailable"][path], path
+        assert "never published to CloudWatch" in snap["unavailable"][path], path
     assert snap["rows_per_s"] is None
     assert snap["process_object"]["throttles"] is None
 
@@ -269,7 +269,7 @@ def test_the_table_shows_n_a_with_reasons_and_escapes_error_names(sluice_stack: 
     console = Console(record=True, width=160, color_system=None)
     console.print(render(snapshot(sluice_stack.context())))
     text = console.export_text()
-    assert "n/a *" in text and "* rows_per_s: CloudWatch has no" in text
+    assert "n/a *" in text and "rows_per_s" in text and "never published" in text
     assert "Evil\\x1b[2J" in text and "\x1b[2J" not in text
     assert "dead letters" in text
 
@@ -284,3 +284,25 @@ def test_bad_monitor_options_are_refused(
 ) -> None:
     status, _, err = run_sluice(capsys, "monitor", "--once", *option)
     assert status == 2 and message in err
+
+
+def test_peeked_dead_letters_are_released_even_when_the_reading_fails_midway(
+    sluice_stack: FakeStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sluice_ops import monitor
+
+    _send(sluice_stack, "ObjectDeadLetterQueueUrl", 3, **{"sluice-error": "NotCsv"})
+
+    def broken(message: dict[str, Any]) -> Any:
+        raise KeyboardInterrupt  # as Ctrl-C between receive and release
+
+    monkeypatch.setattr(monitor.DeadLetter, "from_message", broken)
+    with pytest.raises(KeyboardInterrupt):
+        monitor._peek(
+            sluice_stack.client("sqs"), sluice_stack.outputs["ObjectDeadLetterQueueUrl"], 10
+        )
+    attributes = sluice_stack.client("sqs").get_queue_attributes(
+        QueueUrl=sluice_stack.outputs["ObjectDeadLetterQueueUrl"],
+        AttributeNames=["ApproximateNumberOfMessages"],
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "3"
