@@ -336,6 +336,9 @@ class Dispatcher:
         self.log_shipper: LogShipper | None = None
         # (queue URL, body) -> None: how on-failure destination records are sent.
         self.send_to_queue: Callable[[str, str], None] | None = None
+        # PutMetricData entries for the AWS/Lambda namespace -> None: the metrics Lambda itself
+        # publishes per function (see _publish), which operators' tools read.
+        self.lambda_metrics: Callable[[list[dict[str, Any]]], None] | None = None
 
     def register(self, runtime: FunctionRuntime) -> None:
         """Call after :meth:`install`, so the handler's loggers write through the dispatcher."""
@@ -452,14 +455,22 @@ class Dispatcher:
             # Lambda enforces reserved concurrency on every path; moto does not, so this does.
             reserved = runtime.reserved_concurrency
             at_limit = reserved is not None and self.stats.in_flight[logical_id] >= reserved
-            if at_limit or (self.throttle_hook and self.throttle_hook(logical_id, event)):
-                self.stats.throttles[logical_id] += 1
-                raise _throttled(function_name, reserved or 0)
-            self.stats.invocations[logical_id] += 1
-            self.stats.in_flight[logical_id] += 1
-            self.stats.peak_in_flight[logical_id] = max(
-                self.stats.peak_in_flight[logical_id], self.stats.in_flight[logical_id]
+            throttled = at_limit or bool(
+                self.throttle_hook and self.throttle_hook(logical_id, event)
             )
+            if throttled:
+                self.stats.throttles[logical_id] += 1
+            else:
+                self.stats.invocations[logical_id] += 1
+                self.stats.in_flight[logical_id] += 1
+                self.stats.peak_in_flight[logical_id] = max(
+                    self.stats.peak_in_flight[logical_id], self.stats.in_flight[logical_id]
+                )
+            concurrency = self.stats.in_flight[logical_id]
+        if throttled:
+            self._publish(runtime, Throttles=1)
+            raise _throttled(function_name, reserved or 0)
+        self._publish(runtime, ConcurrentExecutions=concurrency)
         started = time.monotonic()
         try:
             if invocation_type != "Event" or runtime.async_config is None:
@@ -504,7 +515,44 @@ class Dispatcher:
                 self.send_to_queue(config.on_failure_queue_url, json.dumps(record, default=str))
         return payload, errored, logs
 
+    def _publish(self, runtime: FunctionRuntime, **values: float) -> None:
+        """Lambda's own metrics of a function (Lambda Developer Guide, "Types of metrics for
+        Lambda functions"), dimension FunctionName: Invocations and Errors per invocation
+        (Errors 1 for a function error, timeouts included), Duration in milliseconds,
+        Throttles per throttled request (not an invocation), and ConcurrentExecutions as the
+        instances busy when one starts (read it with the Maximum statistic)."""
+        if self.lambda_metrics is None:
+            return
+        units = {"Duration": "Milliseconds"}
+        now = time.time()
+        data = [
+            {
+                "MetricName": name,
+                "Dimensions": [{"Name": "FunctionName", "Value": runtime.function_name}],
+                "Value": float(value),
+                "Unit": units.get(name, "Count"),
+                "Timestamp": now,
+            }
+            for name, value in values.items()
+        ]
+        with sandbox.entered(None):  # Lambda publishes them, not the invocation
+            self.lambda_metrics(data)
+
     def _run(
+        self, runtime: FunctionRuntime, event: Any, invocation_type: str
+    ) -> tuple[str, bool, str]:
+        """One attempt, with Lambda's metrics of it (see :meth:`_publish`)."""
+        started = time.monotonic()
+        payload, errored, logs = self._attempt(runtime, event, invocation_type)
+        self._publish(
+            runtime,
+            Invocations=1,
+            Errors=int(errored),
+            Duration=round((time.monotonic() - started) * 1000, 3),
+        )
+        return payload, errored, logs
+
+    def _attempt(
         self, runtime: FunctionRuntime, event: Any, invocation_type: str
     ) -> tuple[str, bool, str]:
         """One attempt: the handler on a thread of its own, the caller answered at the latest

@@ -186,6 +186,7 @@ def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO)
                 region=REGION,
                 log_dir=log_dir,
                 lenient=args.lenient,
+                lambda_metrics=True,  # what `sluice monitor` reads, as on AWS
             ) as pipeline:
                 if args.lenient:
                     say("  LENIENT: AWS's limits are measured and reported, not enforced")

@@ -72,6 +72,21 @@ def queue_depth(up: LocalUp, output: str) -> int:
     return sum(int(value) for value in attributes.values())
 
 
+def lambda_metric(up: LocalUp, name: str, statistic: str) -> float:
+    """Lambda's own metric of ProcessObject over the last hour (AWS/Lambda, FunctionName)."""
+    now = datetime.now(UTC)
+    points = up.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName=name,
+        Dimensions=[{"Name": "FunctionName", "Value": up.outputs["ProcessObjectFunctionName"]}],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(minutes=5),
+        Period=3600,
+        Statistics=[statistic],
+    )["Datapoints"]
+    return float(sum(point[statistic] for point in points))
+
+
 def rows_sent_metric(up: LocalUp) -> float:
     """Sum of ProcessObject's RowsSent (EMF, shipped to CloudWatch) over every dimension set."""
     cloudwatch = up.client("cloudwatch")
@@ -129,6 +144,10 @@ def test_an_object_put_through_the_endpoint_is_processed(up: LocalUp) -> None:
     assert queue_depth(up, "ObjectDeadLetterQueueUrl") == 0
     wait_until(lambda: rows_sent_metric(up) >= rows, timeout=10, what="RowsSent in CloudWatch")
     assert rows_sent_metric(up) == rows
+    # What Lambda publishes itself, which `sluice monitor` reads as on AWS.
+    assert lambda_metric(up, "Invocations", "Sum") >= len(objects)
+    assert lambda_metric(up, "Errors", "Sum") == 0
+    assert 1 <= lambda_metric(up, "ConcurrentExecutions", "Maximum") <= 3  # MaxConcurrency
 
 
 def test_boto3_configured_by_the_printed_environment_lists_bucket_and_queues(
