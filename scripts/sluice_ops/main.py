@@ -34,7 +34,7 @@ EPILOG = """examples:
   sluice redrive list                              # dead letters and their reasons
   sluice simulate --cleanup RUN_ID                 # delete a run's objects
 
-  export AWS_ENDPOINT_URL=http://127.0.0.1:PORT    # the Endpoint line of `sluice-local up`
+  export AWS_ENDPOINT_URL=http://127.0.0.1:4566    # `sluice-local up`'s default Endpoint
   sluice monitor --once --json
 
 Run `sluice <subcommand> --help` for each one's options and examples.

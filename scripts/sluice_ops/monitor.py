@@ -615,6 +615,9 @@ def render(snap: dict[str, Any]) -> Any:
     for error, count in dl["by_error"].items():
         # sluice-error is whatever the message carried: printed escaped.
         row(f"  {printable(error)}", count, "dead_letters")
+    if dl["by_error"] and dl["total"] and dl["sampled"] < dl["total"]:
+        # The rest were not visible (in flight to a reader) or past --dlq-sample.
+        row("  reasons read", f"{dl['sampled']} of {dl['total']}", "dead_letters")
     lease = snap["lease"]
     if lease["held"]:
         row("drain lease", f"held until {lease['until']}", "lease")

@@ -306,3 +306,15 @@ def test_peeked_dead_letters_are_released_even_when_the_reading_fails_midway(
         AttributeNames=["ApproximateNumberOfMessages"],
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "3"
+
+
+def test_the_table_says_when_reasons_cover_only_part_of_the_dead_letters(
+    sluice_stack: FakeStack,
+) -> None:
+    _send(sluice_stack, "ObjectDeadLetterQueueUrl", 3, **{"sluice-error": "NotCsv"})
+    snap = snapshot(sluice_stack.context(), dead_letter_sample=2)
+    assert snap["dead_letters"] == {"total": 3, "by_error": {"NotCsv": 2}, "sampled": 2}
+    console = Console(record=True, width=160, color_system=None)
+    console.print(render(snap))
+    text = console.export_text()
+    assert "reasons read" in text and "2 of 3" in text
