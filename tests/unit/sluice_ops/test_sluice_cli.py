@@ -112,7 +112,9 @@ def deploy_fake_stack(
             "ObjectKeyPrefix": {"Type": "String", "Default": ""},
             "ObjectKeySuffix": {"Type": "String", "Default": ".csv"},
         },
-        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+        # A queue under its template logical id, for `sluice dashboard` (ListStackResources).
+        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}}
+        | ({"ObjectQueue": {"Type": "AWS::SQS::Queue"}} if outputs else {}),
         "Outputs": {k: {"Value": v} for k, v in values.items()} if outputs else {},
     }
     parameters = {"ObjectKeyPrefix": prefix, "ObjectKeySuffix": suffix}
@@ -351,3 +353,25 @@ def test_stream_of_a_stack_without_the_stream_pipeline_says_how_to_enable_it(
     status, _, err = run_sluice(capsys, "stream", "produce", "--events", "1")
     assert status == 2
     assert "EnableStreamPipeline=true" in err
+
+
+def test_dashboard_writes_the_stacks_dashboard(
+    capsys: pytest.CaptureFixture[str], sluice_stack: FakeStack, tmp_path: Path
+) -> None:
+    target = tmp_path / "dashboard.json"
+    status, _, err = run_sluice(capsys, "dashboard", "--output", str(target))
+    assert status == 0, err
+    dashboard = json.loads(target.read_text())
+    assert dashboard["dashboardMetadata"]["name"] == "Sluice: sluice"
+    assert "written to" in err
+
+
+def test_stream_puts_events_on_the_stacks_stream(
+    capsys: pytest.CaptureFixture[str], sluice_stack: FakeStack
+) -> None:
+    kinesis = sluice_stack.client("kinesis")
+    kinesis.create_stream(StreamName="events", ShardCount=1)
+    status, out, _ = run_sluice(capsys, "stream", "--stream-name", "events", "produce",
+                                "--events", "3", "--burst")  # fmt: skip
+    assert status == 0
+    assert "put 3 events on events" in out
