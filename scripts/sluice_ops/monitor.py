@@ -13,7 +13,8 @@ Schema (``window_s`` is the look-back of every CloudWatch figure, default 300 s)
       "dead_letters": {"total": 3, "by_error": {"EmptyObject": 1, "RowsFailed": 2},
                        "sampled": 3},               # by_error counts the first `sampled` only
       "lease": {"held": true, "holder": "arn:...:execution:...", "until": "2026-...Z"},
-      "drains": {"started": 9, "failed": 0, "timed_out": 0, "source": "cloudwatch"},
+      "drains": {"started": 9, "failed": 0, "timed_out": 0, "source": "cloudwatch",
+                 "window_s": 300},                  # started in the last window_s seconds
       "process_object": {"concurrency": 3, "peak_concurrency": 5, "limit": 5,
                          "throttles": 0, "errors": 0},
       "rows_per_s": 412.5,                          # the last one to two minutes
@@ -42,8 +43,8 @@ Where each figure comes from, and what AWS offers:
   ``ExecutionsStarted``/``ExecutionsFailed``/``ExecutionsTimedOut`` (dimension
   ``StateMachineArn``) over the window. Only when CloudWatch has none of them (an emulator) is
   ListExecutions tried (``"source": "list_executions"``).
-- ProcessObject: ``AWS/Lambda`` ``ConcurrentExecutions`` (Maximum; per function because it has
-  reserved concurrency), ``Throttles`` and ``Errors`` (Sum) by ``FunctionName``; the limit from
+- ProcessObject: ``AWS/Lambda`` ``ConcurrentExecutions`` (Maximum, as Lambda's docs advise; emitted
+  per function), ``Throttles`` and ``Errors`` (Sum) by ``FunctionName``; the limit from
   GetFunctionConcurrency.
 - Rows/s, downstream latency and failure rate: the pipeline's EMF metrics (namespace ``Sluice``,
   dimension ``service=sluice``: ``RowsSent``, ``RowsFailed``, ``DownstreamLatency``). Their only
@@ -222,7 +223,11 @@ def snapshot(
         "queues": {name: _nulls("visible", "in_flight", "oldest_age_s") for name in QUEUES},
         "dead_letters": {"total": None, "by_error": {}, "sampled": 0},
         "lease": _nulls("held", "holder", "until"),
-        "drains": {**_nulls("started", "failed", "timed_out"), "source": None},
+        "drains": {
+            **_nulls("started", "failed", "timed_out"),
+            "source": None,
+            "window_s": window_s,
+        },
         "process_object": _nulls("concurrency", "peak_concurrency", "limit", "throttles", "errors"),
         "rows_per_s": None,
         "downstream": _nulls("latency_ms", "failure_rate", "in_flight"),

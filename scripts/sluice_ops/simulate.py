@@ -147,10 +147,22 @@ def run_prefix(ctx: StackContext, run_id: str) -> str:
 class _Item:
     index: int
     key: str
-    body: bytes
-    rows: int
+    planned_rows: int
     broken: str | None
     priority: bool
+
+    @property
+    def rows(self) -> int:
+        """The rows the pipeline sends for it."""
+        if self.broken in ("EmptyObject", "NotCsv"):
+            return 0
+        return max(self.planned_rows, 2) if self.broken else self.planned_rows
+
+    def body(self) -> bytes:
+        """Built when it is uploaded: a run of large objects is never all in memory at once."""
+        if self.broken:
+            return _broken_body(self.broken, self.index, self.planned_rows)
+        return _csv(self.index, self.planned_rows)
 
 
 def _csv(index: int, rows: int) -> bytes:
@@ -161,16 +173,15 @@ def _csv(index: int, rows: int) -> bytes:
     return "".join(lines).encode()
 
 
-def _broken_body(kind: str, index: int, rows: int) -> tuple[bytes, int]:
-    """(body, rows the pipeline still sends) of a broken object of this kind."""
+def _broken_body(kind: str, index: int, rows: int) -> bytes:
     if kind == "EmptyObject":
-        return b"", 0
+        return b""
     if kind == "NotCsv":
-        return b"\x00\x01\x02PK\x03\x04" + bytes(range(256)) * 4, 0
-    # RowsFailed: one row with too many fields, in the middle; every other row is sent.
+        return b"\x00\x01\x02PK\x03\x04" + bytes(range(256)) * 4
+    # RowsFailed: one row with too many fields, after the first; every other row is sent.
     good = _csv(index, max(rows, 2)).decode().splitlines(keepends=True)
     good.insert(2, f"{index}-bad,too,many,fields,here\n")
-    return "".join(good).encode(), max(rows, 2)
+    return "".join(good).encode()
 
 
 def plan_items(plan: SimulationPlan, prefix: str, suffix: str) -> list[_Item]:
@@ -197,11 +208,7 @@ def plan_items(plan: SimulationPlan, prefix: str, suffix: str) -> list[_Item]:
         key = f"{prefix}{'priority/' if index in priority else ''}{name}{suffix}"
         if index in priority:
             key += PRIORITY_SUFFIX
-        if kind:
-            body, sent = _broken_body(kind, index, rows)
-        else:
-            body, sent = _csv(index, rows), rows
-        items.append(_Item(index, key, body, sent, kind, index in priority))
+        items.append(_Item(index, key, rows, kind, index in priority))
     return items
 
 
@@ -223,7 +230,7 @@ def run_simulation(ctx: StackContext, plan: SimulationPlan, progress: bool = Tru
 
     def upload(item: _Item) -> Upload:
         response = s3.put_object(
-            Bucket=bucket, Key=item.key, Body=item.body, ContentType="text/csv"
+            Bucket=bucket, Key=item.key, Body=item.body(), ContentType="text/csv"
         )
         uploaded_at = time.time()
         if item.priority:

@@ -129,7 +129,13 @@ def test_drains_come_from_the_states_metrics_when_cloudwatch_has_them(
     _metric(sluice_stack, "AWS/States", "ExecutionsStarted", machine, 4, 3)
     _metric(sluice_stack, "AWS/States", "ExecutionsFailed", machine, 1)
     drains = snapshot(sluice_stack.context())["drains"]
-    assert drains == {"started": 7, "failed": 1, "timed_out": 0, "source": "cloudwatch"}
+    assert drains == {
+        "started": 7,
+        "failed": 1,
+        "timed_out": 0,
+        "source": "cloudwatch",
+        "window_s": 300,
+    }
 
 
 def test_without_drain_metrics_the_executions_are_listed_where_the_endpoint_allows_it(
