@@ -90,8 +90,8 @@ REQUIRED_OUTPUTS = (
 )
 LEASE_KEY = "drain"  # functions/drain_lease/lease.py LEASE_KEY
 NEVER_PUBLISHED = (
-    "never published to CloudWatch here (AWS publishes it once the resource is used; the local "
-    "emulator publishes only the pipeline's own metrics)"
+    "never published to CloudWatch here (AWS publishes it once the resource is used; an "
+    "emulator may publish only some metrics)"
 )
 
 
@@ -429,6 +429,7 @@ def _queries(ctx: StackContext) -> list[_Query]:
         _Query("concurrency", "AWS/Lambda", "ConcurrentExecutions", fn, "Maximum"),
         _Query("throttles", "AWS/Lambda", "Throttles", fn, "Sum"),
         _Query("errors", "AWS/Lambda", "Errors", fn, "Sum"),
+        _Query("invocations", "AWS/Lambda", "Invocations", fn, "Sum"),
         _Query("rowssent", "Sluice", "RowsSent", service, "Sum"),
         _Query("rowsfailed", "Sluice", "RowsFailed", service, "Sum"),
         _Query("latencysum", "Sluice", "DownstreamLatency", service, "Sum"),
@@ -469,6 +470,10 @@ def _from_metrics(
         value = read(query)
         if value is None and key == "concurrency" and m.exists(query):
             value = 0.0  # no invocation in the window
+        if value is None and key in ("throttles", "errors") and m.exists("invocations"):
+            # Invoked, yet CloudWatch never had a Throttles (Errors) datapoint for it: there
+            # were none, whether or not Lambda publishes zeros.
+            value = 0.0
         if value is None:
             gaps[f"process_object.{key}"] = m.missing(query)
         else:

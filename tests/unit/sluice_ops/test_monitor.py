@@ -324,3 +324,12 @@ def test_the_table_says_when_reasons_cover_only_part_of_the_dead_letters(
     console.print(render(snap))
     text = console.export_text()
     assert "reasons read" in text and "2 of 3" in text
+
+
+def test_an_invoked_function_without_throttle_or_error_metrics_has_had_none(
+    sluice_stack: FakeStack,
+) -> None:
+    function = {"FunctionName": sluice_stack.outputs["ProcessObjectFunctionName"]}
+    _metric(sluice_stack, "AWS/Lambda", "Invocations", function, 12)
+    po = snapshot(sluice_stack.context())["process_object"]
+    assert po["throttles"] == 0 and po["errors"] == 0
