@@ -238,6 +238,7 @@ class LocalPipeline:
         emulator_fixes.install()
         # Process-wide: each start sets it, so a lenient run never leaves it off for the next.
         emulator_fixes.set_strict(not self.lenient)
+        emulator_fixes.set_move_tasks(True)
         self.iam.activate()
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
@@ -301,6 +302,7 @@ class LocalPipeline:
             self._scheduler.join(timeout=5)
             self._scheduler = None
         self.dispatcher.uninstall()
+        emulator_fixes.set_move_tasks(False)
         self.iam.deactivate()
         if self._mock is not None:
             self._mock.stop()
