@@ -15,8 +15,8 @@ Schema (``window_s`` is the look-back of every CloudWatch figure, default 300 s)
       "lease": {"held": true, "holder": "arn:...:execution:...", "until": "2026-...Z"},
       "drains": {"started": 9, "failed": 0, "timed_out": 0, "source": "cloudwatch",
                  "window_s": 300},                  # started in the last window_s seconds
-      "process_object": {"concurrency": 3, "peak_concurrency": 5, "limit": 5,
-                         "throttles": 0, "errors": 0},
+      "process_object": {"concurrency": 3,        # the newest minute's Maximum
+                         "peak_concurrency": 5, "limit": 5, "throttles": 0, "errors": 0},
       "rows_per_s": 412.5,                          # the last one to two minutes
       "downstream": {"latency_ms": 21.4, "failure_rate": 0.0, "in_flight": null},
       "alarms_in_alarm": ["sluice-DeadLetterAlarm-1A2B3C"],
@@ -647,7 +647,7 @@ def render(snap: dict[str, Any]) -> Any:
     source = {"cloudwatch": " (CloudWatch)", "list_executions": " (ListExecutions)"}
     row(f"drain executions{source.get(d['source'] or '', '')}", drains_text, "drains")
     po = snap["process_object"]
-    row("ProcessObject concurrency now/peak/limit",
+    row("ProcessObject concurrency last min/peak/limit",
         " / ".join(_fmt(po[k], f"process_object.{k}", gaps)
                    for k in ("concurrency", "peak_concurrency", "limit")), "")  # fmt: skip
     row("ProcessObject throttles", po["throttles"], "process_object.throttles")
