@@ -27,6 +27,7 @@ import re
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -171,7 +172,8 @@ def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO)
                 f"  time scale {args.time_scale:g}: Wait states, retries, long polls (yours too)"
                 f" and schedules run {1 / args.time_scale:g}x faster than on AWS"
             )
-            if overrides["DownstreamApiUrl"] == downstream.url:
+            local_downstream = overrides["DownstreamApiUrl"] == downstream.url
+            if local_downstream:
                 say(
                     f"  downstream API: {downstream.url} (local server, real HTTP),"
                     f" {describe_latency(latency.setting(), args.time_scale)};"
@@ -217,7 +219,7 @@ def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO)
                         report_path,
                         job="up",
                         summary={"stack": pipeline.stack_name, "endpoint": endpoint.url},
-                        downstream_latency=latency.setting(),
+                        downstream_latency=latency.setting() if local_downstream else None,
                     )
     finally:
         endpoint.stop()  # idempotent; a failed deployment never started it
@@ -231,7 +233,7 @@ def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO)
     return 0
 
 
-def _announce(say: Any, url: str, pipeline: LocalPipeline) -> None:
+def _announce(say: Callable[[str], None], url: str, pipeline: LocalPipeline) -> None:
     """The lines other processes and people read, `ready` last (the contract of `up`)."""
     say(f"Endpoint: {url}")
     say(f"Stack: {pipeline.stack_name}")
