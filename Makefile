@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_DEV ?= false
 
-.PHONY: venv test test-long lint typecheck security template-check build unit integration e2e demo demo-payments demo-stream bench clean
+.PHONY: venv test test-long lint typecheck security template-check build unit integration e2e demo up demo-payments demo-stream bench clean
 
 venv: $(STAMP)
 
@@ -69,6 +69,10 @@ test-long: venv
 
 demo: venv
 	$(BIN)/sluice-local demo
+
+# The stack served on http://127.0.0.1:4566 until Ctrl-C, for aws, boto3 and sluice (README "Operate").
+up: venv
+	$(BIN)/sluice-local up
 
 # The payment events pipeline (EnablePaymentPipeline=true) end to end, locally.
 demo-payments: venv
