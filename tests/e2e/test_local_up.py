@@ -170,6 +170,83 @@ def test_boto3_configured_by_the_printed_environment_lists_bucket_and_queues(
         assert up.outputs[output].rsplit("/", 1)[-1] in queue_names
 
 
+# -- issue 18's acceptance: the operator command against it --------------------------------
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def sluice(up: LocalUp, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`sluice ARGS` in another process, configured only by the environment `up` printed."""
+    command = [str(Path(sys.executable).with_name("sluice")), *args]
+    return subprocess.run(
+        command, env=up.env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def pending(snapshot: dict[str, Any]) -> int:
+    return sum(q["visible"] + q["in_flight"] for q in snapshot["queues"].values())
+
+
+def test_simulate_uploads_and_monitor_shows_them_draining(up: LocalUp) -> None:
+    before = up.downstream_stats()["accepted"]
+    simulated = sluice(up, "simulate", "--objects", "20", "--rows", "40", "--no-progress")
+    assert simulated.returncode == 0, simulated.stderr
+    [run_id] = [
+        line.split(": ", 1)[1]
+        for line in simulated.stdout.splitlines()
+        if line.startswith("run id: ")
+    ]
+    keys = up.client("s3").list_objects_v2(
+        Bucket=up.outputs["BucketName"], Prefix=f"{PREFIX}sluice-simulate/{run_id}/"
+    )["Contents"]
+    assert len(keys) == 20, [k["Key"] for k in keys]
+
+    readings: list[dict[str, Any]] = []
+
+    def drained() -> bool:
+        shown = sluice(up, "monitor", "--once", "--json", "--dlq-sample", "0")
+        assert shown.returncode == 0, shown.stderr
+        readings.append(json.loads(shown.stdout))
+        return pending(readings[-1]) == 0 and up.downstream_stats()["accepted"] - before >= 800
+
+    wait_until(drained, 120, "the simulated objects to drain")
+    # Seen while there was work, then with none: 800 rows take several drain rounds.
+    assert pending(readings[0]) > 0, readings[0]
+    assert pending(readings[-1]) == 0
+    assert up.downstream_stats()["accepted"] - before == 20 * 40
+    assert readings[-1]["dead_letters"]["total"] == 0
+
+
+def test_perf_writes_its_report_and_counts_every_object(up: LocalUp, tmp_path: Path) -> None:
+    out = tmp_path / "perf"
+    ran = sluice(
+        up,
+        "perf",
+        "--objects",
+        "30",
+        "--rows",
+        "20",
+        "--interval",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+        timeout=240,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    report = (out / "report.md").read_text()
+    assert "| processed | 30 |" in report
+    assert "| unaccounted | 0 |" in report
+    samples = (out / "samples.csv").read_text().splitlines()
+    assert len(samples) >= 2 and "," in samples[0]
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) >= 4, pngs
+    for png in pngs:
+        data = png.read_bytes()
+        assert data.startswith(PNG_SIGNATURE), png
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        assert width >= 400 and height >= 200, (png, width, height)
+
+
 def test_sigterm_stops_it_cleanly(up: LocalUp) -> None:
     """Last in the file: the other tests share this process."""
     assert up.stop(timeout=20) == 0
