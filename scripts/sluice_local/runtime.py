@@ -39,6 +39,7 @@ from sluice_local.template import (
     load_and_translate,
     substitute,
 )
+from sluice_local.terminal import readable_reason
 
 # Resource types moto's CloudFormation skips, and what stands in for them locally.
 SUBSTITUTES: dict[str, str] = {
@@ -93,18 +94,6 @@ class ScheduleRule:
 
 def _skip_unsupported_type_warnings(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("No Moto CloudFormation support for")
-
-
-def readable_reason(reason: str) -> str:
-    """Turn 'Error: {Lambda's error JSON}' into 'Error: its errorMessage', what a person needs."""
-    error, _, cause = reason.partition(": ")
-    try:
-        parsed = json.loads(cause)
-    except ValueError:
-        return reason
-    if isinstance(parsed, dict) and isinstance(parsed.get("errorMessage"), str):
-        return f"{error}: {parsed['errorMessage']}"
-    return reason
 
 
 @dataclass(frozen=True)

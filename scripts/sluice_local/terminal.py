@@ -14,6 +14,7 @@ library, so the operator tools pull no emulator code in with it.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 
 # Cc: C0 controls, DEL and C1 controls (CSI \x9b, OSC \x9d, ...). Cf: format characters (bidi
@@ -43,3 +44,19 @@ def printable(text: str) -> str:
     if text.isprintable() and "\\" not in text:  # the usual case: nothing to escape
         return text
     return "".join(map(_escape, text))
+
+
+def readable_reason(reason: str) -> str:
+    """'Error: {Lambda's error JSON}' as 'Error: its errorMessage', what a person needs.
+
+    The drain's Catch puts a function error's Cause, Lambda's error payload (message, type and
+    stack trace), into a dead letter's ``sluice-reason``; any other reason stays as it is.
+    """
+    error, _, cause = reason.partition(": ")
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        return reason
+    if isinstance(parsed, dict) and isinstance(parsed.get("errorMessage"), str):
+        return f"{error}: {parsed['errorMessage']}"
+    return reason

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sluice_local.terminal import printable
+from sluice_local.terminal import printable, readable_reason
 
 ERROR_ATTRIBUTE = "sluice-error"
 REASON_ATTRIBUTE = "sluice-reason"
@@ -53,7 +53,7 @@ class DeadLetter:
             body=message.get("Body", ""),
             # No sluice-error attribute: SQS moved it here after MaxReceiveCount receives.
             error=text(ERROR_ATTRIBUTE) or "MaxReceiveCountExceeded",
-            reason=text(REASON_ATTRIBUTE)
+            reason=readable_reason(text(REASON_ATTRIBUTE))
             or "received MaxReceiveCount times without being deleted (poison message, or the "
             "drain kept failing on it)",
             receive_count=int((message.get("Attributes") or {}).get("ApproximateReceiveCount", 0)),

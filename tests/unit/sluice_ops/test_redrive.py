@@ -69,6 +69,27 @@ def test_list_shows_each_reason_and_leaves_the_queue_as_it_was(queues: Any) -> N
     assert _counts(sqs, dlq) == (2, 0)  # visible again
 
 
+def test_list_shows_a_function_errors_message_not_lambdas_error_payload(queues: Any) -> None:
+    sqs, dlq, _ = queues
+    # The drain's Catch puts the Task's Cause, Lambda's error payload, after the error name.
+    payload = {
+        "errorMessage": "s3://b/empty.csv is empty (0 bytes): nothing to process",
+        "errorType": "EmptyObject",
+        "stackTrace": ['  File "object_processor.py", line 378, in run\n'],
+    }
+    reason = f"EmptyObject: {json.dumps(payload)}"
+    sqs.send_message(
+        QueueUrl=dlq,
+        MessageBody=json.dumps({"s3_details": {"bucket": "b", "key": "empty.csv"}}),
+        MessageAttributes={
+            "sluice-error": {"DataType": "String", "StringValue": "EmptyObject"},
+            "sluice-reason": {"DataType": "String", "StringValue": reason},
+        },
+    )
+    [letter] = list_dead_letters(sqs, dlq)
+    assert letter.reason == "EmptyObject: s3://b/empty.csv is empty (0 bytes): nothing to process"
+
+
 def test_filtered_redrive_moves_only_matches_with_original_body_and_attributes(
     queues: Any,
 ) -> None:
