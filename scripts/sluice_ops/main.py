@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from sluice_ops import cli as redrive_cli
-from sluice_ops import dashboard, monitor, simulate, stream
+from sluice_ops import dashboard, doctor, monitor, simulate, stream
 from sluice_ops.context import SluiceCliError, StackContext, add_aws_options, resolve
 
 try:  # sluice perf lands separately; until then the other subcommands work without it
@@ -28,6 +28,7 @@ except ImportError:
     perf = None
 
 EPILOG = """examples:
+  sluice doctor --config-env default               # before a deploy: what it needs
   sluice simulate --objects 200 --rows 50          # upload a load, prints its run id
   sluice monitor                                   # watch it drain
   sluice perf --objects 300 --out perf-report      # measure: report.md, samples.csv, PNGs
@@ -217,6 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stream.add_commands(stm)
     stm.set_defaults(handler=_run_stream)
+
+    doc = _subparser(
+        commands,
+        "doctor",
+        "check what a deploy or a run needs: concurrency, bucket, downstream, secrets, quotas",
+        "Check a deployed stack (--stack-name) or, before a deploy, a parameter set "
+        "(--parameter-overrides, --config-env): the account's Lambda concurrency against the "
+        "reservations, an existing bucket's EventBridge notifications and key, the downstream "
+        "(DNS, TLS handshake), each secret, Step Functions and Pipes quotas, the template's "
+        "parameter constraints and Rules. Each check prints OK or what to do.",
+        doctor.EPILOG,
+    )
+    doctor.add_arguments(doc)
+    doc.set_defaults(handler=doctor.run)
     return parser
 
 

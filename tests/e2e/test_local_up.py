@@ -247,6 +247,39 @@ def test_perf_writes_its_report_and_counts_every_object(up: LocalUp, tmp_path: P
         assert width >= 400 and height >= 200, (png, width, height)
 
 
+def test_doctor_prints_each_check_of_the_stack_and_of_a_planned_deploy(up: LocalUp) -> None:
+    """moto has no GetAccountSettings and no Service Quotas for states: "not checked", not a
+    failure; the rest is checked against the emulator as against AWS."""
+    template = str(Path(__file__).resolve().parents[2] / "template.yaml")
+    shown = sluice(up, "doctor", "--template", template, "--json", timeout=60)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    checks = {c["name"]: c for c in json.loads(shown.stdout)["checks"]}
+    assert checks["parameters"]["status"] == "ok"
+    concurrency = checks["lambda-concurrency"]
+    assert concurrency["status"] == "skip", concurrency
+    assert "ProcessObjectFunction 3" in concurrency["detail"]  # the stack's MaxConcurrency
+    assert checks["downstream"]["status"] == "ok"  # the local downstream: http to loopback
+    assert checks["quotas:states"]["status"] == "skip"
+
+    secret = up.client("secretsmanager").create_secret(Name="doctor-token", SecretString="t0k3n")
+    missing = secret["ARN"].replace("doctor-token", "no-such-token")
+    planned = sluice(
+        up,
+        "doctor",
+        "--template",
+        template,
+        "--parameter-overrides",
+        f"DownstreamAuthSecretArn={secret['ARN']} SplunkHecUrl=https://127.0.0.1:9/hec "
+        f"SplunkHecTokenSecretArn={missing}",
+        timeout=60,
+    )
+    assert planned.returncode == 1, planned.stdout + planned.stderr
+    lines = planned.stdout.splitlines()
+    assert any(line.startswith("OK    secret:DownstreamAuthSecretArn") for line in lines), lines
+    assert any(line.startswith("FAIL  secret:SplunkHecTokenSecretArn") for line in lines), lines
+    assert "t0k3n" not in planned.stdout
+
+
 def test_sigterm_stops_it_cleanly(up: LocalUp) -> None:
     """Last in the file: the other tests share this process."""
     assert up.stop(timeout=20) == 0
