@@ -58,6 +58,7 @@ def install() -> None:
         return cleaned
 
     parsing.clean_json = clean_json
+    _install_condition_equals()
     _install_sdk_casing()
     _install_bucket_properties()
     _install_null_version_ids()
@@ -76,6 +77,26 @@ def install() -> None:
     _install_short_polls()
     _install_delivery_failures()
     _install_message_move_tasks()
+
+
+def _install_condition_equals() -> None:
+    """A Ref to a Number parameter is a string in CloudFormation ("0"), so Fn::Equals of it and
+    "0" is true; moto resolves the parameter to an int and compares 0 with "0" as unequal."""
+    from moto.cloudformation import parsing
+
+    original = parsing.parse_condition
+
+    def parse_condition(condition: Any, resources_map: Any, condition_map: Any) -> bool:
+        if isinstance(condition, dict) and list(condition) == ["Fn::Equals"]:
+            values = [parsing.clean_json(v, resources_map) for v in condition["Fn::Equals"]]
+            scalars = all(
+                isinstance(v, int | float | str) and not isinstance(v, bool) for v in values
+            )
+            if scalars:
+                return str(values[0]) == str(values[1])
+        return bool(original(condition, resources_map, condition_map))
+
+    parsing.parse_condition = parse_condition
 
 
 def _install_subscription_event_ids() -> None:

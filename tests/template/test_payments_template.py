@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_optional_parts import _resolved  # one condition resolver
 
 from sluice_local.aws_calls import LOG_DELIVERY_ACTIONS
 from sluice_local.template import load_and_translate
@@ -172,14 +176,20 @@ def test_payment_topic_is_encrypted_and_accepts_tls_only() -> None:
     assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_payment_functions_are_arm64_with_reserved_concurrency_and_their_own_log_group() -> None:
+def test_payment_functions_are_arm64_with_optional_reservations_and_their_own_log_group() -> None:
     cfn = load_and_translate(
         ROOT / "template.yaml", {"EnablePaymentPipeline": "true"}
     ).cloudformation
     for logical_id in PAYMENT_FUNCTIONS:
         props = cfn["Resources"][logical_id]["Properties"]
         assert props["Architectures"] == ["arm64"], logical_id
-        assert props["ReservedConcurrentExecutions"] == {"Ref": "PaymentFunctionConcurrency"}
+        assert props["ReservedConcurrentExecutions"] == {
+            "Fn::If": [
+                "HasPaymentReservation",
+                {"Ref": "PaymentFunctionConcurrency"},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }
         group = RESOURCES[props["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
         assert group["KmsKeyId"] == {"Fn::GetAtt": ["LogsKey", "Arn"]}
     assert RESOURCES["CommonLayer"]["Properties"]["CompatibleArchitectures"] == ["arm64"]
@@ -235,3 +245,24 @@ def test_payment_dashboard_exists_only_with_the_pipeline_and_dashboards_on() -> 
     body = RESOURCES["PaymentDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(body.replace("${", "{"))["widgets"]  # placeholders aside, valid JSON
     assert len(widgets) == 4
+
+
+def test_payment_functions_reserve_nothing_by_default_and_n_each_when_given() -> None:
+    # A reservation must leave the account 10 unreserved: a first deploy on a small account
+    # (limit 10 or 50) must not fail for the optional pipeline's sake.
+    assert TEMPLATE["Parameters"]["PaymentFunctionConcurrency"]["Default"] == 0
+    assert TEMPLATE["Parameters"]["PaymentFunctionConcurrency"]["MinValue"] == 0
+    on = {"EnablePaymentPipeline": "true"}
+    for overrides, expected in (
+        (on, None),
+        ({**on, "PaymentFunctionConcurrency": "0"}, None),
+        ({**on, "PaymentFunctionConcurrency": "7"}, "7"),
+    ):
+        resources = _resolved(overrides)["Resources"]
+        for logical_id in PAYMENT_FUNCTIONS:
+            props = resources[logical_id]["Properties"]
+            assert props.get("ReservedConcurrentExecutions") == (
+                expected and {"Ref": "PaymentFunctionConcurrency"}
+            ), (logical_id, overrides)
+        # ProcessObject's reservation stays: it is the pipeline's hard bound.
+        assert "ReservedConcurrentExecutions" in resources["ProcessObjectFunction"]["Properties"]
