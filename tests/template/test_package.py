@@ -117,9 +117,7 @@ def source_packaged(
 
 
 @pytest.fixture(scope="module")
-def built_packaged(
-    s3: Any, sam_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
+def build_dir(sam_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("built")
     done = _sam(
         "build",
@@ -134,9 +132,30 @@ def built_packaged(
         env={**sam_env, "PIP": "true"},
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return work / "build"
+
+
+@pytest.fixture(scope="module")
+def built_packaged(s3: Any, sam_env: dict[str, str], build_dir: Path) -> dict[str, Any]:
     return _package(
-        work / "build" / "template.yaml", "sluice-built", work / "packaged.yaml", s3, sam_env
+        build_dir / "template.yaml", "sluice-built", build_dir.parent / "packaged.yaml", s3, sam_env
     )
+
+
+@pytest.fixture(scope="module")
+def sar_packaged(s3: Any, sam_env: dict[str, str], build_dir: Path) -> dict[str, Any]:
+    """What is published: the SAR variant (README "Publishing") of the build, packaged."""
+    variant = build_dir / "template-sar.json"
+    script = ROOT / "scripts/sar_template.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(build_dir / "template.yaml"), str(variant)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return _package(variant, "sluice-sar", build_dir.parent / "packaged-sar.yaml", s3, sam_env)
 
 
 def _location(value: Any) -> tuple[str, str]:
@@ -166,8 +185,10 @@ def _artifacts(packaged: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return where
 
 
-def _source_artifact_ids() -> set[str]:
+def _source_artifact_ids(flavour: str) -> set[str]:
     source = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]
+    if flavour == "sar":  # the variant leaves out the payment pipeline, and only that
+        source = {k: v for k, v in source.items() if "Payment" not in k}
     kinds = {
         "AWS::Serverless::Function",
         "AWS::Serverless::LayerVersion",
@@ -194,14 +215,14 @@ def test_license_is_the_apache_2_text_verbatim() -> None:
     assert (ROOT / app["ReadmeUrl"]).is_file()
 
 
-@pytest.mark.parametrize("flavour", ["source", "built"])
+@pytest.mark.parametrize("flavour", ["source", "built", "sar"])
 def test_every_artifact_is_uploaded_to_the_bucket(
     flavour: str, request: pytest.FixtureRequest, s3: Any
 ) -> None:
     packaged = request.getfixturevalue(f"{flavour}_packaged")
     bucket = f"sluice-{flavour}"
     where = _artifacts(packaged)
-    assert set(where) == _source_artifact_ids()
+    assert set(where) == _source_artifact_ids(flavour)
     assert {b for b, _ in where.values()} == {bucket}
     stored = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert {key for _, key in where.values()} <= stored
@@ -210,7 +231,7 @@ def test_every_artifact_is_uploaded_to_the_bucket(
     assert readme.splitlines()[0] == (ROOT / "README.md").read_text().splitlines()[0]
 
 
-@pytest.mark.parametrize("flavour", ["source", "built"])
+@pytest.mark.parametrize("flavour", ["source", "built", "sar"])
 def test_function_and_layer_zips_hold_the_code(
     flavour: str, request: pytest.FixtureRequest, s3: Any
 ) -> None:
@@ -259,3 +280,10 @@ def test_serverless_repo_labels_and_files_fit_what_publish_accepts() -> None:
         assert re.fullmatch(r"[a-zA-Z0-9+\-_:/@]{1,127}", label), label
     for prop in ("LicenseUrl", "ReadmeUrl"):
         assert (ROOT / app[prop]).stat().st_size <= 5 * 1024 * 1024, prop
+
+
+def test_parameter_descriptions_fit_what_publish_accepts() -> None:
+    # SAR shows each parameter's Description (ParameterDefinition: up to 4,000 characters).
+    parameters = yaml_parse((ROOT / "template.yaml").read_text())["Parameters"]
+    for name, spec in parameters.items():
+        assert 1 <= len(spec.get("Description", "")) <= 4000, name
