@@ -101,8 +101,8 @@ def test_every_pattern_or_value_list_says_what_is_allowed() -> None:
 def test_a_value_list_message_names_every_allowed_value() -> None:
     for name, spec in PARAMETERS.items():
         for value in spec.get("AllowedValues", []):
-            if isinstance(value, bool):
-                continue  # an unquoted OFF/true: YAML 1.1 reads a bool, the text is the source's
+            # A bare OFF/Yes/No is a bool in YAML 1.1, and sam build writes it back as false.
+            assert not isinstance(value, bool), f"{name}: quote {value!r} in AllowedValues"
             assert str(value) in str(spec["ConstraintDescription"]), (name, value)
 
 

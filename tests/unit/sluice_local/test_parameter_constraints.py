@@ -147,10 +147,24 @@ def test_a_pattern_with_a_constraint_description() -> None:
 # -- AllowedValues -----------------------------------------------------------------------------
 
 
+def _described(name: str) -> str:
+    """The refusal of a template.yaml parameter that has a ConstraintDescription."""
+    description = _declared(name)["ConstraintDescription"]
+    return f"Parameter {name} failed to satisfy constraint: {description}"
+
+
 @pytest.mark.parametrize("value", ["keep", "READ", "", "read "])
 def test_idempotency_table_upgrade_takes_only_read_or_drop(value: str) -> None:
-    assert _refusal({"IdempotencyTableUpgrade": value}) == (
-        "Parameter 'IdempotencyTableUpgrade' must be one of AllowedValues"
+    assert _refusal({"IdempotencyTableUpgrade": value}) == _described("IdempotencyTableUpgrade")
+
+
+@pytest.mark.parametrize("value", ["keep", "READ", "", "read "])
+def test_allowed_values_without_a_constraint_description(value: str) -> None:
+    template = _small(
+        Upgrade={"Type": "String", "Default": "read", "AllowedValues": ["read", "drop"]}
+    )
+    assert _refusal({"Upgrade": value}, template) == (
+        "Parameter 'Upgrade' must be one of AllowedValues"
     )
 
 
@@ -161,13 +175,12 @@ def test_idempotency_table_upgrade_allowed_values(value: str) -> None:
 
 def test_a_number_parameter_with_allowed_values() -> None:
     """LogRetentionDays is a Number limited to CloudWatch Logs' retention periods."""
-    assert _refusal({"LogRetentionDays": "31"}) == (
-        "Parameter 'LogRetentionDays' must be one of AllowedValues"
-    )
-    assert _refusal({"LogRetentionDays": "a month"}) == (
-        "Parameter 'LogRetentionDays' must be a number"
-    )
+    assert _refusal({"LogRetentionDays": "31"}) == _described("LogRetentionDays")
+    assert _refusal({"LogRetentionDays": "a month"}) == _described("LogRetentionDays")
     _accepts({"LogRetentionDays": "30"})
+    template = _small(Days={"Type": "Number", "Default": 30, "AllowedValues": [7, 30]})
+    assert _refusal({"Days": "31"}, template) == "Parameter 'Days' must be one of AllowedValues"
+    assert _refusal({"Days": "a month"}, template) == "Parameter 'Days' must be a number"
 
 
 # -- AllowedPattern ----------------------------------------------------------------------------
@@ -192,8 +205,12 @@ def test_downstream_api_url_pattern_accepts(value: str) -> None:
 
 @pytest.mark.parametrize("value", ["1.5", "0.5x", "x0.5", "-0.1", ".5"])
 def test_the_pattern_must_match_the_whole_value(value: str) -> None:
-    assert _refusal({"SimulatedFailureRate": value}) == (
-        r"Parameter 'SimulatedFailureRate' must match pattern ^(0(\.\d+)?|1(\.0+)?)$"
+    assert _refusal({"SimulatedFailureRate": value}) == _described("SimulatedFailureRate")
+    template = _small(
+        Rate={"Type": "String", "Default": "0", "AllowedPattern": r"^(0(\.\d+)?|1(\.0+)?)$"}
+    )
+    assert _refusal({"Rate": value}, template) == (
+        r"Parameter 'Rate' must match pattern ^(0(\.\d+)?|1(\.0+)?)$"
     )
 
 
