@@ -33,7 +33,7 @@ typecheck: venv
 	$(BIN)/mypy functions/process_object functions/plan_batch functions/drain_lease \
 		functions/execution_alert functions/alert_notifier functions/splunk_forwarder functions/metrics_sync \
 		functions/validate_payment functions/process_payment functions/enrich_payment functions/process_stream \
-		layers/common/python scripts/sluice_local scripts/sluice_ops
+		layers/common/python scripts/sluice_local scripts/sluice_ops scripts/sar_template.py
 
 template-check: venv $(CHECKOV_STAMP)
 	$(BIN)/cfn-lint template.yaml

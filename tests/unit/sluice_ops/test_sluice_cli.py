@@ -26,7 +26,7 @@ from sluice_ops import main as sluice
 from sluice_ops.context import StackContext
 
 REGION = "us-east-1"
-SUBCOMMANDS = ["simulate", "monitor", "perf", "redrive", "dashboard", "stream"]
+SUBCOMMANDS = ["simulate", "monitor", "perf", "redrive", "dashboard", "stream", "doctor"]
 
 
 @dataclass
@@ -149,6 +149,7 @@ MINIMAL = {
     "redrive": ["list"],
     "dashboard": [],
     "stream": ["produce", "--events", "1"],
+    "doctor": [],
 }
 
 
