@@ -56,6 +56,7 @@ from sluice_ops.perf_report import (
     queue_depth,
     render_report,
 )
+from sluice_ops.simulate import add_load_arguments, plan_from_args, run_prefix, run_simulation
 
 # ProcessObject's lines at the end of an invocation (functions/process_object/app.py)
 PROCESSED_MESSAGE = "object processed"
@@ -387,33 +388,7 @@ INCOMPLETE), 2 for bad input or an unusable stack.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     load = parser.add_argument_group("load (simulate, unless --prefix)")
-    load.add_argument("--objects", type=int, default=100, help="objects to upload (default 100)")
-    size = load.add_mutually_exclusive_group()
-    size.add_argument("--rows", type=int, default=10, help="rows per object (default 10)")
-    size.add_argument("--size", type=int, metavar="BYTES", help="bytes per object instead")
-    load.add_argument("--workers", type=int, default=16, help="parallel uploads (default 16)")
-    load.add_argument(
-        "--odd-keys",
-        type=float,
-        default=0.0,
-        metavar="SHARE",
-        help="share of keys with spaces, '+', ':', '%%', non-ASCII (e.g. 0.1)",
-    )
-    load.add_argument(
-        "--broken",
-        type=float,
-        default=0.0,
-        metavar="SHARE",
-        help="share of broken objects (empty, binary, a bad row): they end dead-lettered",
-    )
-    load.add_argument(
-        "--priority",
-        type=float,
-        default=0.0,
-        metavar="SHARE",
-        help="share of objects sent through PriorityQueue",
-    )
-    load.add_argument("--run-id", help="name the run (default: time and a random suffix)")
+    add_load_arguments(load)
     load.add_argument(
         "--prefix",
         metavar="P",
@@ -451,23 +426,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _plan(args: argparse.Namespace) -> Any:
-    from sluice_ops.simulate import SimulationPlan
-
-    plan = SimulationPlan(
-        objects=args.objects,
-        rows=args.rows,
-        workers=args.workers,
-        size=args.size,
-        odd_key_share=args.odd_keys,
-        broken_share=args.broken,
-        priority_share=args.priority,
-        run_id=args.run_id or "",
-    )
-    plan.check()
-    return plan
-
-
 def _check(args: argparse.Namespace) -> None:
     if not args.interval > 0:
         raise SluiceCliError(f"--interval must be more than 0 seconds (got {args.interval:g})")
@@ -498,7 +456,7 @@ def _fresh_session(ctx: StackContext) -> StackContext:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    plan = None if args.prefix is not None else _plan(args)  # bad numbers fail before AWS
+    plan = None if args.prefix is not None else plan_from_args(args)  # bad numbers fail before AWS
     ctx = resolve(args)
     from sluice_ops.monitor import snapshot
 
@@ -513,8 +471,6 @@ def run(args: argparse.Namespace) -> int:
 
     started_at = time.time()
     if plan is not None:
-        from sluice_ops.simulate import run_simulation
-
         run_id = plan.run_id
         mode = (
             f"simulate: {plan.objects} objects x {plan.rows_per_object} rows, "
@@ -525,7 +481,6 @@ def run(args: argparse.Namespace) -> int:
         uploads = _fresh_session(ctx)
         load = pool.submit(lambda: _simulated(run_simulation(uploads, plan, progress)))
         pool.shutdown(wait=False)
-        from sluice_ops.simulate import run_prefix
 
         prefix = run_prefix(ctx, run_id)
     else:

@@ -343,7 +343,8 @@ PriorityQueue. Broken objects end in the dead-letter queue with the reason in th
 """
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_load_arguments(parser: argparse._ActionsContainer) -> None:
+    """The load's options, shared by `sluice simulate` and `sluice perf`."""
     parser.add_argument("--objects", type=int, default=100, help="how many objects (default 100)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--rows", type=int, default=10, help="rows per object (default 10)")
@@ -376,6 +377,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of objects sent through PriorityQueue (they go before the backlog)",
     )
     parser.add_argument("--run-id", help="name the run (default: time and a random suffix)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_load_arguments(parser)
     parser.add_argument("--cleanup", metavar="RUN_ID", help="delete that run's objects, and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
