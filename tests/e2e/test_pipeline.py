@@ -55,7 +55,10 @@ def test_overlapping_drains_never_exceed_the_bound(lease_broken: bool) -> None:
     # Four drains start at once beside the schedule's. With the lease, all but one stand down;
     # with the lease broken, the function's reserved concurrency still holds the bound and the
     # throttled invocations are retried, so nothing is lost.
-    objects = sample_objects(count=16, rows=8, failing=0)
+    # With the lease broken the work churns (every throttled object goes back and comes again),
+    # and the churn grows with the objects and the machine's load: half as many objects show
+    # the same bound in a bounded time.
+    objects = sample_objects(count=8 if lease_broken else 16, rows=8, failing=0)
     overrides = {"MaxConcurrency": "2", "StaggerSeconds": "0"}
     if lease_broken:
         # Every schedule tick adds a drain that thinks it holds the lease; each throttled or
@@ -69,7 +72,8 @@ def test_overlapping_drains_never_exceed_the_bound(lease_broken: bool) -> None:
             pipeline.dispatcher.result_hook = lease_always_held
         report = run_job(pipeline, downstream, objects, timeout=240, extra_drains=4)
         peak_instances = pipeline.dispatcher.stats.peak_in_flight["ProcessObjectFunction"]
-        stood_down = pipeline.history_counts("DrainStateMachine")
+        # Read only with the lease: every history of a churning run takes minutes to read.
+        stood_down = None if lease_broken else pipeline.history_counts("DrainStateMachine")
     assert report.unaccounted == [] and report.duplicate_rows == 0
     assert report.rows_received == report.rows_expected
     assert report.peak_in_flight <= 2
@@ -79,7 +83,7 @@ def test_overlapping_drains_never_exceed_the_bound(lease_broken: bool) -> None:
         assert throttles > 0  # the backstop did the work
     else:
         assert throttles == 0  # the lease did
-        assert stood_down["state:AnotherDrainIsRunning"] >= 4
+        assert stood_down is not None and stood_down["state:AnotherDrainIsRunning"] >= 4
 
 
 def test_the_downstream_rate_limit_holds_across_all_instances() -> None:
