@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,38 @@ def test_every_function_and_layer_is_built(build_dir: Path) -> None:
         )
         artifact = build_dir / resource["Properties"]["CodeUri"]
         assert {p.name for p in source.glob("*.py")} <= {p.name for p in artifact.glob("*.py")}
+
+
+def _requirements(folder: Path) -> list[str]:
+    lines = (folder / "requirements.txt").read_text().splitlines()
+    return [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_each_function_ships_exactly_its_modules_and_what_its_makefile_names(
+    build_dir: Path,
+) -> None:
+    """The shared recipe (functions/function.mk): the modules, the SHIP folders, nothing else
+    (no Makefile, no requirements.txt); pip's packages only where requirements.txt names any."""
+    built = yaml.safe_load((build_dir / "template.yaml").read_text())["Resources"]
+    source = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]
+    functions = [k for k, v in built.items() if v["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == len(list((ROOT / "functions").glob("*/app.py")))
+    for logical_id in functions:
+        folder = ROOT / source[logical_id]["Properties"]["CodeUri"]
+        artifact = build_dir / built[logical_id]["Properties"]["CodeUri"]
+        ship = re.findall(r"^SHIP := (.+)$", (folder / "Makefile").read_text(), re.M)
+        shipped = {name for line in ship for name in line.split()}
+        expected = {p.name for p in folder.glob("*.py")} | shipped
+        names = {p.name for p in artifact.iterdir()}
+        if _requirements(folder):
+            assert expected <= names, logical_id
+        else:
+            assert names == expected, logical_id
+        for name in shipped:  # shipped as it is, every file
+            files = {p.relative_to(folder) for p in (folder / name).rglob("*") if p.is_file()}
+            assert files == {
+                p.relative_to(artifact) for p in (artifact / name).rglob("*") if p.is_file()
+            }, logical_id
 
 
 def test_the_layer_ships_its_code_and_pinned_dependencies_for_313(build_dir: Path) -> None:
