@@ -104,7 +104,9 @@ def test_queue_visibility_covers_six_function_timeouts_by_default() -> None:
 def test_module_names_are_unique_across_functions_and_layers() -> None:
     # Lambda puts every layer on one path; the local runtime shares one process.
     seen: dict[str, Path] = {}
-    roots = [*(ROOT / "functions").iterdir(), *(ROOT / "layers").glob("*/python")]
+    # functions/ also holds the shared build recipe (function.mk): only its folders are roots.
+    folders = [p for p in (ROOT / "functions").iterdir() if p.is_dir()]
+    roots = [*folders, *(ROOT / "layers").glob("*/python")]
     for root in roots:
         for module in root.glob("*.py"):
             if module.name == "app.py":
