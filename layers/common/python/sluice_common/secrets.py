@@ -46,7 +46,8 @@ def read_secret(
             f"cannot read {what} from secret {arn}: {exc}. The function's role needs "
             "secretsmanager:GetSecretValue on it (and kms:Decrypt on its key)"
         ) from None
-    return value if isinstance(value, str) else str(value)
+    # A SecretBinary comes back as bytes: decode it rather than quote its repr.
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def token_from(
