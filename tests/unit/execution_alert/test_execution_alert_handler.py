@@ -32,7 +32,7 @@ def test_the_sample_execution_failure_reaches_the_alarm_topic(
     sample_event: Callable[[str], Event],
     lambda_context: Any,
     logs: Callable[[], list[dict[str, Any]]],
-    capsys: pytest.CaptureFixture[str],
+    emitted_metrics: Callable[[], dict[str, Any]],
 ) -> None:
     outcome = handler(sample_event("execution_alert_logs.json"), lambda_context)
 
@@ -51,8 +51,7 @@ def test_the_sample_execution_failure_reaches_the_alarm_topic(
     assert alert.time == "2025-03-14T10:41:55.187+00:00"
     read = next(line for line in logs() if line.get("message") == "drain log events read")
     assert read["log_events"] == 2 and read["ignored"] == {"TaskFailed": 1}
-    emf = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert emf["ExecutionAlertsPublished"] == [1.0]
+    assert emitted_metrics()["ExecutionAlertsPublished"] == [1.0]
 
 
 def test_an_unparseable_log_line_is_a_warning_not_a_failure(
