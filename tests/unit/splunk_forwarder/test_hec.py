@@ -14,15 +14,14 @@ from typing import Any
 import pytest
 import urllib3
 
+from awslogs_payload import MalformedLogsPayload, decode_logs
 from hec import (
     DeliveryFailed,
     HecEvent,
     HecRejected,
     HecSettings,
     InvalidSetting,
-    MalformedLogsPayload,
     TokenUnavailable,
-    decode_logs,
     event_value,
     forward,
     hec_endpoint,
