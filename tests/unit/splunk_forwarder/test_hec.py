@@ -41,6 +41,14 @@ def pool() -> Iterator[urllib3.PoolManager]:
         yield manager
 
 
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (bound for a moment, then released)."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port: int = unused.getsockname()[1]
+    return port
+
+
 def send(
     hec: HecServer,
     pool: urllib3.PoolManager,
@@ -233,9 +241,7 @@ def test_timeouts_and_dropped_connections_are_retried(
 def test_an_unreachable_hec_fails_after_every_attempt(
     pool: urllib3.PoolManager, sleeps: Any
 ) -> None:
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
+    port = closed_port()
     batch = [HecEvent("1", b'{"event":"ok"}')]
     settings = replace(SETTINGS, max_attempts=2)
     with pytest.raises(DeliveryFailed, match="cannot connect"):
@@ -423,9 +429,7 @@ def test_a_header_http_client_refuses_is_rejected_without_quoting_the_token(
 def test_url_userinfo_and_query_never_appear_in_a_delivery_error(
     pool: urllib3.PoolManager, sleeps: Any
 ) -> None:
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
+    port = closed_port()
     url = f"http://us3r:pa55@127.0.0.1:{port}/services/collector/event?token=qu3ry"
     batch = [HecEvent("1", b'{"event":"ok"}')]
     with pytest.raises(DeliveryFailed) as raised:

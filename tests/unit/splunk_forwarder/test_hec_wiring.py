@@ -40,18 +40,19 @@ def test_every_variable_reaches_its_hec_setting() -> None:
 
 
 @pytest.mark.parametrize(
-    ("env", "reason"),
+    ("setting", "reason"),
     [
-        ({"SPLUNK_HEC_URL": ""}, "SPLUNK_HEC_URL is not set"),
-        ({"SPLUNK_HEC_TOKEN_SECRET_ARN": ""}, "SPLUNK_HEC_TOKEN_SECRET_ARN is not set"),
-        ({"SPLUNK_MAX_ATTEMPTS": "five"}, "SPLUNK_MAX_ATTEMPTS='five' is not a whole number"),
-        ({"SPLUNK_MAX_ATTEMPTS": "0"}, "SPLUNK_MAX_ATTEMPTS='0' is below the minimum 1"),
-        ({"SPLUNK_MAX_BATCH_BYTES": "0"}, "SPLUNK_MAX_BATCH_BYTES='0' is below the minimum"),
-        ({"SPLUNK_TIMEOUT_SECONDS": "0"}, "SPLUNK_TIMEOUT_SECONDS='0' is below the minimum"),
-        ({"SPLUNK_BACKOFF_MAX_SECONDS": "-1"}, "SPLUNK_BACKOFF_MAX_SECONDS='-1' is below"),
-        ({"SPLUNK_TIMEOUT_SECONDS": "nan"}, "SPLUNK_TIMEOUT_SECONDS='nan' is not a finite"),
+        (("SPLUNK_HEC_URL", ""), "SPLUNK_HEC_URL is not set"),
+        (("SPLUNK_HEC_TOKEN_SECRET_ARN", ""), "SPLUNK_HEC_TOKEN_SECRET_ARN is not set"),
+        (("SPLUNK_MAX_ATTEMPTS", "five"), "SPLUNK_MAX_ATTEMPTS='five' is not a whole number"),
+        (("SPLUNK_MAX_ATTEMPTS", "0"), "SPLUNK_MAX_ATTEMPTS='0' is below the minimum 1"),
+        (("SPLUNK_MAX_BATCH_BYTES", "0"), "SPLUNK_MAX_BATCH_BYTES='0' is below the minimum"),
+        (("SPLUNK_TIMEOUT_SECONDS", "0"), "SPLUNK_TIMEOUT_SECONDS='0' is below the minimum"),
+        (("SPLUNK_BACKOFF_MAX_SECONDS", "-1"), "SPLUNK_BACKOFF_MAX_SECONDS='-1' is below"),
+        (("SPLUNK_TIMEOUT_SECONDS", "nan"), "SPLUNK_TIMEOUT_SECONDS='nan' is not a finite"),
     ],
 )
-def test_a_wrong_setting_is_named(env: dict[str, str], reason: str) -> None:
+def test_a_wrong_setting_is_named(setting: tuple[str, str], reason: str) -> None:
+    name, value = setting
     with pytest.raises(InvalidSetting, match=reason):
-        forwarder_config(REQUIRED | env)
+        forwarder_config(REQUIRED | {name: value})
