@@ -273,12 +273,8 @@ def test_blank_lines_are_left_out_rather_than_rejected(
 def test_a_control_message_sends_nothing(
     hec: HecServer, pool: urllib3.PoolManager, sleeps: Any, payloads: Any
 ) -> None:
-    event = payloads.awslogs(
-        "testLogGroup",
-        "testLogStream",
-        ["CWL CONTROL MESSAGE: Checking health of destination Lambda function."],
-        message_type="CONTROL_MESSAGE",
-    )
+    # Only its messageType matters: a control message needs no log group, stream or events.
+    event = payloads.wrap(json.dumps({"messageType": "CONTROL_MESSAGE", "logEvents": []}).encode())
     summary = send(hec, pool, sleeps, event)
     assert summary.message_type == "CONTROL_MESSAGE" and summary.events_forwarded == 0
     assert hec.requests == []
