@@ -3,7 +3,6 @@ each execution that failed, timed out or was aborted becomes one alert on the al
 
 from __future__ import annotations
 
-import os
 import zlib
 from functools import cache
 from typing import Any
@@ -12,17 +11,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import CloudWatchLogsEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from execution_alert_settings import ExecutionAlertSettings
 from execution_alerts import LogEvent, publish_alerts
 from sluice_common.errors import MalformedEvent
 from sluice_common.observability import logger, metrics, tracer
+from sluice_common.settings import load
 
 
+# One of each per container: the settings and the SNS client are reused across invocations.
 @cache
-def topic_arn() -> str:
-    arn = os.environ.get("ALERT_TOPIC_ARN", "")
-    if not arn:
-        raise RuntimeError("ExecutionAlertFunction needs ALERT_TOPIC_ARN (the alarm topic)")
-    return arn
+def settings() -> ExecutionAlertSettings:
+    return load(ExecutionAlertSettings)  # SettingsError names ALERT_TOPIC_ARN when it is unset
 
 
 @cache
@@ -61,7 +60,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if events is None:
         logger.info("subscription control message: nothing to do")
         return {"published": 0, "ignored": {}, "unparseable": 0}
-    outcome = publish_alerts(sns_client(), topic_arn(), events)
+    outcome = publish_alerts(sns_client(), settings().topic_arn, events)
     for problem in outcome.unparseable:
         logger.warning("log event is not a Step Functions history event", extra=problem)
     metrics.add_metric(

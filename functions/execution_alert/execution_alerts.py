@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sluice_common.alerts import Alert, execution_url
+from sluice_common.alerts import Alert, as_text, execution_url
 
 ALERT_TYPES = frozenset({"ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"})
 MESSAGE_SAMPLE_CHARS = 300  # of an unparseable log event, for the warning
@@ -79,8 +79,8 @@ def alert_for(event: dict[str, Any], fallback_timestamp_ms: int | None = None) -
         return None
     details = event.get("details")
     details = details if isinstance(details, dict) else {}
-    error, cause = _text(details.get("error")), _text(details.get("cause"))
-    arn = _text(event.get("execution_arn"))
+    error, cause = as_text(details.get("error")), as_text(details.get("cause"))
+    arn = as_text(event.get("execution_arn"))
     name = execution_name(arn)
     summary = f"Drain execution {name or '(unknown)'} {_OUTCOMES[kind]}"
     if error:
@@ -146,12 +146,6 @@ def publish_alerts(sns: Any, topic_arn: str, log_events: Iterable[LogEvent]) -> 
         )
         outcome.published += 1
     return outcome
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else str(value)
 
 
 def _iso_time(event_timestamp: Any, fallback_ms: int | None) -> str:

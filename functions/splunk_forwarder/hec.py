@@ -1,37 +1,36 @@
 """Forward CloudWatch Logs subscription payloads to Splunk's HTTP Event Collector (HEC).
 
-:func:`decode_logs` opens the ``awslogs`` payload, :func:`hec_events` turns each log event into
-one HEC event, :func:`pack_batches` packs them under a byte limit and :func:`post_batch` POSTs a
-batch with retries; :func:`forward` does all four. Nothing here reads the environment or AWS:
-the pool, URL, token, settings and sleep come in as arguments.
+:func:`hec_events` turns each log event of a decoded payload (awslogs_payload.py) into one HEC
+event, :func:`pack_batches` packs them under a byte limit and :func:`post_batch` POSTs a batch
+with retries; :func:`forward` does all three. Nothing here reads the environment or AWS: the
+pool, URL, token, settings and sleep come in as arguments.
 """
 
 from __future__ import annotations
 
-import binascii
 import json
 import random
 import time
-import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
 from aws_lambda_powertools.utilities.data_classes import CloudWatchLogsEvent
 
+from awslogs_payload import CONTROL_MESSAGE
 from sluice_common.redact import header_value_problem, safe_error, safe_url
+from sluice_common.retry import Backoff, parse_retry_after
+from sluice_common.secrets import token_from
 from sluice_common.urls import UrlNotAllowed, checked_url, read_reply
 
 HEC_EVENT_PATH = "/services/collector/event"
-DATA_MESSAGE, CONTROL_MESSAGE = "DATA_MESSAGE", "CONTROL_MESSAGE"
 # Giving up early beats being killed by the Lambda timeout mid-request: the error says why.
 TIMEOUT_MARGIN_S = 1.0
 # HEC codes that mean the token was refused (1 disabled, 2 missing, 3 unreadable, 4 unknown).
 TOKEN_CODES = frozenset({1, 2, 3, 4})
-_JITTER = random.Random()  # noqa: S311 - jitter, not security
+CREDENTIAL = "the Splunk HEC token"  # what the secret holds, as errors name it
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -41,10 +40,6 @@ class InvalidSetting(ValueError):
 
 class TokenUnavailable(Exception):
     """The HEC token secret cannot be read or holds no token."""
-
-
-class MalformedLogsPayload(Exception):
-    """The event is not a CloudWatch Logs subscription payload (base64 of gzip of JSON)."""
 
 
 @dataclass
@@ -107,6 +102,10 @@ class HecSettings:
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 8.0  # also caps a Retry-After
 
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.max_attempts, self.backoff_base_s, self.backoff_cap_s)
+
 
 def hec_endpoint(url: str) -> str:
     """The HEC event endpoint for SPLUNK_HEC_URL: https (or http to loopback), no userinfo,
@@ -128,27 +127,10 @@ def hec_endpoint(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
-def token_from_secret(secret: Any, secret_name: str) -> str:
+def token_from_secret(secret: str, secret_name: str) -> str:
     """The token in a secret string: the bare token, or JSON ``{"token": "..."}``."""
-    text = secret.decode() if isinstance(secret, bytes) else secret
-    if not isinstance(text, str) or not text.strip():
-        raise TokenUnavailable(
-            f"secret {secret_name} is empty: put the Splunk HEC token in it, bare or as "
-            '{"token": "<token>"}'
-        )
-    text = text.strip()
-    if not text.startswith("{"):
-        return _header_safe(text, secret_name)
-    try:
-        token = json.loads(text).get("token")
-    except (ValueError, AttributeError):
-        token = None
-    if not isinstance(token, str) or not token.strip():
-        raise TokenUnavailable(
-            f'secret {secret_name} is JSON without a "token" string: store '
-            '{"token": "<Splunk HEC token>"} or the bare token'
-        )
-    return _header_safe(token.strip(), secret_name)
+    token = token_from(secret, secret_name, what=CREDENTIAL, malformed=TokenUnavailable)
+    return _header_safe(token, secret_name)
 
 
 def _header_safe(token: str, secret_name: str) -> str:
@@ -160,63 +142,6 @@ def _header_safe(token: str, secret_name: str) -> str:
             'one line, or {"token": "<token>"}'
         )
     return token
-
-
-# -- decoding --------------------------------------------------------------------------------
-def decode_logs(event: Any) -> CloudWatchLogsEvent:
-    """The subscription payload, decoded and checked; :class:`MalformedLogsPayload` otherwise."""
-    awslogs = event.get("awslogs") if isinstance(event, Mapping) else None
-    data = awslogs.get("data") if isinstance(awslogs, Mapping) else None
-    if not isinstance(data, str) or not data:
-        keys = sorted(event) if isinstance(event, Mapping) else type(event).__name__
-        raise MalformedLogsPayload(
-            "the event has no awslogs.data string: this function takes CloudWatch Logs "
-            f'subscription events ({{"awslogs": {{"data": "<base64 gzip JSON>"}}}}), got {keys}'
-        )
-    logs = CloudWatchLogsEvent(dict(event))
-    try:
-        logs.decompress_logs_data  # noqa: B018 - decodes and caches, so each error names its step
-    except binascii.Error as exc:
-        raise MalformedLogsPayload(f"awslogs.data is not base64: {exc}") from None
-    except zlib.error as exc:
-        raise MalformedLogsPayload(f"awslogs.data is base64 but not gzip: {exc}") from None
-    try:
-        decoded = logs.parse_logs_data()
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedLogsPayload(f"awslogs.data unzips to something not JSON: {exc}") from None
-    _check_shape(decoded.raw_event)
-    return logs
-
-
-def _check_shape(payload: Any) -> None:
-    if not isinstance(payload, dict):
-        raise MalformedLogsPayload(
-            f"awslogs.data holds JSON {type(payload).__name__}, not a log data object"
-        )
-    kind = payload.get("messageType")
-    if kind not in {DATA_MESSAGE, CONTROL_MESSAGE}:
-        raise MalformedLogsPayload(
-            f"messageType is {kind!r}: expected {DATA_MESSAGE!r} or {CONTROL_MESSAGE!r}"
-        )
-    if kind == CONTROL_MESSAGE:
-        return
-    for key in ("owner", "logGroup", "logStream"):
-        if not isinstance(payload.get(key), str):
-            raise MalformedLogsPayload(f"log data has no {key} string")
-    log_events = payload.get("logEvents")
-    if not isinstance(log_events, list):
-        raise MalformedLogsPayload("log data has no logEvents list")
-    for n, item in enumerate(log_events):
-        if not (
-            isinstance(item, dict)
-            and isinstance(item.get("id"), str)
-            and isinstance(item.get("timestamp"), int)
-            and isinstance(item.get("message"), str)
-        ):
-            raise MalformedLogsPayload(
-                f"logEvents[{n}] of {payload['logGroup']} lacks an id string, "
-                "an integer timestamp (ms) or a message string"
-            )
 
 
 # -- HEC events and batches ------------------------------------------------------------------
@@ -309,6 +234,8 @@ class _Reply:
 
     @property
     def retryable(self) -> bool:
+        # Wider than sluice_common.retry.RETRYABLE_STATUS on purpose: HEC answers 408 and any
+        # 5xx (503 "Server is busy", 500 "Internal server error") for what passes by itself.
         return self.status is None or self.status in {408, 429} or self.status >= 500
 
     def describe(self) -> str:
@@ -316,20 +243,6 @@ class _Reply:
             return self.text
         code = f", code {self.code}" if self.code is not None else ""
         return f"HTTP {self.status}{code} {self.text!r}{self.note}"
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _post_once(
@@ -439,11 +352,6 @@ def _rejection(reply: _Reply, url: str, batch: Sequence[HecEvent], settings: Hec
     return f"{said}: {hint}"
 
 
-def backoff_delay(settings: HecSettings, attempt: int, rng: random.Random) -> float:
-    """Full jitter: uniform(0, min(cap, base * 2**(attempt-1)))."""
-    return rng.uniform(0, min(settings.backoff_cap_s, settings.backoff_base_s * 2 ** (attempt - 1)))
-
-
 def post_batch(
     pool: urllib3.PoolManager,
     url: str,
@@ -460,7 +368,7 @@ def post_batch(
     429, 408, 5xx, timeouts and connection errors are retried with full-jitter backoff (at least
     a Retry-After, capped); any other answer fails at once as :class:`HecRejected`.
     """
-    rng = rng or _JITTER
+    backoff = settings.backoff
     shown = safe_url(url)
     body = b"".join(event.body for event in batch)
     headers = {"Authorization": f"Splunk {token}", "Content-Type": "application/json"}
@@ -478,9 +386,7 @@ def post_batch(
             )
         if attempt == settings.max_attempts:
             break
-        delay = backoff_delay(settings, attempt, rng)
-        if reply.retry_after is not None:
-            delay = max(delay, min(reply.retry_after, settings.backoff_cap_s))
+        delay = backoff.delay(attempt, rng, reply.retry_after)
         if (
             remaining_s is not None
             and remaining_s() < delay + settings.timeout_s + TIMEOUT_MARGIN_S

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from alert_email import SmtpAuthFailed, SmtpInsecure, SmtpMisconfigured, TransientSmtpError
+from alert_smtp import SmtpAuthFailed, SmtpInsecure, SmtpMisconfigured, TransientSmtpError
 from sluice_common.alerts import Alert
 from sluice_common.errors import MalformedEvent
 from sluice_local.handlers import Handler
@@ -77,6 +77,20 @@ def handler(fresh_handler: Callable[[], Handler], environment: pytest.MonkeyPatc
     return fresh_handler()
 
 
+@pytest.fixture
+def alarm_event(sample_event: Callable[[str], Event]) -> Event:
+    """events/alert_notifier_alarm.json: one CloudWatch alarm notification from SNS."""
+    return sample_event("alert_notifier_alarm.json")
+
+
+@pytest.fixture
+def mail_alarm(
+    fresh_handler: Callable[[], Handler], alarm_event: Event, lambda_context: Any
+) -> Callable[[], Any]:
+    """A cold start, with the environment as the test has left it, given the sample alarm."""
+    return lambda: fresh_handler()(alarm_event, lambda_context)
+
+
 def with_messages(sample: Event, *messages: tuple[str, str | None]) -> Event:
     """The sample event with one record per (message, subject), each with its own id."""
     [record] = sample["Records"]
@@ -88,21 +102,15 @@ def with_messages(sample: Event, *messages: tuple[str, str | None]) -> Event:
     return event
 
 
-def emf(out: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(out.splitlines()[-1])
-    return loaded
-
-
 def test_the_sample_alarm_is_mailed_over_starttls_with_the_password_from_secrets_manager(
     handler: Handler,
     smtp: SmtpServer,
-    sample_event: Callable[[str], Event],
+    alarm_event: Event,
     lambda_context: Any,
     login: tuple[str, str],
-    capsys: pytest.CaptureFixture[str],
+    emitted_metrics: Callable[[], dict[str, Any]],
 ) -> None:
-    sample = sample_event("alert_notifier_alarm.json")
-    assert handler(sample, lambda_context) == {"sent": 1, "refused": []}
+    assert handler(alarm_event, lambda_context) == {"sent": 1, "refused": []}
 
     [received] = smtp.messages
     assert received.tls and received.authenticated_as == login[0]
@@ -117,16 +125,12 @@ def test_the_sample_alarm_is_mailed_over_starttls_with_the_password_from_secrets
     assert "Objects reached ObjectDeadLetterQueue" in plain
     assert "SNS message 95df01b4-ee98-5cb9-9903-4c221d41eb5e" in plain
     assert "#alarmsV2:alarm/sluice-DeadLetterAlarm-1Q2W3E4R5T6Y" in rich
-    assert emf(capsys.readouterr().out)["AlertEmailsSent"] == [1.0]
+    assert emitted_metrics()["AlertEmailsSent"] == [1.0]
 
 
 def test_a_batch_of_records_is_one_email_each_in_one_session(
-    handler: Handler,
-    smtp: SmtpServer,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
+    handler: Handler, smtp: SmtpServer, alarm_event: Event, lambda_context: Any
 ) -> None:
-    sample = sample_event("alert_notifier_alarm.json")
     alert = Alert(
         kind="ObjectDeadLettered",
         summary="s3://in/a.csv is empty (0 bytes)",
@@ -135,8 +139,8 @@ def test_a_batch_of_records_is_one_email_each_in_one_session(
         key="a.csv",
     )
     event = with_messages(
-        sample,
-        (sample["Records"][0]["Sns"]["Message"], "ALARM: ..."),
+        alarm_event,
+        (alarm_event["Records"][0]["Sns"]["Message"], "ALARM: ..."),
         (alert.to_message(), None),
         ("The nightly export was skipped", "Export <skipped>"),
     )
@@ -153,14 +157,12 @@ def test_a_batch_of_records_is_one_email_each_in_one_session(
 
 
 def test_a_wrong_password_in_the_secret_is_a_clear_error(
-    fresh_handler: Callable[[], Handler],
+    mail_alarm: Callable[[], Any],
     environment: pytest.MonkeyPatch,
     secrets: Any,
     smtp: SmtpServer,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
     logs: Callable[[], list[dict[str, Any]]],
-    capsys: pytest.CaptureFixture[str],
+    emitted_metrics: Callable[[], dict[str, Any]],
 ) -> None:
     arn = secrets.create_secret(
         Name="sluice/smtp-stale",
@@ -168,42 +170,38 @@ def test_a_wrong_password_in_the_secret_is_a_clear_error(
     )["ARN"]
     environment.setenv("SMTP_CREDENTIALS_SECRET_ARN", arn)
     with pytest.raises(SmtpAuthFailed, match=f"refused the login of 'sluice-alerts'.*{arn}"):
-        fresh_handler()(sample_event("alert_notifier_alarm.json"), lambda_context)
+        mail_alarm()
 
     assert smtp.messages == []
     failed = next(line for line in logs() if line.get("message") == "alert emails not sent")
     assert failed["error"] == "SmtpAuthFailed" and failed["retryable"] is False
     assert "last-years" not in json.dumps(logs())
-    assert emf(capsys.readouterr().out)["AlertEmailsFailed"] == [1.0]
+    assert emitted_metrics()["AlertEmailsFailed"] == [1.0]
 
 
 def test_a_relay_without_starttls_gets_nothing(
-    fresh_handler: Callable[[], Handler],
-    environment: pytest.MonkeyPatch,
-    plaintext_smtp: SmtpServer,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
+    mail_alarm: Callable[[], Any], environment: pytest.MonkeyPatch, plaintext_smtp: SmtpServer
 ) -> None:
     environment.setenv("SMTP_PORT", str(plaintext_smtp.port))
     with pytest.raises(SmtpInsecure, match="refusing to send alerts in plaintext"):
-        fresh_handler()(sample_event("alert_notifier_alarm.json"), lambda_context)
+        mail_alarm()
     assert plaintext_smtp.messages == []
 
 
 def test_a_451_raises_the_transient_error_lambda_retries(
     handler: Handler,
     smtp: SmtpServer,
-    sample_event: Callable[[str], Event],
+    alarm_event: Event,
     lambda_context: Any,
     logs: Callable[[], list[dict[str, Any]]],
 ) -> None:
     smtp.fail_next(1)
     with pytest.raises(TransientSmtpError, match="451"):
-        handler(sample_event("alert_notifier_alarm.json"), lambda_context)
+        handler(alarm_event, lambda_context)
     failed = next(line for line in logs() if line.get("message") == "alert emails not sent")
     assert failed["retryable"] is True
 
-    handler(sample_event("alert_notifier_alarm.json"), lambda_context)  # Lambda's retry
+    handler(alarm_event, lambda_context)  # Lambda's retry
     assert len(smtp.messages) == 1
 
 
@@ -213,35 +211,30 @@ def test_a_451_raises_the_transient_error_lambda_retries(
         ("SMTP_HOST", "", "needs SMTP_HOST"),
         ("ALERT_RECIPIENTS", " , ", "needs ALERT_RECIPIENTS"),
         ("ALERT_RECIPIENTS", "ops", "not email addresses: \\['ops'\\]"),
-        ("SMTP_STARTTLS", "maybe", "SMTP_STARTTLS must be true or false"),
-        ("SMTP_PORT", "smtp", "SMTP_PORT"),
+        ("SMTP_STARTTLS", "maybe", "SMTP_STARTTLS='maybe' is not true or false"),
+        ("SMTP_PORT", "smtp", "SMTP_PORT='smtp' is not a whole number"),
+        ("SMTP_PORT", "70000", "SMTP_PORT='70000' is above the maximum 65535"),
     ],
 )
 def test_bad_settings_are_named(
     name: str,
     value: str,
     message: str,
-    fresh_handler: Callable[[], Handler],
+    mail_alarm: Callable[[], Any],
     settings_env: pytest.MonkeyPatch,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
 ) -> None:
     settings_env.setenv(name, value)
     with pytest.raises(SmtpMisconfigured, match=message):
-        fresh_handler()(sample_event("alert_notifier_alarm.json"), lambda_context)
+        mail_alarm()
 
 
 def test_a_secret_without_username_and_password_is_named(
-    fresh_handler: Callable[[], Handler],
-    environment: pytest.MonkeyPatch,
-    secrets: Any,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
+    mail_alarm: Callable[[], Any], environment: pytest.MonkeyPatch, secrets: Any
 ) -> None:
     arn = secrets.create_secret(Name="sluice/smtp-bad", SecretString='{"user": "x"}')["ARN"]
     environment.setenv("SMTP_CREDENTIALS_SECRET_ARN", arn)
     with pytest.raises(SmtpMisconfigured, match=f"secret {arn} must hold"):
-        fresh_handler()(sample_event("alert_notifier_alarm.json"), lambda_context)
+        mail_alarm()
 
 
 def test_an_event_without_records_is_malformed(handler: Handler, lambda_context: Any) -> None:

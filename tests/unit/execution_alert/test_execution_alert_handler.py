@@ -19,22 +19,26 @@ Event = dict[str, Any]
 
 
 @pytest.fixture
-def handler(
-    fresh_handler: Callable[[], Handler], topic: Any, monkeypatch: pytest.MonkeyPatch
-) -> Handler:
+def deliver(
+    fresh_handler: Callable[[], Handler],
+    topic: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+) -> Callable[[Event], Any]:
+    """Hands one subscription delivery to a cold-started handler that publishes to ``topic``."""
     monkeypatch.setenv("ALERT_TOPIC_ARN", topic.arn)
-    return fresh_handler()
+    handler = fresh_handler()
+    return lambda event: handler(event, lambda_context)
 
 
 def test_the_sample_execution_failure_reaches_the_alarm_topic(
-    handler: Handler,
+    deliver: Callable[[Event], Any],
     topic: Any,
     sample_event: Callable[[str], Event],
-    lambda_context: Any,
     logs: Callable[[], list[dict[str, Any]]],
-    capsys: pytest.CaptureFixture[str],
+    emitted_metrics: Callable[[], dict[str, Any]],
 ) -> None:
-    outcome = handler(sample_event("execution_alert_logs.json"), lambda_context)
+    outcome = deliver(sample_event("execution_alert_logs.json"))
 
     # The sample holds the TaskFailed that led to the failure, then the ExecutionFailed.
     assert outcome == {"published": 1, "ignored": {"TaskFailed": 1}, "unparseable": 0}
@@ -51,19 +55,17 @@ def test_the_sample_execution_failure_reaches_the_alarm_topic(
     assert alert.time == "2025-03-14T10:41:55.187+00:00"
     read = next(line for line in logs() if line.get("message") == "drain log events read")
     assert read["log_events"] == 2 and read["ignored"] == {"TaskFailed": 1}
-    emf = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert emf["ExecutionAlertsPublished"] == [1.0]
+    assert emitted_metrics()["ExecutionAlertsPublished"] == [1.0]
 
 
 def test_an_unparseable_log_line_is_a_warning_not_a_failure(
-    handler: Handler,
+    deliver: Callable[[Event], Any],
     topic: Any,
     awslogs: Callable[..., Event],
-    lambda_context: Any,
     logs: Callable[[], list[dict[str, Any]]],
 ) -> None:
     failed = json.dumps({"type": "ExecutionTimedOut", "execution_arn": "arn:aws:states:x"})
-    outcome = handler(awslogs("garbage <not json>", failed), lambda_context)
+    outcome = deliver(awslogs("garbage <not json>", failed))
 
     assert outcome == {"published": 1, "ignored": {}, "unparseable": 1}
     assert [e["Subject"] for e in topic.received()] == ["Sluice drain execution timed out"]
@@ -73,12 +75,12 @@ def test_an_unparseable_log_line_is_a_warning_not_a_failure(
 
 
 def test_the_subscription_control_message_is_ignored(
-    handler: Handler, topic: Any, awslogs: Callable[..., Event], lambda_context: Any
+    deliver: Callable[[Event], Any], topic: Any, awslogs: Callable[..., Event]
 ) -> None:
     control = awslogs(
         "CWL CONTROL MESSAGE: Checking health of destination", message_type="CONTROL_MESSAGE"
     )
-    assert handler(control, lambda_context)["published"] == 0
+    assert deliver(control)["published"] == 0
     assert topic.received() == []
 
 

@@ -14,15 +14,14 @@ from typing import Any
 import pytest
 import urllib3
 
+from awslogs_payload import MalformedLogsPayload, decode_logs
 from hec import (
     DeliveryFailed,
     HecEvent,
     HecRejected,
     HecSettings,
     InvalidSetting,
-    MalformedLogsPayload,
     TokenUnavailable,
-    decode_logs,
     event_value,
     forward,
     hec_endpoint,
@@ -40,6 +39,14 @@ SETTINGS = HecSettings(token_secret=SECRET, index="sluice", backoff_base_s=0.5, 
 def pool() -> Iterator[urllib3.PoolManager]:
     with urllib3.PoolManager(retries=False) as manager:
         yield manager
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (bound for a moment, then released)."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port: int = unused.getsockname()[1]
+    return port
 
 
 def send(
@@ -234,9 +241,7 @@ def test_timeouts_and_dropped_connections_are_retried(
 def test_an_unreachable_hec_fails_after_every_attempt(
     pool: urllib3.PoolManager, sleeps: Any
 ) -> None:
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
+    port = closed_port()
     batch = [HecEvent("1", b'{"event":"ok"}')]
     settings = replace(SETTINGS, max_attempts=2)
     with pytest.raises(DeliveryFailed, match="cannot connect"):
@@ -268,12 +273,8 @@ def test_blank_lines_are_left_out_rather_than_rejected(
 def test_a_control_message_sends_nothing(
     hec: HecServer, pool: urllib3.PoolManager, sleeps: Any, payloads: Any
 ) -> None:
-    event = payloads.awslogs(
-        "testLogGroup",
-        "testLogStream",
-        ["CWL CONTROL MESSAGE: Checking health of destination Lambda function."],
-        message_type="CONTROL_MESSAGE",
-    )
+    # Only its messageType matters: a control message needs no log group, stream or events.
+    event = payloads.wrap(json.dumps({"messageType": "CONTROL_MESSAGE", "logEvents": []}).encode())
     summary = send(hec, pool, sleeps, event)
     assert summary.message_type == "CONTROL_MESSAGE" and summary.events_forwarded == 0
     assert hec.requests == []
@@ -424,9 +425,7 @@ def test_a_header_http_client_refuses_is_rejected_without_quoting_the_token(
 def test_url_userinfo_and_query_never_appear_in_a_delivery_error(
     pool: urllib3.PoolManager, sleeps: Any
 ) -> None:
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
+    port = closed_port()
     url = f"http://us3r:pa55@127.0.0.1:{port}/services/collector/event?token=qu3ry"
     batch = [HecEvent("1", b'{"event":"ok"}')]
     with pytest.raises(DeliveryFailed) as raised:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from hec import DeliveryFailed, HecRejected, InvalidSetting, MalformedLogsPayload, TokenUnavailable
+from awslogs_payload import MalformedLogsPayload
+from hec import DeliveryFailed, HecRejected, InvalidSetting, TokenUnavailable
 from sluice_local.handlers import Handler
 from sluice_local.servers.hec import HecServer
 
@@ -60,27 +61,28 @@ def configure(
 
 
 @pytest.fixture
-def handler(fresh_handler: Callable[[], Handler], configure: Callable[..., None]) -> Handler:
-    return fresh_handler()
+def handler_with(
+    fresh_handler: Callable[[], Handler], configure: Callable[..., None]
+) -> Callable[..., Handler]:
+    """A cold start with these variables changed (the others as ``configure`` sets them)."""
+
+    def start(**env: str) -> Handler:
+        configure(**env)
+        return fresh_handler()
+
+    return start
 
 
-def emf_metrics(out: str) -> dict[str, float]:
-    """The metric values in the EMF lines Powertools printed."""
-    values: dict[str, float] = {}
-    for line in out.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            blob = json.loads(line)
-            for metric in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
-                value = blob[metric["Name"]]
-                values[metric["Name"]] = value[0] if isinstance(value, list) else value
-    return values
+@pytest.fixture
+def handler(handler_with: Callable[..., Handler]) -> Handler:
+    return handler_with()
 
 
 def test_the_sample_event_is_forwarded_to_hec(
     handler: Handler,
     hec: HecServer,
     lambda_context: Any,
-    capsys: pytest.CaptureFixture[str],
+    emitted_metrics: Callable[[], dict[str, Any]],
     logs: Callable[[], list[dict[str, Any]]],
 ) -> None:
     sample = json.loads((EVENTS / "splunk_forwarder_logs.json").read_text())
@@ -95,10 +97,10 @@ def test_the_sample_event_is_forwarded_to_hec(
     assert processed["sourcetype"] == "aws:cloudwatchlogs"
     assert "index" not in processed
     assert hec.requests[0].headers["Authorization"] == f"Splunk {hec.token}"
-    assert emf_metrics(capsys.readouterr().out) == {
-        "LogEventsForwarded": 7,
-        "HecBatchesSent": 1,
-        "HecRetries": 0,
+    assert emitted_metrics() == {
+        "LogEventsForwarded": [7.0],
+        "HecBatchesSent": [1.0],
+        "HecRetries": [0.0],
     }
     done = next(line for line in logs() if line.get("message") == "logs forwarded to splunk")
     assert done["log_group"] == summary["log_group"]
@@ -106,16 +108,17 @@ def test_the_sample_event_is_forwarded_to_hec(
 
 
 def test_a_bare_token_secret_index_and_source_are_used(
-    fresh_handler: Callable[[], Handler],
-    configure: Callable[..., None],
+    handler_with: Callable[..., Handler],
     secrets: Any,
     hec: HecServer,
     payloads: Any,
     lambda_context: Any,
 ) -> None:
     arn = secrets.create_secret(Name="bare", SecretString=hec.token)["ARN"]
-    configure(SPLUNK_HEC_TOKEN_SECRET_ARN=arn, SPLUNK_INDEX="sluice", SPLUNK_SOURCE="sluice:drain")
-    fresh_handler()(payloads.states_logs(), lambda_context)
+    handler = handler_with(
+        SPLUNK_HEC_TOKEN_SECRET_ARN=arn, SPLUNK_INDEX="sluice", SPLUNK_SOURCE="sluice:drain"
+    )
+    handler(payloads.states_logs(), lambda_context)
 
     assert [e["event"]["type"] for e in hec.events] == ["ExecutionStarted", "ExecutionFailed"]
     assert {(e["index"], e["source"]) for e in hec.events} == {("sluice", "sluice:drain")}
@@ -126,7 +129,7 @@ def test_a_busy_hec_is_retried_then_the_events_arrive_once(
     hec: HecServer,
     payloads: Any,
     lambda_context: Any,
-    capsys: pytest.CaptureFixture[str],
+    emitted_metrics: Callable[[], dict[str, Any]],
 ) -> None:
     hec.fail_next(1, status=503)
     hec.fail_next(1, status=429, retry_after=0)
@@ -134,7 +137,7 @@ def test_a_busy_hec_is_retried_then_the_events_arrive_once(
 
     assert summary["retries"] == 2
     assert len(hec.events) == 4
-    assert emf_metrics(capsys.readouterr().out)["HecRetries"] == 2
+    assert emitted_metrics()["HecRetries"] == [2.0]
 
 
 def test_a_refused_token_raises_naming_the_secret_and_is_read_again(
@@ -144,7 +147,7 @@ def test_a_refused_token_raises_naming_the_secret_and_is_read_again(
     secret_arn: str,
     payloads: Any,
     lambda_context: Any,
-    capsys: pytest.CaptureFixture[str],
+    emitted_metrics: Callable[[], dict[str, Any]],
 ) -> None:
     handler(payloads.lambda_logs(), lambda_context)  # reads and caches the token
     hec.token = "new-token"  # rotated in Splunk, then in the secret
@@ -153,24 +156,23 @@ def test_a_refused_token_raises_naming_the_secret_and_is_read_again(
     with pytest.raises(HecRejected) as raised:
         handler(payloads.lambda_logs(), lambda_context)
     assert secret_arn in str(raised.value) and "Invalid token" in str(raised.value)
-    assert emf_metrics(capsys.readouterr().out)["HecDeliveryFailures"] == 1
+    assert emitted_metrics()["HecDeliveryFailures"] == [1.0]
 
     summary = handler(payloads.lambda_logs(), lambda_context)  # Lambda's retry
     assert summary["events_forwarded"] == 4
 
 
 def test_exhausted_retries_raise_for_lambda_to_retry_then_dead_letter(
-    fresh_handler: Callable[[], Handler],
-    configure: Callable[..., None],
+    handler_with: Callable[..., Handler],
     hec: HecServer,
     payloads: Any,
     lambda_context: Any,
     logs: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    configure(SPLUNK_MAX_ATTEMPTS="2")
+    handler = handler_with(SPLUNK_MAX_ATTEMPTS="2")
     hec.fail_next(2, status=503)
     with pytest.raises(DeliveryFailed, match="2 attempts"):
-        fresh_handler()(payloads.lambda_logs(), lambda_context)
+        handler(payloads.lambda_logs(), lambda_context)
     failed = next(line for line in logs() if line.get("message") == "logs not forwarded to splunk")
     assert failed["error"] == "DeliveryFailed"
     assert hec.events == []
@@ -201,24 +203,22 @@ def test_a_control_message_is_acknowledged_without_sending(
 
 
 def test_plain_http_to_a_remote_splunk_is_refused(
-    fresh_handler: Callable[[], Handler],
-    configure: Callable[..., None],
+    handler_with: Callable[..., Handler],
     payloads: Any,
     lambda_context: Any,
 ) -> None:
-    configure(SPLUNK_HEC_URL="http://splunk.example.com:8088")
+    handler = handler_with(SPLUNK_HEC_URL="http://splunk.example.com:8088")
     with pytest.raises(InvalidSetting, match="plain http"):
-        fresh_handler()(payloads.lambda_logs(), lambda_context)
+        handler(payloads.lambda_logs(), lambda_context)
 
 
 def test_an_unreadable_secret_names_the_permission_needed(
-    fresh_handler: Callable[[], Handler],
-    configure: Callable[..., None],
+    handler_with: Callable[..., Handler],
     payloads: Any,
     lambda_context: Any,
 ) -> None:
     missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sluice/nope-AbCdEf"
-    configure(SPLUNK_HEC_TOKEN_SECRET_ARN=missing)
+    handler = handler_with(SPLUNK_HEC_TOKEN_SECRET_ARN=missing)
     with pytest.raises(TokenUnavailable, match="secretsmanager:GetSecretValue") as raised:
-        fresh_handler()(payloads.lambda_logs(), lambda_context)
+        handler(payloads.lambda_logs(), lambda_context)
     assert missing in str(raised.value)

@@ -62,22 +62,25 @@ class Alert:
         given = data.get("object")
         obj: dict[str, Any] = given if isinstance(given, dict) else data
 
-        def text_of(source: dict[str, Any], name: str) -> str:
-            value = source.get(name)
-            return value if isinstance(value, str) else "" if value is None else str(value)
-
-        execution = text_of(data, "execution")
+        execution = as_text(data.get("execution"))
         return cls(
             kind=data[ALERT_FIELD],
-            summary=text_of(data, "summary") or data[ALERT_FIELD],
-            error=text_of(data, "error"),
-            cause=readable_cause(text_of(data, "cause")),
-            bucket=text_of(obj, "bucket"),
-            key=text_of(obj, "key"),
+            summary=as_text(data.get("summary")) or data[ALERT_FIELD],
+            error=as_text(data.get("error")),
+            cause=readable_cause(as_text(data.get("cause"))),
+            bucket=as_text(obj.get("bucket")),
+            key=as_text(obj.get("key")),
             execution=execution,
-            execution_url=text_of(data, "executionUrl") or execution_url(execution),
-            time=text_of(data, "time"),
+            execution_url=as_text(data.get("executionUrl")) or execution_url(execution),
+            time=as_text(data.get("time")),
         )
+
+
+def as_text(value: Any) -> str:
+    """A JSON value of an alert or alarm message as text: "" for null, numbers as written."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
 
 
 def readable_cause(cause: str) -> str:

@@ -1,53 +1,25 @@
-"""Alerts rendered as emails and sent to a real SMTP server on 127.0.0.1 (aiosmtpd)."""
+"""Alerts as emails: every kind of message on the alarm topic rendered as plain text and HTML,
+some delivered to a real SMTP server on 127.0.0.1 (aiosmtpd) as a mail client would read them."""
 
 from __future__ import annotations
 
 import json
-import smtplib
-import ssl
 from collections.abc import Callable
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
-from alert_email import (
-    Credentials,
-    Notice,
-    SmtpAuthFailed,
-    SmtpInsecure,
-    SmtpRefused,
-    SmtpSettings,
-    TransientSmtpError,
-    build_email,
-    connect,
-    notice_for,
-    send_emails,
-)
+from alert_mail_helpers import RECIPIENTS, SENDER, email_for, settings_for
+from alert_notices import notice_for
+from alert_smtp import Credentials, send_emails
+from notice_parts import Notice
 from sluice_common.alerts import Alert, execution_url
 from sluice_local.servers.smtp import LocalTls, ReceivedMessage, SmtpServer
 
-SENDER = "Sluice alerts <sluice-alerts@example.com>"
-RECIPIENTS = ("ops@example.com", "oncall@example.com")
-SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sluice/smtp-AbCdEf"
 EXECUTION = (
     "arn:aws:states:us-east-1:123456789012:express:sluice-DrainStateMachine-Kx3:"
     "0f3c9a1e-exec:6a1b2c3d-run"
 )
-
-
-def settings_for(server: SmtpServer, **overrides: Any) -> SmtpSettings:
-    values: dict[str, Any] = {
-        "host": server.host,
-        "port": server.port,
-        "timeout_s": 5.0,
-        "credentials_secret": SECRET,
-    }
-    return SmtpSettings(**(values | overrides))
-
-
-def email_for(notice: Notice, unique_id: str | None = None) -> EmailMessage:
-    return build_email(notice, sender=SENDER, recipients=RECIPIENTS, unique_id=unique_id)
 
 
 @pytest.fixture
@@ -369,135 +341,3 @@ def test_the_same_sns_message_always_gets_the_same_message_id() -> None:
     notice = notice_for("hello")
     first, again = email_for(notice, "sns-95df01b4"), email_for(notice, "sns-95df01b4")
     assert first["Message-ID"] == again["Message-ID"] == "<sns-95df01b4@example.com>"
-
-
-# -- the SMTP session ----------------------------------------------------------------------------
-def test_a_batch_goes_out_in_one_session_one_email_per_message(
-    smtp: SmtpServer, tls: LocalTls, credentials: Credentials
-) -> None:
-    sessions: list[smtplib.SMTP] = []
-
-    def counting(settings: SmtpSettings, context: ssl.SSLContext) -> smtplib.SMTP:
-        sessions.append(connect(settings, context))
-        return sessions[-1]
-
-    emails = [email_for(notice_for(f"note {n}", f"Note {n}")) for n in range(3)]
-    report = send_emails(emails, settings_for(smtp), tls.client_context, credentials, counting)
-
-    assert report.sent == 3 and len(sessions) == 1
-    assert [m.message["Subject"] for m in smtp.messages] == [
-        "[Sluice] Note 0",
-        "[Sluice] Note 1",
-        "[Sluice] Note 2",
-    ]
-
-
-def test_implicit_tls_as_on_port_465(tls: LocalTls, credentials: Credentials) -> None:
-    with SmtpServer(tls_context=tls.server_context, implicit_tls=True) as smtps:
-        settings = settings_for(smtps, implicit_tls=True, credentials_secret="")
-        send_emails([email_for(notice_for("hi"))], settings, tls.client_context)
-        assert [m.tls for m in smtps.messages] == [True]
-
-
-def test_no_plaintext_when_starttls_is_required_but_not_offered(
-    plaintext_smtp: SmtpServer, tls: LocalTls, credentials: Credentials
-) -> None:
-    with pytest.raises(SmtpInsecure, match="does not offer STARTTLS") as raised:
-        send_emails(
-            [email_for(notice_for("hi"))],
-            settings_for(plaintext_smtp),
-            tls.client_context,
-            credentials,
-        )
-    assert f"127.0.0.1:{plaintext_smtp.port}" in str(raised.value)
-    assert plaintext_smtp.messages == []
-
-
-def test_the_password_is_never_sent_without_tls(
-    plaintext_smtp: SmtpServer, tls: LocalTls, credentials: Credentials
-) -> None:
-    settings = settings_for(plaintext_smtp, starttls=False)
-    with pytest.raises(SmtpInsecure, match=f"refusing to send the password from secret {SECRET}"):
-        send_emails([email_for(notice_for("hi"))], settings, tls.client_context, credentials)
-    # Without credentials, plaintext is what SMTP_STARTTLS=false asks for.
-    send_emails([email_for(notice_for("hi"))], settings, tls.client_context)
-    assert [m.tls for m in plaintext_smtp.messages] == [False]
-
-
-def test_an_untrusted_certificate_is_refused_with_a_hint(smtp: SmtpServer) -> None:
-    system_cas_only = ssl.create_default_context()
-    with pytest.raises(SmtpInsecure, match=r"not trusted .*set SMTP_CA_FILE"):
-        send_emails([email_for(notice_for("hi"))], settings_for(smtp), system_cas_only)
-    assert smtp.messages == []
-
-
-def test_a_temporary_451_raises_a_transient_error_and_a_retry_gets_through(
-    smtp: SmtpServer, tls: LocalTls, credentials: Credentials
-) -> None:
-    smtp.fail_next(1, "451 4.3.0 Mail server temporarily rejected message")
-    emails = [email_for(notice_for("hi"))]
-    with pytest.raises(TransientSmtpError, match=r"answered 451 4\.3\.0 Mail server temporarily"):
-        send_emails(emails, settings_for(smtp), tls.client_context, credentials)
-    assert smtp.messages == []
-
-    assert send_emails(emails, settings_for(smtp), tls.client_context, credentials).sent == 1
-    assert len(smtp.messages) == 1
-
-
-def test_no_connection_is_transient(tls: LocalTls) -> None:
-    with SmtpServer() as gone:
-        settings = settings_for(gone)
-    with pytest.raises(TransientSmtpError, match="connection failed while connecting"):
-        send_emails([email_for(notice_for("hi"))], settings, tls.client_context)
-
-
-def test_a_wrong_password_names_the_server_user_and_secret(
-    smtp: SmtpServer, tls: LocalTls, credentials: Credentials
-) -> None:
-    with pytest.raises(SmtpAuthFailed) as raised:
-        send_emails(
-            [email_for(notice_for("hi"))],
-            settings_for(smtp),
-            tls.client_context,
-            Credentials(credentials.username, "wrong"),
-        )
-    reason = str(raised.value)
-    assert f"SMTP server 127.0.0.1:{smtp.port} refused the login of 'sluice-alerts'" in reason
-    assert "535" in reason and f"secret {SECRET}" in reason
-    assert "wrong" not in reason
-    # smtplib tries each mechanism the server offers (PLAIN, LOGIN): all refused.
-    assert set(smtp.failed_logins) == {credentials.username} and smtp.messages == []
-
-
-def test_every_recipient_refused_is_a_clear_error_some_refused_is_reported(
-    smtp: SmtpServer, tls: LocalTls, credentials: Credentials
-) -> None:
-    emails = [email_for(notice_for("hi"))]
-    smtp.refuse_recipient("oncall@example.com")
-    report = send_emails(emails, settings_for(smtp), tls.client_context, credentials)
-    assert report.refused == {"oncall@example.com": "550 5.1.1 Mailbox does not exist"}
-    assert smtp.messages[0].rcpt_tos == ("ops@example.com",)
-
-    smtp.refuse_recipient("ops@example.com")
-    with pytest.raises(SmtpRefused, match=r"refused every recipient.*check ALERT_RECIPIENTS"):
-        send_emails(emails, settings_for(smtp), tls.client_context, credentials)
-
-
-def test_a_password_smtp_cannot_encode_fails_the_login_without_quoting_it(
-    smtp: SmtpServer, tls: LocalTls, credentials: Credentials
-) -> None:
-    # smtplib's own UnicodeEncodeError quotes a character of the password and its position.
-    with pytest.raises(SmtpAuthFailed) as raised:
-        send_emails(
-            [email_for(notice_for("hi"))],
-            settings_for(smtp),
-            tls.client_context,
-            Credentials(credentials.username, "p\u00e4ssw\u00f6rd"),
-        )
-    reason = str(raised.value)
-    assert f"SMTP server 127.0.0.1:{smtp.port} was not sent the login from secret {SECRET}" in (
-        reason
-    )
-    assert "UnicodeEncodeError" in reason and "ASCII only" in reason
-    assert not any(part in reason for part in ("\u00e4", "\\xe4", "position", "p\u00e4ss"))
-    assert smtp.messages == []
