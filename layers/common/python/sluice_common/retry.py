@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 # The answers worth another attempt from an HTTP API: throttled, or a transient server fault.
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
-JITTER = random.Random()  # noqa: S311 - backoff jitter, not security
+JITTER = random.Random()  # noqa: S311  # nosec B311 - backoff jitter, not security
 
 
 @dataclass(frozen=True)

@@ -81,10 +81,16 @@ def declared(cls: type) -> dict[str, Setting]:
     return {f.name: f.metadata[_META] for f in dataclasses.fields(cls) if _META in f.metadata}
 
 
-def load(cls: type[T], env: Mapping[str, str] | None = None) -> T:
+def load(
+    cls: type[T],
+    env: Mapping[str, str] | None = None,
+    *,
+    error: type[Exception] = SettingsError,
+) -> T:
     """An instance of the settings dataclass ``cls`` read from ``env`` (default os.environ).
 
-    Raises :class:`SettingsError` naming every variable that is missing or invalid.
+    Raises ``error`` (default :class:`SettingsError`; a function passes its own where a Catch
+    matches that name) naming every variable that is missing or invalid.
     """
     source = os.environ if env is None else env
     hints = typing.get_type_hints(cls)
@@ -104,7 +110,7 @@ def load(cls: type[T], env: Mapping[str, str] | None = None) -> T:
         except ValueError as exc:
             problems.append(f"{spec.env}={raw[:80]!r} {exc}{spec.source}")
     if problems:
-        raise SettingsError("invalid configuration: " + "; ".join(problems))
+        raise error("invalid configuration: " + "; ".join(problems))
     return cls(**values)
 
 
