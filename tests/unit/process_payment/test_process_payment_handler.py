@@ -73,18 +73,15 @@ def test_a_malformed_step_input_raises_invalid_payment_and_is_counted(
     assert warning["reason"] == str(caught.value)
 
 
-@pytest.mark.parametrize("value", [None, "2.9%", "20000"])
+@pytest.mark.parametrize("value", ["2.9%", "20000", "-1"])
 def test_an_invalid_fee_rate_fails_every_invocation_until_it_is_fixed(
-    value: str | None,
+    value: str,
     fresh_handler: Callable[[], Handler],
     sample_event: Callable[[str], Event],
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if value is None:
-        monkeypatch.delenv("PAYMENT_FEE_BASIS_POINTS", raising=False)
-    else:
-        monkeypatch.setenv("PAYMENT_FEE_BASIS_POINTS", value)
+    monkeypatch.setenv("PAYMENT_FEE_BASIS_POINTS", value)
     handler = fresh_handler()
     for _ in range(2):
         with pytest.raises(FeeConfigurationError, match="PAYMENT_FEE_BASIS_POINTS"):
@@ -105,3 +102,14 @@ def test_the_fee_rate_is_read_once_per_container(
     monkeypatch.setenv("PAYMENT_FEE_BASIS_POINTS", "0")  # a new value needs a new container
     output = handler(sample_event("process_payment_validated.json"), lambda_context)
     assert output["payment"]["feeBasisPoints"] == 140
+
+
+def test_an_unset_fee_rate_is_the_templates_default(
+    fresh_handler: Callable[[], Handler],
+    sample_event: Callable[[str], Event],
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PAYMENT_FEE_BASIS_POINTS", raising=False)
+    output = fresh_handler()(sample_event("process_payment_validated.json"), lambda_context)
+    assert output == sample_event("enrich_payment_processed.json")  # 140, as the samples assume
