@@ -344,17 +344,18 @@ def test_an_error_that_is_not_load_fails_the_whole_invocation(
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        (
-            {},
-            "STREAM_EVENT_TABLE is not set: the template must pass the StreamEventTable's name",
-        ),
+        ({}, "invalid configuration: STREAM_EVENT_TABLE is not set"),
         (
             {"STREAM_EVENT_TABLE": TABLE, "WRITE_MAX_ATTEMPTS": "zero"},
-            "WRITE_MAX_ATTEMPTS is 'zero'; set a whole number from 1 to 10 (default 5)",
+            "invalid configuration: WRITE_MAX_ATTEMPTS='zero' is not a whole number",
+        ),
+        (
+            {"STREAM_EVENT_TABLE": TABLE, "WRITE_MAX_ATTEMPTS": "0"},
+            "invalid configuration: WRITE_MAX_ATTEMPTS='0' is below the minimum 1",
         ),
         (
             {"STREAM_EVENT_TABLE": TABLE, "WRITE_BASE_DELAY_MS": "5000"},
-            "WRITE_BASE_DELAY_MS is '5000'; set a whole number from 0 to 1000 (default 50)",
+            "invalid configuration: WRITE_BASE_DELAY_MS='5000' is above the maximum 1000",
         ),
     ],
 )
