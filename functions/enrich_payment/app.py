@@ -17,10 +17,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payment_enrichment import ReferenceData, enrich_payment, load_reference
 from sluice_common.observability import metrics
-from sluice_common.payment_steps import bind_transaction, passed, payment_step
+from sluice_common.payment_steps import passed, payment_step
 from sluice_common.payments import payment_in, payment_item
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+LOGGED = {
+    "merchant_id": "merchantId",
+    "mcc": "mcc",
+    "risk_score": "riskScore",
+    "risk_level": "riskLevel",
+    "risk_reasons": "riskReasons",
+}
 
 
 @cache
@@ -32,17 +39,7 @@ def reference_data() -> ReferenceData:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     reference = reference_data()  # broken reference data fails before the payment is read
     payment = enrich_payment(payment_in(event, "ProcessPayment"), reference)
-    bind_transaction(payment)
-    metrics.add_metric(
-        name="HighRiskPayments", unit=MetricUnit.Count, value=int(payment["riskLevel"] == "HIGH")
-    )
-    passed(
-        "PaymentsEnriched",
-        "payment enriched",
-        merchant_id=payment["merchantId"],
-        mcc=payment["mcc"],
-        risk_score=payment["riskScore"],
-        risk_level=payment["riskLevel"],
-        risk_reasons=payment["riskReasons"],
-    )
+    high_risk = int(payment["riskLevel"] == "HIGH")
+    metrics.add_metric(name="HighRiskPayments", unit=MetricUnit.Count, value=high_risk)
+    passed(payment, "PaymentsEnriched", "payment enriched", LOGGED)
     return {"payment": payment, "item": payment_item(payment)}

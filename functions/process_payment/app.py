@@ -14,8 +14,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payment_processing import process_payment
 from process_payment_settings import read_settings
-from sluice_common.payment_steps import bind_transaction, passed, payment_step
+from sluice_common.payment_steps import passed, payment_step
 from sluice_common.payments import payment_in
+
+LOGGED = {
+    "currency": "currency",
+    "payment_type": "type",
+    "fee_basis_points": "feeBasisPoints",
+    "status": "status",
+}
 
 
 @cache
@@ -28,13 +35,5 @@ def fee_basis_points() -> int:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     rate = fee_basis_points()  # a configuration error fails before the payment is read
     payment = process_payment(payment_in(event, "ValidatePayment"), fee_basis_points=rate)
-    bind_transaction(payment)
-    passed(
-        "PaymentsProcessed",
-        "payment processed",
-        currency=payment["currency"],
-        payment_type=payment["type"],
-        fee_basis_points=payment["feeBasisPoints"],
-        status=payment["status"],
-    )
+    passed(payment, "PaymentsProcessed", "payment processed", LOGGED)
     return {"payment": payment}

@@ -23,7 +23,7 @@ class ProcessPaymentSettings:
 
 
 def read_settings(env: Mapping[str, str] | None = None) -> ProcessPaymentSettings:
-    """The settings from ``env`` (default os.environ).
+    """The settings from ``env`` (default: the process environment).
 
     A bad value is :class:`~payment_processing.FeeConfigurationError`, not SettingsError: the
     workflow's Catch matches that name to keep the event for redelivery once the rate is fixed.

@@ -22,8 +22,10 @@ class ProcessStreamSettings:
 
 
 def read_settings(env: Mapping[str, str] | None = None) -> ProcessStreamSettings:
-    """The settings from ``env`` (default os.environ); :class:`StreamConfigurationError` naming
-    every variable to fix (the error name ProcessStream's operators and alarms know)."""
+    """The settings from ``env`` (default: the process environment).
+
+    A bad value is :class:`StreamConfigurationError` naming every variable to fix: the error
+    name this function has always failed with, which its runbooks and log searches use."""
     try:
         return load(ProcessStreamSettings, env)
     except SettingsError as exc:

@@ -16,21 +16,17 @@ from payment_validation import read_step_input, validate_body
 from sluice_common.observability import logger
 from sluice_common.payment_steps import bind_transaction, passed, payment_step
 
+LOGGED = {"merchant_id": "merchantId", "currency": "currency", "payment_type": "type"}
+
 
 @payment_step
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     validation = validate_body(read_step_input(event), now=datetime.now(UTC))
     payment = validation.payment
-    bind_transaction(payment)
+    bind_transaction(payment)  # before the warnings below, so they carry it too
     if validation.from_sns_envelope:
         logger.warning("body was an SNS envelope: is raw message delivery off on the queue?")
     if validation.ignored_fields:
         logger.info("unknown fields ignored", extra={"fields": list(validation.ignored_fields)})
-    passed(
-        "PaymentsValidated",
-        "payment validated",
-        merchant_id=payment["merchantId"],
-        currency=payment["currency"],
-        payment_type=payment["type"],
-    )
+    passed(payment, "PaymentsValidated", "payment validated", LOGGED)
     return {"payment": payment}

@@ -54,7 +54,11 @@ def bind_transaction(payment: Mapping[str, Any]) -> None:
     logger.thread_safe_append_keys(transaction_id=payment["transactionId"])
 
 
-def passed(metric: str, message: str, **fields: Any) -> None:
-    """The step passed its payment: count it under ``metric`` and log ``message``."""
+def passed(
+    payment: Mapping[str, Any], metric: str, message: str, logged: Mapping[str, str]
+) -> None:
+    """The step passed ``payment``: count it under ``metric`` and log ``message`` with the
+    transaction id and ``logged`` (log key -> payment field), what an operator filters on."""
+    bind_transaction(payment)
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
-    logger.info(message, extra=fields)
+    logger.info(message, extra={key: payment[field] for key, field in logged.items()})
