@@ -19,16 +19,8 @@ from sluice_common.payments import (
     payment_in,
     to_dynamodb_item,
 )
+from testkit.sample_events import VALIDATED
 
-VALIDATED: dict[str, Any] = {
-    "transactionId": "pay-20261102-000417",
-    "merchantId": "m-1001",
-    "amount": "42.50",
-    "currency": "EUR",
-    "type": "PAYMENT",
-    "occurredAt": "2026-11-02T09:41:55.187Z",
-    "cardCountry": "DE",
-}
 PROCESSED: dict[str, Any] = {
     **VALIDATED,
     "fee": "0.60",

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from sluice_local.handlers import Handler
+from testkit.sample_events import ENRICHED_AT_M1001
 from testkit.step_runs import StepRun, rejected
 
 PROCESSED = "enrich_payment_processed.json"
@@ -52,16 +53,7 @@ def test_the_sample_processed_payment_is_enriched_into_the_item_to_store(run: St
     step_input = run.sample(PROCESSED)
     output = run(step_input)
 
-    assert output["payment"] == {
-        **step_input["payment"],
-        "merchantName": "Frischmarkt Berlin GmbH",
-        "merchantCategory": "GROCERY",
-        "mcc": "5411",
-        "merchantCountry": "DE",
-        "riskScore": 0,
-        "riskLevel": "LOW",
-        "riskReasons": [],
-    }
+    assert output["payment"] == {**step_input["payment"], **ENRICHED_AT_M1001}
     assert output["item"] == SAMPLE_ITEM
     assert set(output) == {"payment", "item"}
     assert run.metrics() == {"PaymentsEnriched": [1.0], "HighRiskPayments": [0.0]}

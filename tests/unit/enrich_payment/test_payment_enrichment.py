@@ -21,6 +21,7 @@ from payment_enrichment import (
 from sluice_common.currencies import MINOR_UNITS
 from sluice_common.errors import InvalidPayment
 from sluice_common.payments import STATUS_BY_TYPE, amount_text
+from testkit.sample_events import ENRICHED_AT_M1001, VALIDATED
 
 REFERENCE = Path(__file__).resolve().parents[3] / "functions/enrich_payment/reference"
 
@@ -28,16 +29,7 @@ REFERENCE = Path(__file__).resolve().parents[3] / "functions/enrich_payment/refe
 def processed(**changes: Any) -> dict[str, Any]:
     """ProcessPayment's output for a payment (rate 0, so the risk rules alone vary); a change to
     None leaves the field out."""
-    payment: dict[str, Any] = {
-        "transactionId": "pay-20261102-000417",
-        "merchantId": "m-1001",
-        "amount": "42.50",
-        "currency": "EUR",
-        "type": "PAYMENT",
-        "occurredAt": "2026-11-02T09:41:55.187Z",
-        "cardCountry": "DE",
-        **changes,
-    }
+    payment: dict[str, Any] = {**VALIDATED, **changes}
     refund = payment["type"] == "REFUND"
     payment.update(
         fee=amount_text(Decimal(0), MINOR_UNITS[payment["currency"]]),
@@ -76,16 +68,7 @@ def test_the_shipped_reference_data_has_twenty_merchants_each_with_a_category(
 
 def test_a_known_merchant_adds_its_name_category_mcc_and_country(reference: ReferenceData) -> None:
     enriched = enrich_payment(processed(), reference)
-    assert enriched == {
-        **processed(),
-        "merchantName": "Frischmarkt Berlin GmbH",
-        "merchantCategory": "GROCERY",
-        "mcc": "5411",
-        "merchantCountry": "DE",
-        "riskScore": 0,
-        "riskLevel": "LOW",
-        "riskReasons": [],
-    }
+    assert enriched == {**processed(), **ENRICHED_AT_M1001}
 
 
 def test_an_unknown_merchant_is_unclassified_without_a_name_or_country(

@@ -16,36 +16,18 @@ from payment_validation import (
     validate_event,
 )
 from sluice_common.errors import InvalidPayment
+from testkit.sample_events import MISSING, OPTIONAL, VALIDATED, changed
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
-class _Missing:
-    """A field left out of the event (a stable repr: both xdist workers collect the same ids)."""
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING = _Missing()
+# The sample event as published: occurredAt in Berlin time, every optional field.
+PUBLISHED = {**VALIDATED, "occurredAt": "2026-11-02T10:41:55.187+01:00", **OPTIONAL}
 
 
 def event(**changes: Any) -> dict[str, Any]:
-    """A valid payment event as published, with ``changes`` applied (MISSING removes a field)."""
-    published: dict[str, Any] = {
-        "transactionId": "pay-20261102-000417",
-        "merchantId": "m-1001",
-        "amount": "42.50",
-        "currency": "EUR",
-        "type": "PAYMENT",
-        "occurredAt": "2026-11-02T10:41:55.187+01:00",
-        "customerId": "c-88412",
-        "cardCountry": "DE",
-        "description": "Weekly groceries",
-        "schemaVersion": 1,
-    }
-    published.update(changes)
-    return {name: value for name, value in published.items() if value is not MISSING}
+    """:data:`PUBLISHED` with ``changes`` applied (MISSING removes a field)."""
+    return changed(PUBLISHED, changes)
 
 
 def validated(**changes: Any) -> dict[str, Any]:
@@ -62,18 +44,8 @@ def rejection(body: str) -> str:
 
 
 def test_a_valid_event_is_normalized_with_every_field_it_carries() -> None:
-    assert validated() == {
-        "transactionId": "pay-20261102-000417",
-        "merchantId": "m-1001",
-        "amount": "42.50",
-        "currency": "EUR",
-        "type": "PAYMENT",
-        "occurredAt": "2026-11-02T09:41:55.187Z",
-        "customerId": "c-88412",
-        "cardCountry": "DE",
-        "description": "Weekly groceries",
-        "schemaVersion": 1,
-    }
+    assert validated() == {**VALIDATED, **OPTIONAL}  # occurredAt in UTC
+    assert validated()["occurredAt"] == "2026-11-02T09:41:55.187Z"
 
 
 @pytest.mark.parametrize(
