@@ -222,14 +222,7 @@ def test_a_value_an_item_cannot_hold_exactly_is_refused(
 def test_event_hash_is_equal_for_the_same_event_whatever_the_later_steps_added() -> None:
     from sluice_common.payments import event_hash
 
-    validated = {
-        "transactionId": "pay-1",
-        "merchantId": "m-1001",
-        "amount": "42.50",
-        "currency": "EUR",
-        "type": "PAYMENT",
-        "occurredAt": "2026-11-02T09:41:55.187Z",
-    }
+    validated = dict(VALIDATED)
     enriched = {**validated, "fee": "0.60", "netAmount": "41.90", "riskScore": 0}
     assert event_hash(enriched) == event_hash(dict(reversed(list(validated.items()))))
     assert event_hash({**validated, "amount": "42.51"}) != event_hash(validated)

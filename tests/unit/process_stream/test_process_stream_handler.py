@@ -80,6 +80,21 @@ def expected(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
+def found(
+    table: Any, index: str, condition: str, values: tuple[str, ...], extra: Any = None
+) -> list[dict[str, Any]]:
+    """The items an index query finds; the condition's placeholders take ``values`` in order."""
+    names = [word for word in condition.split() if word.startswith(":")]
+    bound = {name: {"S": value} for name, value in zip(names, values, strict=True)}
+    query = {
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": bound,
+        **(extra or {}),
+    }
+    items: list[dict[str, Any]] = table.query(TableName=TABLE, IndexName=index, **query)["Items"]
+    return items
+
+
 def sequence(record: dict[str, Any]) -> str:
     return str(record["kinesis"]["sequenceNumber"])
 
@@ -125,19 +140,11 @@ def test_the_sample_batch_is_written_and_reported_as_a_full_success(
 def test_the_written_items_are_found_through_both_indexes(run: StepRun, table: Any) -> None:
     run(run.sample(SAMPLE))
 
-    by_user = table.query(
-        TableName=TABLE,
-        IndexName="ByUserTime",
-        KeyConditionExpression="userId = :u AND #t >= :since",
-        ExpressionAttributeNames={"#t": "timestamp"},
-        ExpressionAttributeValues={":u": {"S": "u-48213"}, ":since": {"S": "2026-11-02"}},
-    )["Items"]
-    by_type = table.query(
-        TableName=TABLE,
-        IndexName="ByTypeTime",
-        KeyConditionExpression="eventType = :e",
-        ExpressionAttributeValues={":e": {"S": "purchase"}},
-    )["Items"]
+    since = {"ExpressionAttributeNames": {"#t": "timestamp"}}  # a reserved word
+    by_user = found(
+        table, "ByUserTime", "userId = :u AND #t >= :s", ("u-48213", "2026-11-02"), since
+    )
+    by_type = found(table, "ByTypeTime", "eventType = :e", ("purchase",))
     assert [i["eventId"]["S"] for i in by_user] == [
         "evt-20261102-0001",
         "evt-20261102-0002",
