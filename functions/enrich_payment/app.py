@@ -16,11 +16,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payment_enrichment import ReferenceData, enrich_payment, load_reference
-from sluice_common.errors import InvalidPayment
-from sluice_common.observability import bind_correlation, logger, metrics, tracer
-from sluice_common.payments import message_id_in, payment_in, payment_item
+from sluice_common.observability import metrics
+from sluice_common.payment_steps import passed, payment_step
+from sluice_common.payments import payment_in, payment_item
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+LOGGED = {
+    "merchant_id": "merchantId",
+    "mcc": "mcc",
+    "risk_score": "riskScore",
+    "risk_level": "riskLevel",
+    "risk_reasons": "riskReasons",
+}
 
 
 @cache
@@ -28,31 +35,11 @@ def reference_data() -> ReferenceData:
     return load_reference(REFERENCE_DIR)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
+@payment_step
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    bind_correlation(message_id=message_id_in(event))
     reference = reference_data()  # broken reference data fails before the payment is read
-    try:
-        payment = enrich_payment(payment_in(event, "ProcessPayment"), reference)
-    except InvalidPayment as exc:
-        metrics.add_metric(name="PaymentsRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("payment rejected", extra={"error": type(exc).__name__, "reason": str(exc)})
-        raise
-    logger.thread_safe_append_keys(transaction_id=payment["transactionId"])
-    metrics.add_metric(name="PaymentsEnriched", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(
-        name="HighRiskPayments", unit=MetricUnit.Count, value=int(payment["riskLevel"] == "HIGH")
-    )
-    logger.info(
-        "payment enriched",
-        extra={
-            "merchant_id": payment["merchantId"],
-            "mcc": payment["mcc"],
-            "risk_score": payment["riskScore"],
-            "risk_level": payment["riskLevel"],
-            "risk_reasons": payment["riskReasons"],
-        },
-    )
+    payment = enrich_payment(payment_in(event, "ProcessPayment"), reference)
+    high_risk = int(payment["riskLevel"] == "HIGH")
+    metrics.add_metric(name="HighRiskPayments", unit=MetricUnit.Count, value=high_risk)
+    passed(payment, "PaymentsEnriched", "payment enriched", LOGGED)
     return {"payment": payment, "item": payment_item(payment)}

@@ -69,8 +69,7 @@ CARD_COUNTRY_POINTS: Final = 20
 CURRENCY_POINTS: Final = 10
 REFUND_POINTS: Final = 10
 MAX_SCORE: Final = 100
-MEDIUM_FROM: Final = 30
-HIGH_FROM: Final = 70
+LEVEL_FROM: Final[Mapping[str, int]] = MappingProxyType({"HIGH": 70, "MEDIUM": 30})  # else LOW
 
 _MCC: Final = re.compile(r"[0-9]{4}", re.ASCII)
 _CATEGORY: Final = re.compile(r"[A-Z][A-Z0-9_]*", re.ASCII)
@@ -277,6 +276,4 @@ def assess_risk(
 
 
 def risk_level(score: int) -> str:
-    if score >= HIGH_FROM:
-        return "HIGH"
-    return "MEDIUM" if score >= MEDIUM_FROM else "LOW"
+    return next((level for level, low in LEVEL_FROM.items() if score >= low), "LOW")

@@ -10,12 +10,11 @@ All amounts stay strings at the currency's scale (``sluice_common.payments``). T
 and rate always give the same result, so a redelivered event yields an identical item.
 
 The rate comes from ``PAYMENT_FEE_BASIS_POINTS`` (an integer 0..10,000; 290 = 2.90 %), read by
-the handler with :func:`fee_basis_points_from` and passed in.
+the handler with :mod:`process_payment_settings` and passed in.
 """
 
 from __future__ import annotations
 
-import re
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
@@ -28,28 +27,14 @@ from sluice_common.payments import (
     amount_text,
     as_validated,
     quantum,
-    shown,
 )
 
-FEE_ENV: Final = "PAYMENT_FEE_BASIS_POINTS"
 BASIS_POINTS_PER_UNIT: Final = Decimal(10_000)
 
 
 class FeeConfigurationError(Exception):
-    """PAYMENT_FEE_BASIS_POINTS is missing or not an integer from 0 to 10,000."""
-
-
-def fee_basis_points_from(value: str | None) -> int:
-    """The fee rate in PAYMENT_FEE_BASIS_POINTS' value (``None``: the variable is not set)."""
-    expected = f"an integer from 0 to {MAX_FEE_BASIS_POINTS} (290 = 2.90 %)"
-    if value is None:
-        raise FeeConfigurationError(f"{FEE_ENV} is not set: set it to the fee rate, {expected}")
-    if not re.fullmatch(r"[0-9]{1,6}", value, re.ASCII):
-        raise FeeConfigurationError(f"{FEE_ENV} {shown(value)} is not {expected}")
-    rate = int(value)
-    if rate > MAX_FEE_BASIS_POINTS:
-        raise FeeConfigurationError(f"{FEE_ENV} {rate} is above 100 %: it must be {expected}")
-    return rate
+    """PAYMENT_FEE_BASIS_POINTS is not an integer from 0 to 10,000 (the workflow's Catch keeps
+    the event for redelivery on this name)."""
 
 
 def fee_for(amount: Decimal, fee_basis_points: int, scale: int) -> Decimal:

@@ -28,8 +28,9 @@ Decisions:
   (as for ``value``, sign allowed) or a boolean; no null, object or array. An empty object is
   the same as no properties (the item then has no ``properties`` attribute).
 - ``timestamp`` is ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` then ``Z``, ``±HH:MM``, ``±HHMM`` or
-  ``±HH`` (upper-case ``T`` and ``Z``); it becomes UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ``, the
-  fraction cut (not rounded) to milliseconds. More than :data:`FUTURE_TOLERANCE` after
+  ``±HH`` (upper-case ``T`` and ``Z``; :mod:`sluice_common.timestamps`, the payment
+  pipeline's parser too); it becomes UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ``, the fraction cut (not
+  rounded) to milliseconds. More than five minutes (``FUTURE_TOLERANCE``) after
   ``now`` is refused; there is no lower bound (a replay of an old record is still the event).
   :func:`prepare_record` judges it against the record's arrival in the stream, not the clock:
   a record is then valid or not whenever it is processed, and retries cannot change that.
@@ -53,18 +54,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, NotRequired, TypedDict
 
 from sluice_common.errors import InvalidStreamEvent
-from sluice_common.fields import identifier, required, utc_text
+from sluice_common.fields import identifier, required, strict_json, unknown_fields
 from sluice_common.payments import describe, shown
 from sluice_common.redact import mask_pans
+from sluice_common.timestamps import EPOCH, parse_utc, utc_text
 
 CATEGORIES: Final[Mapping[str, str]] = {  # eventType -> category
     "page_view": "engagement",
@@ -87,26 +88,17 @@ INSIGHTS: Final = (
 REQUIRED_FIELDS: Final = ("eventId", "userId", "eventType", "timestamp")
 OPTIONAL_FIELDS: Final = ("value", "properties", "sessionId")
 KNOWN_FIELDS: Final = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
-FUTURE_TOLERANCE: Final = timedelta(minutes=5)  # producers' clocks run a little ahead
 HIGH_VALUE: Final = Decimal(100)  # a purchase of at least this is high_value_purchase
 LATE_NIGHT_HOURS: Final = range(6)  # 00:00-05:59 UTC
 MAX_PROPERTIES: Final = 20
 MAX_PROPERTY_KEY_LENGTH: Final = 64
 MAX_PROPERTY_VALUE_LENGTH: Final = 256
-MAX_LOGGED_FIELDS: Final = 20  # unknown field names returned for the log
 # What DynamoDB stores as a number: 38 significant digits, magnitude 1E-130 to 9.99...E+125.
 MAX_NUMBER_DIGITS: Final = 38
 NUMBER_EXPONENTS: Final = range(-130, 126)  # Decimal.adjusted() of a non-zero number
 
 _NUMBER_TEXT: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
-_TIME: Final = re.compile(
-    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
-    r"T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,9}))?)?"
-    r"(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?",
-    re.ASCII,
-)
 _SHARD_ID: Final = re.compile(r"shardId-[0-9]+", re.ASCII)
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 PropertyValue = str | int | Decimal | bool
 
@@ -177,14 +169,6 @@ class PreparedRecord:
         return to_item(self.event)
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-class _NotJsonConstant(ValueError):
-    pass
-
-
 def prepare_record(record: Mapping[str, Any]) -> PreparedRecord:
     """A Kinesis record as Lambda delivers it (an element of the event's ``Records``) turned
     into its item; :class:`InvalidStreamEvent` saying why it cannot be.
@@ -236,7 +220,7 @@ def _arrived_at(kinesis: Mapping[str, Any]) -> datetime:
     try:
         # Lambda sends e.g. 1793616117.5 (a float): round to whole milliseconds, exactly.
         millis = round(Decimal(str(value)) * 1000)
-        return _EPOCH + timedelta(milliseconds=millis)
+        return EPOCH + timedelta(milliseconds=millis)
     except (ValueError, ArithmeticError, OverflowError):
         raise InvalidStreamEvent(
             f"record's kinesis.approximateArrivalTimestamp {value} is not a time"
@@ -273,37 +257,7 @@ def decode_data(data: object) -> dict[str, Any]:
 def _json(text: str) -> Any:
     if not text.strip():
         raise InvalidStreamEvent("data is blank: the record holds no event")
-    try:
-        return json.loads(
-            text,
-            parse_float=Decimal,  # exact: never a float
-            parse_constant=_refuse_constant,
-            object_pairs_hook=_object_without_duplicates,
-        )
-    except json.JSONDecodeError as exc:
-        raise InvalidStreamEvent(
-            f"data is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
-            f"(data starts {shown(mask_pans(text)[:20])})"
-        ) from None
-    except _DuplicateKey as exc:
-        raise InvalidStreamEvent(f"data has the field {shown(str(exc))} twice") from None
-    except _NotJsonConstant as exc:
-        raise InvalidStreamEvent(f"data is not JSON: {exc} is not a JSON value") from None
-    except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, deep nesting
-        raise InvalidStreamEvent(f"data is not JSON this pipeline reads: {exc}"[:300]) from None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _NotJsonConstant(name)
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
+    return strict_json(text, "data", InvalidStreamEvent, parse_float=Decimal, quote_start=True)
 
 
 def validate_event(event: Mapping[str, Any], *, now: datetime) -> Validation:
@@ -322,11 +276,9 @@ def validate_event(event: Mapping[str, Any], *, now: datetime) -> Validation:
         if event.get("sessionId") is not None
         else None
     )
-    # Field names are logged: masked like any quoted value (a card number sent as a key).
-    unknown = sorted(mask_pans(str(name))[:64] for name in event if name not in KNOWN_FIELDS)
     return Validation(
         StreamEvent(event_id, user_id, event_type, timestamp, value, properties, session_id),
-        tuple(unknown[:MAX_LOGGED_FIELDS]),
+        unknown_fields(event, KNOWN_FIELDS),
     )
 
 
@@ -344,54 +296,14 @@ def _event_type(value: object) -> str:
 
 def parse_timestamp(value: object, *, now: datetime) -> datetime:
     """``value`` (ISO 8601 with a zone) as a UTC datetime cut to whole milliseconds."""
-    if not isinstance(value, str):
-        raise InvalidStreamEvent(
-            "timestamp must be an ISO 8601 time string like '2026-11-02T10:41:55.187Z', "
-            f"got {describe(value)}"
-        )
-    seen = shown(value)
-    match = _TIME.fullmatch(value)
-    if match is None:
-        raise InvalidStreamEvent(
-            f"timestamp {seen} is not an ISO 8601 time with a zone (expected e.g. "
-            "'2026-11-02T10:41:55.187Z' or '2026-11-02T11:41:55+01:00')"
-        )
-    parts = match.groupdict()
-    if parts["zone"] is None:
-        raise InvalidStreamEvent(
-            f"timestamp {seen} has no zone; add 'Z' (UTC) or an offset such as '+01:00'"
-        )
-    try:
-        zone = UTC if parts["zone"] == "Z" else _offset(parts["zone"])
-        millis = (parts["fraction"] or "").ljust(3, "0")[:3]  # cut, not rounded
-        moment = datetime(
-            int(parts["year"]),
-            int(parts["month"]),
-            int(parts["day"]),
-            int(parts["hour"]),
-            int(parts["minute"]),
-            int(parts["second"] or 0),
-            int(millis) * 1000,
-            tzinfo=zone,
-        ).astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise InvalidStreamEvent(f"timestamp {seen} is not a valid time: {exc}") from None
-    if moment > now + FUTURE_TOLERANCE:
-        raise InvalidStreamEvent(
-            f"timestamp {seen} is more than {int(FUTURE_TOLERANCE.total_seconds() // 60)} "
-            f"minutes after {utc_text(now)}, when the record reached the stream: is the "
-            "producer's clock ahead?"
-        )
-    return moment
-
-
-def _offset(text: str) -> timezone:
-    digits = text[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
-    if hours > 23 or minutes > 59:
-        raise ValueError(f"offset {text} is out of range (-23:59..+23:59)")
-    delta = timedelta(hours=hours, minutes=minutes)
-    return timezone(-delta if text[0] == "-" else delta)
+    return parse_utc(
+        value,
+        "timestamp",
+        InvalidStreamEvent,
+        now=now,
+        ahead="after {now}, when the record reached the stream: is the producer's clock ahead?",
+        example_day="2026-11-02",
+    )
 
 
 def _number(value: object) -> Decimal | None:

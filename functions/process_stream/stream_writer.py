@@ -8,7 +8,8 @@
 - What DynamoDB leaves unwritten (``UnprocessedItems``: throttling, usually) and every call it
   refuses with throttling or a 5xx (:data:`RETRYABLE_ERRORS`) is retried in rounds, all of it
   together in as few calls as it fits, each round after an exponential backoff with full jitter
-  (a random delay up to ``base_delay_s * 2**(round - 1)``, at most ``max_delay_s``).
+  (:class:`sluice_common.retry.Backoff`: a random delay up to ``base_delay_s * 2**(round - 1)``,
+  at most ``max_delay_s``).
 - Any other ClientError (ValidationException, ResourceNotFoundException, AccessDenied...) is a
   fault of the deployment or a bug, not load: it propagates.
 - What is still unwritten after ``max_attempts`` rounds, or when the invocation has too little
@@ -25,6 +26,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+from sluice_common.retry import Backoff
 
 MAX_BATCH_ITEMS: Final = 25  # BatchWriteItem's limit per call
 KEY: Final = "eventId"
@@ -55,6 +58,11 @@ class WriteSettings:
         if self.base_delay_s < 0 or self.max_delay_s < 0 or self.reserve_s < 0:
             raise ValueError("base_delay_s, max_delay_s and reserve_s must not be negative")
 
+    @property
+    def backoff(self) -> Backoff:
+        """The wait between rounds: full jitter, doubling from the base, capped."""
+        return Backoff(self.max_attempts, self.base_delay_s, self.max_delay_s)
+
 
 @dataclass(frozen=True)
 class WriteResult:
@@ -69,13 +77,6 @@ class WriteResult:
     @property
     def written(self) -> int:
         return self.items - len(self.unwritten)
-
-
-def backoff_s(attempt: int, settings: WriteSettings, rng: random.Random) -> float:
-    """Full jitter: a random delay up to ``base * 2**(attempt - 1)`` (at most ``max_delay_s``)
-    before round ``attempt + 1``."""
-    ceiling = min(settings.max_delay_s, settings.base_delay_s * 2 ** (attempt - 1))
-    return rng.uniform(0, ceiling)
 
 
 def write_items(
@@ -95,7 +96,7 @@ def write_items(
     """
     from botocore.exceptions import ClientError
 
-    rng = rng or random.Random()  # noqa: S311 (jitter, not security)
+    backoff = settings.backoff
     latest: dict[str, Mapping[str, Any]] = {}
     for item in items:
         latest[_key(item)] = item  # a later item for the same eventId wins
@@ -130,7 +131,7 @@ def write_items(
         pending = left_over
         if not pending or attempts >= settings.max_attempts:
             break
-        delay = backoff_s(attempts, settings, rng)
+        delay = backoff.delay(attempts, rng)
         if time_left_s is not None and time_left_s() < delay + settings.reserve_s:
             out_of_time = True
             break

@@ -29,9 +29,11 @@ Decisions:
   above :data:`~sluice_common.payments.MAX_AMOUNT` in major units (999999999999, so
   ``"999999999999.00"`` EUR is the largest). Fewer places are padded and leading zeros
   dropped: ``"12.3"`` and ``"012.3"`` EUR become ``"12.30"``.
-- ``occurredAt`` is ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` then ``Z`` or ``±HH:MM`` (upper-case
-  ``T`` and ``Z``); it becomes UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ``, the fraction cut (not rounded)
-  to milliseconds. More than :data:`FUTURE_TOLERANCE` after ``now`` is rejected; there is no
+- ``occurredAt`` is ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` then ``Z``, ``±HH:MM``, ``±HHMM`` or
+  ``±HH`` (upper-case ``T`` and ``Z``; :mod:`sluice_common.timestamps`, the stream pipeline's
+  parser too); it becomes UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ``, the fraction cut (not rounded)
+  to milliseconds before it is judged. More than
+  :data:`~sluice_common.timestamps.FUTURE_TOLERANCE` after ``now`` is rejected; there is no
   lower bound (a late redelivery is still a payment).
 
 Every rejection is :class:`~sluice_common.errors.InvalidPayment`.
@@ -39,17 +41,16 @@ Every rejection is :class:`~sluice_common.errors.InvalidPayment`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from sluice_common.countries import ALPHA_2
 from sluice_common.errors import InvalidPayment
-from sluice_common.fields import identifier, required, utc_text
+from sluice_common.fields import identifier, required, strict_json, unknown_fields
 from sluice_common.payments import (
     MAX_AMOUNT,
     MAX_DESCRIPTION_LENGTH,
@@ -65,21 +66,13 @@ from sluice_common.payments import (
     shown,
     shown_number,
 )
-from sluice_common.redact import mask_pans
+from sluice_common.timestamps import parse_utc, utc_text
 
 REQUIRED_FIELDS: Final = ("transactionId", "merchantId", "amount", "currency", "type", "occurredAt")
 OPTIONAL_FIELDS: Final = ("customerId", "cardCountry", "description", "schemaVersion")
 KNOWN_FIELDS: Final = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
-FUTURE_TOLERANCE: Final = timedelta(minutes=5)  # producers' clocks run a little ahead
-MAX_LOGGED_FIELDS: Final = 20  # unknown field names returned for the log
 
 _PLAIN_DECIMAL: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
-_TIME: Final = re.compile(
-    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
-    r"T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,9}))?)?"
-    r"(?P<zone>Z|[+-]\d{2}:\d{2})?",
-    re.ASCII,
-)
 
 
 @dataclass(frozen=True)
@@ -97,10 +90,6 @@ class _ExponentNumber:
 
     def __str__(self) -> str:  # as messages show it: "got a number (1E3)"
         return self.text
-
-
-class _DuplicateKey(ValueError):
-    pass
 
 
 def read_step_input(event: object) -> str:
@@ -156,34 +145,12 @@ def parse_body(body: str) -> tuple[dict[str, Any], bool]:
 def _json(text: str, what: str) -> Any:
     if not text.strip():
         raise InvalidPayment(f"{what} is empty")
-    try:
-        return json.loads(
-            text,
-            parse_float=_json_float,
-            parse_constant=Decimal,  # NaN, Infinity: refused as amounts, never floats
-            object_pairs_hook=_object_without_duplicates,
-        )
-    except json.JSONDecodeError as exc:
-        raise InvalidPayment(
-            f"{what} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except _DuplicateKey as exc:
-        raise InvalidPayment(f"{what} has the field {shown(str(exc))} twice") from None
-    except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, deep nesting
-        raise InvalidPayment(f"{what} is not JSON this pipeline reads: {exc}"[:300]) from None
+    # NaN and Infinity parse as Decimal: refused as amounts with that reason, never floats.
+    return strict_json(text, what, InvalidPayment, parse_float=_json_float, allow_constants=Decimal)
 
 
 def _json_float(text: str) -> Decimal | _ExponentNumber:
     return _ExponentNumber(text) if "e" in text or "E" in text else Decimal(text)
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
 
 
 def validate_event(event: Mapping[str, Any], *, now: datetime) -> Validation:
@@ -216,9 +183,7 @@ def validate_event(event: Mapping[str, Any], *, now: datetime) -> Validation:
         )
     if event.get("schemaVersion") is not None:
         payment["schemaVersion"] = _schema_version(event["schemaVersion"])
-    # Field names are logged: masked like any quoted value (a card number sent as a key).
-    unknown = sorted(mask_pans(str(name))[:64] for name in event if name not in KNOWN_FIELDS)
-    return Validation(payment, tuple(unknown[:MAX_LOGGED_FIELDS]))
+    return Validation(payment, unknown_fields(event, KNOWN_FIELDS))
 
 
 def _text(event: Mapping[str, Any], field: str, limit: int, *, allow_empty: bool) -> str:
@@ -304,52 +269,16 @@ def _payment_type(value: object) -> PaymentType:
 
 def normalize_occurred_at(value: object, *, now: datetime) -> str:
     """``value`` (ISO 8601 with a timezone) as UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
-    if not isinstance(value, str):
-        raise InvalidPayment(
-            "occurredAt must be an ISO 8601 time string like '2026-03-14T10:41:55.187Z', "
-            f"got {describe(value)}"
-        )
-    seen = shown(value)
-    match = _TIME.fullmatch(value)
-    if match is None:
-        raise InvalidPayment(
-            f"occurredAt {seen} is not an ISO 8601 time with a timezone (expected e.g. "
-            "'2026-03-14T10:41:55.187Z' or '2026-03-14T11:41:55+01:00')"
-        )
-    parts = match.groupdict()
-    if parts["zone"] is None:
-        raise InvalidPayment(
-            f"occurredAt {seen} has no timezone; add 'Z' (UTC) or an offset such as '+01:00'"
-        )
-    try:
-        zone = UTC if parts["zone"] == "Z" else _offset(parts["zone"])
-        fraction = (parts["fraction"] or "").ljust(6, "0")[:6]  # microseconds, cut not rounded
-        moment = datetime(
-            int(parts["year"]),
-            int(parts["month"]),
-            int(parts["day"]),
-            int(parts["hour"]),
-            int(parts["minute"]),
-            int(parts["second"] or 0),
-            int(fraction),
-            tzinfo=zone,
-        ).astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise InvalidPayment(f"occurredAt {seen} is not a valid time: {exc}") from None
-    if moment > now + FUTURE_TOLERANCE:
-        raise InvalidPayment(
-            f"occurredAt {seen} is more than {int(FUTURE_TOLERANCE.total_seconds() // 60)} "
-            f"minutes in the future (it is {utc_text(now)} now)"
-        )
+    moment = parse_utc(
+        value,
+        "occurredAt",
+        InvalidPayment,
+        now=now,
+        ahead="in the future (it is {now} now)",
+        example_day="2026-03-14",
+        zone_word="timezone",
+    )
     return utc_text(moment)
-
-
-def _offset(text: str) -> timezone:
-    hours, minutes = int(text[1:3]), int(text[4:6])
-    if hours > 23 or minutes > 59:
-        raise ValueError(f"offset {text} is out of range (-23:59..+23:59)")
-    delta = timedelta(hours=hours, minutes=minutes)
-    return timezone(-delta if text[0] == "-" else delta)
 
 
 def _country(value: object) -> str:

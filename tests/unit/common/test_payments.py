@@ -19,16 +19,8 @@ from sluice_common.payments import (
     payment_in,
     to_dynamodb_item,
 )
+from testkit.sample_events import VALIDATED
 
-VALIDATED: dict[str, Any] = {
-    "transactionId": "pay-20261102-000417",
-    "merchantId": "m-1001",
-    "amount": "42.50",
-    "currency": "EUR",
-    "type": "PAYMENT",
-    "occurredAt": "2026-11-02T09:41:55.187Z",
-    "cardCountry": "DE",
-}
 PROCESSED: dict[str, Any] = {
     **VALIDATED,
     "fee": "0.60",
@@ -90,56 +82,49 @@ def test_a_processed_payment_passes_its_shape_check() -> None:
     assert as_processed(PROCESSED) == PROCESSED
 
 
-@pytest.mark.parametrize(
-    ("changes", "reason"),
-    [
-        ({"amount": "42.5"}, "payment.amount '42.5' is not a positive amount with exactly 2"),
-        ({"amount": "042.50"}, "payment.amount '042.50' is not a positive amount"),
-        ({"amount": "0.00"}, "payment.amount '0.00' is not a positive amount"),
-        ({"amount": 42.5}, "payment.amount must be an amount string, got a number (42.5)"),
-        ({"currency": "XAU"}, "currency 'XAU' is gold"),
-        ({"currency": None}, "payment.currency must be a non-empty string, got null"),
-        ({"transactionId": None}, "payment.transactionId must be a non-empty string, got null"),
-        ({"merchantId": "m 1"}, "payment.merchantId 'm 1' is not a valid id"),
-        ({"type": "CHARGE"}, "payment.type must be 'PAYMENT' or 'REFUND', got a string"),
-        ({"occurredAt": "2026-11-02T10:41:55+01:00"}, "payment.occurredAt '2026-11-02T10:41"),
-        ({"cardCountry": "XX"}, "payment.cardCountry 'XX' is not a country code"),
-        ({"schemaVersion": 2}, "payment.schemaVersion must be 1, got a number (2)"),
-    ],
-)
-def test_a_payment_that_validation_did_not_produce_is_invalid_payment(
-    changes: dict[str, Any], reason: str
-) -> None:
-    with pytest.raises(InvalidPayment) as caught:
-        as_validated({**VALIDATED, **changes})
-    assert reason in str(caught.value)
-    assert str(caught.value).endswith("(the step input must be ValidatePayment's output)")
+NOT_VALIDATED = [  # changes to VALIDATED, and the reason as_validated refuses the result
+    ({"amount": "42.5"}, "payment.amount '42.5' is not a positive amount with exactly 2"),
+    ({"amount": "042.50"}, "payment.amount '042.50' is not a positive amount"),
+    ({"amount": "0.00"}, "payment.amount '0.00' is not a positive amount"),
+    ({"amount": 42.5}, "payment.amount must be an amount string, got a number (42.5)"),
+    ({"currency": "XAU"}, "currency 'XAU' is gold"),
+    ({"currency": None}, "payment.currency must be a non-empty string, got null"),
+    ({"transactionId": None}, "payment.transactionId must be a non-empty string, got null"),
+    ({"merchantId": "m 1"}, "payment.merchantId 'm 1' is not a valid id"),
+    ({"type": "CHARGE"}, "payment.type must be 'PAYMENT' or 'REFUND', got a string"),
+    ({"occurredAt": "2026-11-02T10:41:55+01:00"}, "payment.occurredAt '2026-11-02T10:41"),
+    ({"cardCountry": "XX"}, "payment.cardCountry 'XX' is not a country code"),
+    ({"schemaVersion": 2}, "payment.schemaVersion must be 1, got a number (2)"),
+]
+NOT_PROCESSED = [  # changes to PROCESSED, and the reason as_processed refuses the result
+    ({"fee": None}, "payment.fee must be an amount string, got null"),
+    ({"fee": "0.6"}, "payment.fee '0.6' is not an amount with exactly 2 decimal places"),
+    ({"netAmount": "41.9"}, "payment.netAmount '41.9' is not an amount"),
+    ({"feeBasisPoints": "140"}, "payment.feeBasisPoints must be an integer from 0 to 10000"),
+    ({"feeBasisPoints": 10001}, "payment.feeBasisPoints must be an integer from 0 to 10000"),
+    ({"status": "SETTLED"}, "payment.status of a PAYMENT must be 'SETTLEMENT_PENDING'"),
+    ({"netAmount": "41.91"}, "do not add up to amount '42.50' for a PAYMENT"),
+    ({"fee": "42.51", "netAmount": "-0.01"}, "do not add up to amount '42.50' for a PAYMENT"),
+    (
+        {"type": "REFUND", "status": "REFUND_PENDING", "netAmount": "-42.50"},
+        "do not add up to amount '42.50' for a REFUND",  # a refund charges no fee
+    ),
+]
 
 
 @pytest.mark.parametrize(
-    ("changes", "reason"),
-    [
-        ({"fee": None}, "payment.fee must be an amount string, got null"),
-        ({"fee": "0.6"}, "payment.fee '0.6' is not an amount with exactly 2 decimal places"),
-        ({"netAmount": "41.9"}, "payment.netAmount '41.9' is not an amount"),
-        ({"feeBasisPoints": "140"}, "payment.feeBasisPoints must be an integer from 0 to 10000"),
-        ({"feeBasisPoints": 10001}, "payment.feeBasisPoints must be an integer from 0 to 10000"),
-        ({"status": "SETTLED"}, "payment.status of a PAYMENT must be 'SETTLEMENT_PENDING'"),
-        ({"netAmount": "41.91"}, "do not add up to amount '42.50' for a PAYMENT"),
-        ({"fee": "42.51", "netAmount": "-0.01"}, "do not add up to amount '42.50' for a PAYMENT"),
-        (
-            {"type": "REFUND", "status": "REFUND_PENDING", "netAmount": "-42.50"},
-            "do not add up to amount '42.50' for a REFUND",  # a refund charges no fee
-        ),
-    ],
+    ("producer", "payment", "reason"),
+    [("ValidatePayment", {**VALIDATED, **changes}, reason) for changes, reason in NOT_VALIDATED]
+    + [("ProcessPayment", {**PROCESSED, **changes}, reason) for changes, reason in NOT_PROCESSED],
 )
-def test_a_payment_that_processing_did_not_produce_is_invalid_payment(
-    changes: dict[str, Any], reason: str
+def test_a_payment_the_previous_step_did_not_produce_is_invalid_payment(
+    producer: str, payment: dict[str, Any], reason: str
 ) -> None:
+    check = as_validated if producer == "ValidatePayment" else as_processed
     with pytest.raises(InvalidPayment) as caught:
-        as_processed({**PROCESSED, **changes})
+        check(payment)
     assert reason in str(caught.value)
-    assert str(caught.value).endswith("(the step input must be ProcessPayment's output)")
+    assert str(caught.value).endswith(f"(the step input must be {producer}'s output)")
 
 
 @pytest.mark.parametrize(
@@ -230,14 +215,7 @@ def test_a_value_an_item_cannot_hold_exactly_is_refused(
 def test_event_hash_is_equal_for_the_same_event_whatever_the_later_steps_added() -> None:
     from sluice_common.payments import event_hash
 
-    validated = {
-        "transactionId": "pay-1",
-        "merchantId": "m-1001",
-        "amount": "42.50",
-        "currency": "EUR",
-        "type": "PAYMENT",
-        "occurredAt": "2026-11-02T09:41:55.187Z",
-    }
+    validated = dict(VALIDATED)
     enriched = {**validated, "fee": "0.60", "netAmount": "41.90", "riskScore": 0}
     assert event_hash(enriched) == event_hash(dict(reversed(list(validated.items()))))
     assert event_hash({**validated, "amount": "42.51"}) != event_hash(validated)

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from sluice_common.errors import InvalidPayment
 from sluice_local.handlers import Handler
+from testkit.sample_events import ENRICHED_AT_M1001
+from testkit.step_runs import StepRun, rejected
 
-Event = dict[str, Any]
+PROCESSED = "enrich_payment_processed.json"
 
 SAMPLE_ITEM = {
     "transactionId": {"S": "pay-20261102-000417"},
@@ -44,41 +45,24 @@ SAMPLE_ITEM = {
 
 
 @pytest.fixture
-def handler(fresh_handler: Callable[[], Handler]) -> Handler:
-    return fresh_handler()
+def run(fresh_handler: Callable[[], Handler], request: pytest.FixtureRequest) -> StepRun:
+    return StepRun.of(request, fresh_handler())
 
 
-def test_the_sample_processed_payment_is_enriched_into_the_item_to_store(
-    handler: Handler,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
-    logs: Callable[[], list[dict[str, Any]]],
-    emitted_metrics: Callable[[], dict[str, Any]],
-) -> None:
-    step_input = sample_event("enrich_payment_processed.json")
-    output = handler(step_input, lambda_context)
+def test_the_sample_processed_payment_is_enriched_into_the_item_to_store(run: StepRun) -> None:
+    step_input = run.sample(PROCESSED)
+    output = run(step_input)
 
-    assert output["payment"] == {
-        **step_input["payment"],
-        "merchantName": "Frischmarkt Berlin GmbH",
-        "merchantCategory": "GROCERY",
-        "mcc": "5411",
-        "merchantCountry": "DE",
-        "riskScore": 0,
-        "riskLevel": "LOW",
-        "riskReasons": [],
-    }
+    assert output["payment"] == {**step_input["payment"], **ENRICHED_AT_M1001}
     assert output["item"] == SAMPLE_ITEM
     assert set(output) == {"payment", "item"}
-    assert emitted_metrics() == {"PaymentsEnriched": [1.0], "HighRiskPayments": [0.0]}
-    [line] = [line for line in logs() if line["message"] == "payment enriched"]
+    assert run.metrics() == {"PaymentsEnriched": [1.0], "HighRiskPayments": [0.0]}
+    [line] = run.logged("payment enriched")
     assert (line["transaction_id"], line["risk_level"]) == ("pay-20261102-000417", "LOW")
 
 
-def test_the_output_survives_the_lambda_runtimes_json_with_no_float(
-    handler: Handler, sample_event: Callable[[str], Event], lambda_context: Any
-) -> None:
-    output = handler(sample_event("enrich_payment_processed.json"), lambda_context)
+def test_the_output_survives_the_lambda_runtimes_json_with_no_float(run: StepRun) -> None:
+    output = run(run.sample(PROCESSED))
 
     def no_float(text: str) -> Any:
         raise AssertionError(f"a float {text} in the step output")
@@ -86,25 +70,18 @@ def test_the_output_survives_the_lambda_runtimes_json_with_no_float(
     assert json.loads(json.dumps(output), parse_float=no_float) == output
 
 
-def test_a_high_risk_payment_is_counted(
-    handler: Handler,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
-    logs: Callable[[], list[dict[str, Any]]],
-    emitted_metrics: Callable[[], dict[str, Any]],
-) -> None:
-    payment = {
-        **sample_event("enrich_payment_processed.json")["payment"],
+def test_a_high_risk_payment_is_counted(run: StepRun) -> None:
+    gambling = {
         "merchantId": "m-1007",  # gambling, typical 100.00 EUR, in MT
         "amount": "1000.00",
         "fee": "14.00",
         "netAmount": "986.00",
     }
-    output = handler({"payment": payment}, lambda_context)
+    output = run({"payment": {**run.sample(PROCESSED)["payment"], **gambling}})
 
     assert (output["payment"]["riskScore"], output["payment"]["riskLevel"]) == (100, "HIGH")
     assert output["item"]["riskScore"] == {"N": "100"}
-    assert emitted_metrics() == {"PaymentsEnriched": [1.0], "HighRiskPayments": [1.0]}
+    assert run.metrics() == {"PaymentsEnriched": [1.0], "HighRiskPayments": [1.0]}
 
 
 @pytest.mark.parametrize(
@@ -116,25 +93,16 @@ def test_a_high_risk_payment_is_counted(
     ],
 )
 def test_a_malformed_step_input_raises_invalid_payment_and_is_counted(
-    handler: Handler,
-    step_input: Any,
-    reason: str,
-    lambda_context: Any,
-    logs: Callable[[], list[dict[str, Any]]],
-    emitted_metrics: Callable[[], dict[str, Any]],
+    run: StepRun, step_input: Any, reason: str
 ) -> None:
-    with pytest.raises(InvalidPayment) as caught:
-        handler(step_input, lambda_context)
-    assert str(caught.value).startswith(reason)
-    assert str(caught.value).endswith("(the step input must be ProcessPayment's output)")
-    assert emitted_metrics() == {"PaymentsRejected": [1.0]}
+    refused = str(rejected(run, step_input))
+    assert refused.startswith(reason)
+    assert refused.endswith("(the step input must be ProcessPayment's output)")
 
 
-def test_the_reference_data_is_read_once_per_container(
-    handler: Handler, sample_event: Callable[[str], Event], lambda_context: Any
-) -> None:
-    app = sys.modules[handler.__module__]  # this container's instance of app.py
+def test_the_reference_data_is_read_once_per_container(run: StepRun) -> None:
+    app = sys.modules[run.handler.__module__]  # this container's instance of app.py
     for _ in range(3):
-        handler(sample_event("enrich_payment_processed.json"), lambda_context)
+        run(run.sample(PROCESSED))
     info = app.reference_data.cache_info()
     assert (info.misses, info.hits) == (1, 2)

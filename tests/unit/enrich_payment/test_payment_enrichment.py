@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from payment_enrichment import (
 from sluice_common.currencies import MINOR_UNITS
 from sluice_common.errors import InvalidPayment
 from sluice_common.payments import STATUS_BY_TYPE, amount_text
+from testkit.sample_events import ENRICHED_AT_M1001, VALIDATED
 
 REFERENCE = Path(__file__).resolve().parents[3] / "functions/enrich_payment/reference"
 
@@ -28,16 +30,7 @@ REFERENCE = Path(__file__).resolve().parents[3] / "functions/enrich_payment/refe
 def processed(**changes: Any) -> dict[str, Any]:
     """ProcessPayment's output for a payment (rate 0, so the risk rules alone vary); a change to
     None leaves the field out."""
-    payment: dict[str, Any] = {
-        "transactionId": "pay-20261102-000417",
-        "merchantId": "m-1001",
-        "amount": "42.50",
-        "currency": "EUR",
-        "type": "PAYMENT",
-        "occurredAt": "2026-11-02T09:41:55.187Z",
-        "cardCountry": "DE",
-        **changes,
-    }
+    payment: dict[str, Any] = {**VALIDATED, **changes}
     refund = payment["type"] == "REFUND"
     payment.update(
         fee=amount_text(Decimal(0), MINOR_UNITS[payment["currency"]]),
@@ -76,16 +69,7 @@ def test_the_shipped_reference_data_has_twenty_merchants_each_with_a_category(
 
 def test_a_known_merchant_adds_its_name_category_mcc_and_country(reference: ReferenceData) -> None:
     enriched = enrich_payment(processed(), reference)
-    assert enriched == {
-        **processed(),
-        "merchantName": "Frischmarkt Berlin GmbH",
-        "merchantCategory": "GROCERY",
-        "mcc": "5411",
-        "merchantCountry": "DE",
-        "riskScore": 0,
-        "riskLevel": "LOW",
-        "riskReasons": [],
-    }
+    assert enriched == {**processed(), **ENRICHED_AT_M1001}
 
 
 def test_an_unknown_merchant_is_unclassified_without_a_name_or_country(
@@ -227,77 +211,61 @@ def broken(tmp_path: Path, file: str, change: Any) -> Path:
     return tmp_path / "reference"
 
 
-def merchant(index: int, **changes: Any) -> Any:
-    return lambda document: document["merchants"][index].update(changes)
+Change = tuple[str, Any]  # (the file, what to do to its document)
 
 
-def category(index: int, **changes: Any) -> Any:
-    return lambda document: document["categories"][index].update(changes)
+def merchant(index: int, **changes: Any) -> Change:
+    return "merchants.json", lambda document: document["merchants"][index].update(changes)
+
+
+def category(index: int, **changes: Any) -> Change:
+    return "mcc_categories.json", lambda document: document["categories"][index].update(changes)
+
+
+def merchants(change: Callable[[dict[str, Any]], None]) -> Change:
+    return "merchants.json", change
 
 
 M, C = "merchants.json: merchants", "mcc_categories.json: categories"
-BROKEN_FILES = [
-    ("merchants.json", merchant(0, mcc="9999"), f"{M}[0] (m-1001): mcc '9999' is not in mcc_"),
+M0 = f"{M}[0] (m-1001)"
+BROKEN_FILES: list[tuple[Change, str]] = [
+    (merchant(0, mcc="9999"), f"{M0}: mcc '9999' is not in mcc_"),
     (
-        "merchants.json",
         merchant(2, typicalAmount="350.0"),
         f"{M}[2] (m-1003): typicalAmount '350.0' is not a positive decimal string with exactly "
         "2 decimal places (USD)",
     ),
     (
-        "merchants.json",
         merchant(4, typicalAmount=1500),
         f"{M}[4] (m-1005): typicalAmount must be a non-empty string, got 1500",
     ),
+    (merchant(0, currency="XAU"), f"{M0}: currency 'XAU' is not a payable ISO 4217 code"),
+    (merchant(0, country="UK"), f"{M0}: country 'UK' is not ISO 3166-1 alpha-2"),
+    (merchant(1, merchantId="m-1001"), f"{M}[1]: merchantId m-1001 is listed twice"),
+    (merchant(0, merchantId="m 1001"), f"{M}[0]: merchantId 'm 1001' is not a valid id"),
+    (merchant(0, name=""), f"{M0}: name must be a non-empty string"),
     (
-        "merchants.json",
-        merchant(0, currency="XAU"),
-        f"{M}[0] (m-1001): currency 'XAU' is not a payable ISO 4217 code",
-    ),
-    (
-        "merchants.json",
-        merchant(0, country="UK"),
-        f"{M}[0] (m-1001): country 'UK' is not ISO 3166-1 alpha-2",
-    ),
-    ("merchants.json", merchant(1, merchantId="m-1001"), f"{M}[1]: merchantId m-1001 is listed"),
-    ("merchants.json", merchant(0, merchantId="m 1001"), f"{M}[0]: merchantId 'm 1001' is not a"),
-    ("merchants.json", merchant(0, name=""), f"{M}[0] (m-1001): name must be a non-empty string"),
-    (
-        "merchants.json",
-        lambda document: document.update(merchants=[]),
+        merchants(lambda doc: doc.update(merchants=[])),
         "merchants.json must be {'merchants': [...]} with at least one entry",
     ),
+    (merchants(lambda doc: doc["merchants"].append("m-1021")), f"{M}[20] is not an object"),
+    (category(0, mcc="41"), f"{C}[0]: mcc '41' is not 4 digits"),
+    (category(0, mcc="0000"), f"{C}[0]: mcc '0000' is not 4 digits (0000 is reserved)"),
+    (category(1, mcc="4121"), f"{C}[1]: mcc 4121 is listed twice"),
     (
-        "merchants.json",
-        lambda document: document["merchants"].append("m-1021"),
-        f"{M}[20] is not an object",
-    ),
-    ("mcc_categories.json", category(0, mcc="41"), f"{C}[0]: mcc '41' is not 4 digits"),
-    (
-        "mcc_categories.json",
-        category(0, mcc="0000"),
-        f"{C}[0]: mcc '0000' is not 4 digits (0000 is reserved)",
-    ),
-    ("mcc_categories.json", category(1, mcc="4121"), f"{C}[1]: mcc 4121 is listed twice"),
-    (
-        "mcc_categories.json",
         category(0, riskTier="EXTREME"),
         f"{C}[0]: riskTier 'EXTREME' is not one of LOW, MEDIUM, HIGH",
     ),
-    (
-        "mcc_categories.json",
-        category(0, category="taxi"),
-        f"{C}[0]: category 'taxi' is not UPPER_SNAKE_CASE",
-    ),
+    (category(0, category="taxi"), f"{C}[0]: category 'taxi' is not UPPER_SNAKE_CASE"),
 ]
 
 
-@pytest.mark.parametrize(("file", "change", "reason"), BROKEN_FILES)
+@pytest.mark.parametrize(("change", "reason"), BROKEN_FILES)
 def test_a_broken_reference_file_is_a_clear_error(
-    tmp_path: Path, file: str, change: Any, reason: str
+    tmp_path: Path, change: Change, reason: str
 ) -> None:
     with pytest.raises(ReferenceDataError) as caught:
-        load_reference(broken(tmp_path, file, change))
+        load_reference(broken(tmp_path, *change))
     assert str(caught.value).startswith(reason)
 
 

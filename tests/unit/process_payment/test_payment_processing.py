@@ -8,13 +8,10 @@ from typing import Any
 
 import pytest
 
-from payment_processing import (
-    FeeConfigurationError,
-    fee_basis_points_from,
-    fee_for,
-    process_payment,
-)
+from payment_processing import FeeConfigurationError, fee_for, process_payment
+from process_payment_settings import ProcessPaymentSettings, read_settings
 from sluice_common.errors import InvalidPayment
+from sluice_common.settings import declared
 
 
 def validated(amount: str = "42.50", currency: str = "EUR", **changes: Any) -> dict[str, Any]:
@@ -125,28 +122,28 @@ def test_a_payment_that_did_not_come_from_validation_is_invalid_payment(
 
 @pytest.mark.parametrize(("value", "rate"), [("0", 0), ("140", 140), ("10000", 10_000)])
 def test_the_fee_rate_is_read_from_its_environment_value(value: str, rate: int) -> None:
-    assert fee_basis_points_from(value) == rate
+    assert read_settings({"PAYMENT_FEE_BASIS_POINTS": value}).fee_basis_points == rate
+
+
+@pytest.mark.parametrize("env", [{}, {"PAYMENT_FEE_BASIS_POINTS": ""}])
+def test_an_unset_fee_rate_is_the_templates_default(env: dict[str, str]) -> None:
+    # The template always passes PaymentFeeBasisPoints; its Default (140) is the one default.
+    assert read_settings(env).fee_basis_points == 140
+    assert declared(ProcessPaymentSettings)["fee_basis_points"].parameter == "PaymentFeeBasisPoints"
+
+
+NOT_WHOLE = [(value, "is not a whole number") for value in ("abc", "1.5", "1e3", "2.9%")]
 
 
 @pytest.mark.parametrize(
-    ("value", "reason"),
-    [
-        (None, "PAYMENT_FEE_BASIS_POINTS is not set: set it to the fee rate, an integer from 0"),
-        ("", "PAYMENT_FEE_BASIS_POINTS '' is not an integer from 0 to 10000 (290 = 2.90 %)"),
-        ("abc", "PAYMENT_FEE_BASIS_POINTS 'abc' is not an integer from 0 to 10000"),
-        ("-5", "PAYMENT_FEE_BASIS_POINTS '-5' is not an integer from 0 to 10000"),
-        ("1.5", "PAYMENT_FEE_BASIS_POINTS '1.5' is not an integer"),
-        (" 140", "PAYMENT_FEE_BASIS_POINTS ' 140' is not an integer"),
-        ("1e3", "PAYMENT_FEE_BASIS_POINTS '1e3' is not an integer"),
-        ("10001", "PAYMENT_FEE_BASIS_POINTS 10001 is above 100 %: it must be an integer from 0"),
-    ],
+    ("value", "problem"),
+    [*NOT_WHOLE, ("-5", "is below the minimum 0"), ("10001", "is above the maximum 10000")],
 )
-def test_an_invalid_fee_rate_is_a_configuration_error_with_reason(
-    value: str | None, reason: str
-) -> None:
+def test_an_invalid_fee_rate_is_a_configuration_error_with_reason(value: str, problem: str) -> None:
     with pytest.raises(FeeConfigurationError) as caught:
-        fee_basis_points_from(value)
-    assert str(caught.value).startswith(reason)
+        read_settings({"PAYMENT_FEE_BASIS_POINTS": value})
+    assert f"PAYMENT_FEE_BASIS_POINTS={value!r} {problem}" in str(caught.value)
+    assert str(caught.value).endswith("(template parameter PaymentFeeBasisPoints)")
 
 
 def test_a_rate_outside_0_to_10000_is_refused_by_the_domain_function() -> None:

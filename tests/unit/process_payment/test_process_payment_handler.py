@@ -9,43 +9,41 @@ from typing import Any
 import pytest
 
 from payment_processing import FeeConfigurationError
-from sluice_common.errors import InvalidPayment
 from sluice_local.handlers import Handler
+from testkit.step_runs import StepRun, rejected
 
-Event = dict[str, Any]
 SAMPLE_RATE = "140"  # the template's default PaymentFeeBasisPoints; the samples assume it
+VALIDATED, PROCESSED = "process_payment_validated.json", "enrich_payment_processed.json"
 
 
 @pytest.fixture
-def handler(fresh_handler: Callable[[], Handler], monkeypatch: pytest.MonkeyPatch) -> Handler:
+def cold_start(
+    fresh_handler: Callable[[], Handler], request: pytest.FixtureRequest
+) -> Callable[[], StepRun]:
+    """A new container, reading PAYMENT_FEE_BASIS_POINTS as it is set now."""
+    return lambda: StepRun.of(request, fresh_handler())
+
+
+@pytest.fixture
+def run(cold_start: Callable[[], StepRun], monkeypatch: pytest.MonkeyPatch) -> StepRun:
     monkeypatch.setenv("PAYMENT_FEE_BASIS_POINTS", SAMPLE_RATE)
-    return fresh_handler()
+    return cold_start()
 
 
 def test_the_sample_validated_payment_becomes_the_enrich_steps_sample_input(
-    handler: Handler,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
-    logs: Callable[[], list[dict[str, Any]]],
-    emitted_metrics: Callable[[], dict[str, Any]],
+    run: StepRun,
 ) -> None:
-    output = handler(sample_event("process_payment_validated.json"), lambda_context)
+    output = run(run.sample(VALIDATED))
 
-    assert output == sample_event("enrich_payment_processed.json")
-    assert emitted_metrics() == {"PaymentsProcessed": [1.0]}
-    [line] = [line for line in logs() if line["message"] == "payment processed"]
+    assert output == run.sample(PROCESSED)
+    assert run.metrics() == {"PaymentsProcessed": [1.0]}
+    [line] = run.logged("payment processed")
     assert (line["transaction_id"], line["fee_basis_points"]) == ("pay-20261102-000417", 140)
 
 
-def test_a_message_id_beside_the_payment_labels_the_log_lines(
-    handler: Handler,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
-    logs: Callable[[], list[dict[str, Any]]],
-) -> None:
-    step_input = {**sample_event("process_payment_validated.json"), "messageId": "m-42"}
-    handler(step_input, lambda_context)
-    [line] = [line for line in logs() if line["message"] == "payment processed"]
+def test_a_message_id_beside_the_payment_labels_the_log_lines(run: StepRun) -> None:
+    run({**run.sample(VALIDATED), "messageId": "m-42"})
+    [line] = run.logged("payment processed")
     assert line["message_id"] == "m-42"
 
 
@@ -58,50 +56,36 @@ def test_a_message_id_beside_the_payment_labels_the_log_lines(
     ],
 )
 def test_a_malformed_step_input_raises_invalid_payment_and_is_counted(
-    handler: Handler,
-    step_input: Any,
-    reason: str,
-    lambda_context: Any,
-    logs: Callable[[], list[dict[str, Any]]],
-    emitted_metrics: Callable[[], dict[str, Any]],
+    run: StepRun, step_input: Any, reason: str
 ) -> None:
-    with pytest.raises(InvalidPayment) as caught:
-        handler(step_input, lambda_context)
-    assert str(caught.value).startswith(reason)
-    assert emitted_metrics() == {"PaymentsRejected": [1.0]}
-    [warning] = [line for line in logs() if line["level"] == "WARNING"]
-    assert warning["reason"] == str(caught.value)
+    assert str(rejected(run, step_input)).startswith(reason)
 
 
-@pytest.mark.parametrize("value", [None, "2.9%", "20000"])
+@pytest.mark.parametrize("value", ["2.9%", "20000", "-1"])
 def test_an_invalid_fee_rate_fails_every_invocation_until_it_is_fixed(
-    value: str | None,
-    fresh_handler: Callable[[], Handler],
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    value: str, cold_start: Callable[[], StepRun], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if value is None:
-        monkeypatch.delenv("PAYMENT_FEE_BASIS_POINTS", raising=False)
-    else:
-        monkeypatch.setenv("PAYMENT_FEE_BASIS_POINTS", value)
-    handler = fresh_handler()
+    monkeypatch.setenv("PAYMENT_FEE_BASIS_POINTS", value)
+    run = cold_start()
     for _ in range(2):
         with pytest.raises(FeeConfigurationError, match="PAYMENT_FEE_BASIS_POINTS"):
-            handler(sample_event("process_payment_validated.json"), lambda_context)
+            run(run.sample(VALIDATED))
 
     monkeypatch.setenv("PAYMENT_FEE_BASIS_POINTS", SAMPLE_RATE)
-    output = handler(sample_event("process_payment_validated.json"), lambda_context)
-    assert output == sample_event("enrich_payment_processed.json")
+    assert run(run.sample(VALIDATED)) == run.sample(PROCESSED)
+
+
+def test_an_unset_fee_rate_is_the_templates_default(
+    cold_start: Callable[[], StepRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PAYMENT_FEE_BASIS_POINTS", raising=False)
+    run = cold_start()
+    assert run(run.sample(VALIDATED)) == run.sample(PROCESSED)  # 140, as the samples assume
 
 
 def test_the_fee_rate_is_read_once_per_container(
-    handler: Handler,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    run: StepRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handler(sample_event("process_payment_validated.json"), lambda_context)
+    run(run.sample(VALIDATED))
     monkeypatch.setenv("PAYMENT_FEE_BASIS_POINTS", "0")  # a new value needs a new container
-    output = handler(sample_event("process_payment_validated.json"), lambda_context)
-    assert output["payment"]["feeBasisPoints"] == 140
+    assert run(run.sample(VALIDATED))["payment"]["feeBasisPoints"] == 140

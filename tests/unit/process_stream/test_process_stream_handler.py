@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from sluice_common.errors import MalformedEvent
 from sluice_local.handlers import Handler
 from stream_events import prepare_record
+from testkit.step_runs import StepRun
 
 TABLE = "sluice-stream-events"
 Event = dict[str, Any]
@@ -34,6 +35,11 @@ def handler(
     monkeypatch.delenv("WRITE_MAX_ATTEMPTS", raising=False)
     monkeypatch.delenv("WRITE_BASE_DELAY_MS", raising=False)
     return fresh_handler()
+
+
+@pytest.fixture
+def run(handler: Handler, request: pytest.FixtureRequest) -> StepRun:
+    return StepRun.of(request, handler)
 
 
 def module_of(handler: Handler) -> dict[str, Any]:
@@ -74,8 +80,29 @@ def expected(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
+def found(
+    table: Any, index: str, condition: str, values: tuple[str, ...], extra: Any = None
+) -> list[dict[str, Any]]:
+    """The items an index query finds; the condition's placeholders take ``values`` in order."""
+    names = [word for word in condition.split() if word.startswith(":")]
+    bound = {name: {"S": value} for name, value in zip(names, values, strict=True)}
+    query = {
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": bound,
+        **(extra or {}),
+    }
+    items: list[dict[str, Any]] = table.query(TableName=TABLE, IndexName=index, **query)["Items"]
+    return items
+
+
 def sequence(record: dict[str, Any]) -> str:
     return str(record["kinesis"]["sequenceNumber"])
+
+
+def outcome(run: StepRun) -> tuple[Any, Any, Any]:
+    """The batch's ProcessedEvents, FailedEvents and SuccessRate metrics (unit, values)."""
+    metrics = run.metrics()
+    return metrics["ProcessedEvents"], metrics["FailedEvents"], metrics["SuccessRate"]
 
 
 def renumbered(record: dict[str, Any], sequence_number: str) -> dict[str, Any]:
@@ -86,20 +113,14 @@ def renumbered(record: dict[str, Any], sequence_number: str) -> dict[str, Any]:
 
 
 def test_the_sample_batch_is_written_and_reported_as_a_full_success(
-    handler: Handler,
-    table: Any,
-    puts: list[list[str]],
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
-    logs: Callable[[], list[dict[str, Any]]],
-    emitted_metrics: Callable[[], dict[str, Any]],
+    run: StepRun, table: Any, puts: list[list[str]]
 ) -> None:
-    batch = sample_event(SAMPLE)
-    assert handler(batch, lambda_context) == {"batchItemFailures": []}
+    batch = run.sample(SAMPLE)
+    assert run(batch) == {"batchItemFailures": []}
 
     assert stored(table) == expected(batch["Records"])
     assert puts == [["evt-20261102-0001", "evt-20261102-0002", "evt-20261102-0003"]]
-    metrics = emitted_metrics()
+    metrics = run.metrics()
     assert metrics.pop("ProcessingDuration")[0] == "Milliseconds"
     assert metrics == {
         "BatchSize": ("Count", [3.0]),
@@ -107,7 +128,7 @@ def test_the_sample_batch_is_written_and_reported_as_a_full_success(
         "FailedEvents": ("Count", [0.0]),
         "SuccessRate": ("Percent", [100.0]),
     }
-    [done] = [line for line in logs() if line["message"] == "stream batch processed"]
+    [done] = run.logged("stream batch processed")
     assert (done["shard_id"], done["first_sequence_number"], done["last_sequence_number"]) == (
         "shardId-000000000000",
         SEQUENCE + "8890",
@@ -116,24 +137,14 @@ def test_the_sample_batch_is_written_and_reported_as_a_full_success(
     assert (done["write_calls"], done["rejected"], done["unwritten"]) == (1, 0, 0)
 
 
-def test_the_written_items_are_found_through_both_indexes(
-    handler: Handler, table: Any, sample_event: Callable[[str], Event], lambda_context: Any
-) -> None:
-    handler(sample_event(SAMPLE), lambda_context)
+def test_the_written_items_are_found_through_both_indexes(run: StepRun, table: Any) -> None:
+    run(run.sample(SAMPLE))
 
-    by_user = table.query(
-        TableName=TABLE,
-        IndexName="ByUserTime",
-        KeyConditionExpression="userId = :u AND #t >= :since",
-        ExpressionAttributeNames={"#t": "timestamp"},
-        ExpressionAttributeValues={":u": {"S": "u-48213"}, ":since": {"S": "2026-11-02"}},
-    )["Items"]
-    by_type = table.query(
-        TableName=TABLE,
-        IndexName="ByTypeTime",
-        KeyConditionExpression="eventType = :e",
-        ExpressionAttributeValues={":e": {"S": "purchase"}},
-    )["Items"]
+    since = {"ExpressionAttributeNames": {"#t": "timestamp"}}  # a reserved word
+    by_user = found(
+        table, "ByUserTime", "userId = :u AND #t >= :s", ("u-48213", "2026-11-02"), since
+    )
+    by_type = found(table, "ByTypeTime", "eventType = :e", ("purchase",))
     assert [i["eventId"]["S"] for i in by_user] == [
         "evt-20261102-0001",
         "evt-20261102-0002",
@@ -145,24 +156,19 @@ def test_the_written_items_are_found_through_both_indexes(
 
 
 def test_the_malformed_sample_reports_its_two_bad_records_and_writes_the_two_good_ones(
-    handler: Handler,
-    table: Any,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
-    logs: Callable[[], list[dict[str, Any]]],
-    emitted_metrics: Callable[[], dict[str, Any]],
+    run: StepRun, table: Any
 ) -> None:
-    batch = sample_event(MALFORMED)
+    batch = run.sample(MALFORMED)
     good = [batch["Records"][0], batch["Records"][2]]
 
-    assert handler(batch, lambda_context) == {
+    assert run(batch) == {
         "batchItemFailures": [
             {"itemIdentifier": SEQUENCE + "8901"},
             {"itemIdentifier": SEQUENCE + "8903"},
         ]
     }
     assert stored(table) == expected(good)
-    rejected = [line for line in logs() if line["message"] == "stream record rejected"]
+    rejected = run.logged("stream record rejected")
     assert (
         [(r["sequence_number"], r["partition_key_hash"], r["reason"]) for r in rejected]
         == [
@@ -182,9 +188,8 @@ def test_the_malformed_sample_reports_its_two_bad_records_and_writes_the_two_goo
     assert {(r["level"], r["error"], r["shard_id"]) for r in rejected} == {
         ("WARNING", "InvalidStreamEvent", "shardId-000000000000")
     }
-    assert not any("u-10077" in json.dumps(line) for line in logs())  # the key is not logged
-    metrics = emitted_metrics()
-    assert (metrics["ProcessedEvents"], metrics["FailedEvents"], metrics["SuccessRate"]) == (
+    assert not any("u-10077" in json.dumps(line) for line in run.logs())  # the key is not logged
+    assert outcome(run) == (
         ("Count", [2.0]),
         ("Count", [2.0]),
         ("Percent", [50.0]),
@@ -192,21 +197,16 @@ def test_the_malformed_sample_reports_its_two_bad_records_and_writes_the_two_goo
 
 
 def test_one_bad_record_is_the_only_failure_and_the_good_ones_are_written_once(
-    handler: Handler,
-    table: Any,
-    puts: list[list[str]],
-    sample_event: Callable[[str], Event],
-    kinesis_record: Record,
-    lambda_context: Any,
+    run: StepRun, table: Any, puts: list[list[str]], kinesis_record: Record
 ) -> None:
     first, second, third = (
         renumbered(record, SEQUENCE + number)
         for record, number in zip(
-            sample_event(SAMPLE)["Records"], ("9101", "9103", "9104"), strict=True
+            run.sample(SAMPLE)["Records"], ("9101", "9103", "9104"), strict=True
         )
     )
     bad = kinesis_record(b"not json", SEQUENCE + "9102")
-    output = handler({"Records": [first, bad, second, third]}, lambda_context)
+    output = run({"Records": [first, bad, second, third]})
 
     assert output == {"batchItemFailures": [{"itemIdentifier": sequence(bad)}]}
     assert puts == [["evt-20261102-0001", "evt-20261102-0002", "evt-20261102-0003"]]
@@ -214,27 +214,20 @@ def test_one_bad_record_is_the_only_failure_and_the_good_ones_are_written_once(
 
 
 def test_when_every_record_is_bad_all_are_reported_and_nothing_raised(
-    handler: Handler,
-    table: Any,
-    puts: list[list[str]],
-    kinesis_record: Record,
-    lambda_context: Any,
-    logs: Callable[[], list[dict[str, Any]]],
-    emitted_metrics: Callable[[], dict[str, Any]],
+    run: StepRun, table: Any, puts: list[list[str]], kinesis_record: Record
 ) -> None:
     records = [
         kinesis_record(b"\x00\x01", SEQUENCE + "9001"),
         kinesis_record({"eventId": "e-1"}, SEQUENCE + "9002"),
         kinesis_record(b"[]", SEQUENCE + "9003"),
     ]
-    output = handler({"Records": records}, lambda_context)
+    output = run({"Records": records})
 
     # Powertools would raise BatchProcessingError; Lambda needs the sequence numbers instead.
     assert output == {"batchItemFailures": [{"itemIdentifier": sequence(r)} for r in records]}
     assert puts == [] and stored(table) == {}
-    assert len([line for line in logs() if line["message"] == "stream record rejected"]) == 3
-    metrics = emitted_metrics()
-    assert (metrics["ProcessedEvents"], metrics["FailedEvents"], metrics["SuccessRate"]) == (
+    assert len(run.logged("stream record rejected")) == 3
+    assert outcome(run) == (
         ("Count", [0.0]),
         ("Count", [3.0]),
         ("Percent", [0.0]),
@@ -259,54 +252,39 @@ class LeavesOver:
 
 
 def test_a_record_whose_item_stays_unwritten_is_reported(
-    handler: Handler,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    logs: Callable[[], list[dict[str, Any]]],
-    emitted_metrics: Callable[[], dict[str, Any]],
+    run: StepRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WRITE_MAX_ATTEMPTS", "3")
     monkeypatch.setenv("WRITE_BASE_DELAY_MS", "0")
     dynamodb = LeavesOver("evt-20261102-0002")
-    monkeypatch.setitem(module_of(handler), "dynamodb", lambda: dynamodb)
+    monkeypatch.setitem(module_of(run.handler), "dynamodb", lambda: dynamodb)
 
-    output = handler(sample_event(SAMPLE), lambda_context)
+    output = run(run.sample(SAMPLE))
 
     assert output == {"batchItemFailures": [{"itemIdentifier": SEQUENCE + "8891"}]}
     assert dynamodb.calls == 3
-    [warning] = [line for line in logs() if line["message"] == "stream items not written"]
+    [warning] = run.logged("stream items not written")
     assert (warning["unwritten"], warning["last_error"], warning["attempts"]) == (
         1,
         "UnprocessedItems",
         3,
     )
-    metrics = emitted_metrics()
-    assert (metrics["ProcessedEvents"], metrics["FailedEvents"]) == (
-        ("Count", [2.0]),
-        ("Count", [1.0]),
-    )
-    assert metrics["SuccessRate"][1] == [pytest.approx(200 / 3)]
+    processed, failed, rate = outcome(run)
+    assert (processed, failed) == (("Count", [2.0]), ("Count", [1.0]))
+    assert rate[1] == [pytest.approx(200 / 3)]
 
 
-def test_a_redelivered_batch_leaves_the_table_as_it_was(
-    handler: Handler, table: Any, sample_event: Callable[[str], Event], lambda_context: Any
-) -> None:
-    handler(sample_event(SAMPLE), lambda_context)
+def test_a_redelivered_batch_leaves_the_table_as_it_was(run: StepRun, table: Any) -> None:
+    run(run.sample(SAMPLE))
     first = stored(table)
-    assert handler(sample_event(SAMPLE), lambda_context) == {"batchItemFailures": []}
+    assert run(run.sample(SAMPLE)) == {"batchItemFailures": []}
     assert stored(table) == first and len(first) == 3
 
 
 def test_an_event_sent_twice_in_one_batch_is_one_put_of_the_later_record(
-    handler: Handler,
-    table: Any,
-    puts: list[list[str]],
-    sample_event: Callable[[str], Event],
-    kinesis_record: Record,
-    lambda_context: Any,
+    run: StepRun, table: Any, puts: list[list[str]], kinesis_record: Record
 ) -> None:
-    original = sample_event(SAMPLE)["Records"][0]
+    original = run.sample(SAMPLE)["Records"][0]
     resent = kinesis_record(
         {
             "eventId": "evt-20261102-0001",
@@ -316,24 +294,19 @@ def test_an_event_sent_twice_in_one_batch_is_one_put_of_the_later_record(
         },
         SEQUENCE + "8899",
     )
-    assert handler({"Records": [original, resent]}, lambda_context) == {"batchItemFailures": []}
+    assert run({"Records": [original, resent]}) == {"batchItemFailures": []}
     assert puts == [["evt-20261102-0001"]]
     assert stored(table)["evt-20261102-0001"]["sequenceNumber"] == SEQUENCE + "8899"
 
 
 def test_an_error_that_is_not_load_fails_the_whole_invocation(
-    fresh_handler: Callable[[], Handler],
-    table: Any,
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    logs: Callable[[], list[dict[str, Any]]],
+    run: StepRun, fresh_handler: Callable[[], Handler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STREAM_EVENT_TABLE", "no-such-table")
     with pytest.raises(ClientError) as caught:
-        fresh_handler()(sample_event(SAMPLE), lambda_context)
+        fresh_handler()(run.sample(SAMPLE), run.context)  # a cold start reads the table name
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
-    [error] = [line for line in logs() if line["message"] == "stream batch not written"]
+    [error] = run.logged("stream batch not written")
     assert (error["level"], error["error"], error["items"]) == (
         "ERROR",
         "ResourceNotFoundException",
@@ -344,24 +317,24 @@ def test_an_error_that_is_not_load_fails_the_whole_invocation(
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        (
-            {},
-            "STREAM_EVENT_TABLE is not set: the template must pass the StreamEventTable's name",
-        ),
+        ({}, "invalid configuration: STREAM_EVENT_TABLE is not set"),
         (
             {"STREAM_EVENT_TABLE": TABLE, "WRITE_MAX_ATTEMPTS": "zero"},
-            "WRITE_MAX_ATTEMPTS is 'zero'; set a whole number from 1 to 10 (default 5)",
+            "invalid configuration: WRITE_MAX_ATTEMPTS='zero' is not a whole number",
+        ),
+        (
+            {"STREAM_EVENT_TABLE": TABLE, "WRITE_MAX_ATTEMPTS": "0"},
+            "invalid configuration: WRITE_MAX_ATTEMPTS='0' is below the minimum 1",
         ),
         (
             {"STREAM_EVENT_TABLE": TABLE, "WRITE_BASE_DELAY_MS": "5000"},
-            "WRITE_BASE_DELAY_MS is '5000'; set a whole number from 0 to 1000 (default 50)",
+            "invalid configuration: WRITE_BASE_DELAY_MS='5000' is above the maximum 1000",
         ),
     ],
 )
 def test_a_misconfigured_function_fails_before_reading_any_record(
+    run: StepRun,
     fresh_handler: Callable[[], Handler],
-    sample_event: Callable[[str], Event],
-    lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
     env: dict[str, str],
     message: str,
@@ -371,12 +344,10 @@ def test_a_misconfigured_function_fails_before_reading_any_record(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(Exception) as caught:
-        fresh_handler()(sample_event(SAMPLE), lambda_context)
+        fresh_handler()(run.sample(SAMPLE), run.context)
     assert (type(caught.value).__name__, str(caught.value)) == ("StreamConfigurationError", message)
 
 
-def test_an_event_that_is_not_from_kinesis_is_malformed(
-    handler: Handler, lambda_context: Any
-) -> None:
+def test_an_event_that_is_not_from_kinesis_is_malformed(run: StepRun) -> None:
     with pytest.raises(MalformedEvent, match=r"^event has no Records list"):
-        handler({"detail": {}}, lambda_context)
+        run({"detail": {}})

@@ -20,7 +20,6 @@ from stream_writer import (
     MAX_BATCH_ITEMS,
     UNPROCESSED,
     WriteSettings,
-    backoff_s,
     write_items,
 )
 
@@ -228,7 +227,7 @@ def test_every_backoff_is_between_zero_and_its_capped_ceiling(
     attempt: int, base: float, cap: float, seed: int
 ) -> None:
     settings = WriteSettings(table=TABLE, base_delay_s=base, max_delay_s=cap)
-    delay = backoff_s(attempt, settings, random.Random(seed))
+    delay = settings.backoff.delay(attempt, random.Random(seed))
     assert 0 <= delay <= min(cap, base * 2 ** (attempt - 1))
 
 

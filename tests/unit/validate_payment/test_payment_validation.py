@@ -16,36 +16,18 @@ from payment_validation import (
     validate_event,
 )
 from sluice_common.errors import InvalidPayment
+from testkit.sample_events import MISSING, OPTIONAL, VALIDATED, changed
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
-class _Missing:
-    """A field left out of the event (a stable repr: both xdist workers collect the same ids)."""
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING = _Missing()
+# The sample event as published: occurredAt in Berlin time, every optional field.
+PUBLISHED = {**VALIDATED, "occurredAt": "2026-11-02T10:41:55.187+01:00", **OPTIONAL}
 
 
 def event(**changes: Any) -> dict[str, Any]:
-    """A valid payment event as published, with ``changes`` applied (MISSING removes a field)."""
-    published: dict[str, Any] = {
-        "transactionId": "pay-20261102-000417",
-        "merchantId": "m-1001",
-        "amount": "42.50",
-        "currency": "EUR",
-        "type": "PAYMENT",
-        "occurredAt": "2026-11-02T10:41:55.187+01:00",
-        "customerId": "c-88412",
-        "cardCountry": "DE",
-        "description": "Weekly groceries",
-        "schemaVersion": 1,
-    }
-    published.update(changes)
-    return {name: value for name, value in published.items() if value is not MISSING}
+    """:data:`PUBLISHED` with ``changes`` applied (MISSING removes a field)."""
+    return changed(PUBLISHED, changes)
 
 
 def validated(**changes: Any) -> dict[str, Any]:
@@ -62,18 +44,8 @@ def rejection(body: str) -> str:
 
 
 def test_a_valid_event_is_normalized_with_every_field_it_carries() -> None:
-    assert validated() == {
-        "transactionId": "pay-20261102-000417",
-        "merchantId": "m-1001",
-        "amount": "42.50",
-        "currency": "EUR",
-        "type": "PAYMENT",
-        "occurredAt": "2026-11-02T09:41:55.187Z",
-        "customerId": "c-88412",
-        "cardCountry": "DE",
-        "description": "Weekly groceries",
-        "schemaVersion": 1,
-    }
+    assert validated() == {**VALIDATED, **OPTIONAL}  # occurredAt in UTC
+    assert validated()["occurredAt"] == "2026-11-02T09:41:55.187Z"
 
 
 @pytest.mark.parametrize(
@@ -108,23 +80,15 @@ def test_an_amount_is_normalized_to_exactly_the_currencys_scale(
         ("1500", "JPY", "1500"),
         ("1.250", "KWD", "1.250"),
         ("7", "EUR", "7.00"),
+        # Exactly the digits written: as floats, 0.1 is 0.1000000000000000055... and
+        # 123456789012.3456 is 123456789012.34559631...
+        ("0.1", "EUR", "0.10"),
+        ("123456789012.3456", "CLF", "123456789012.3456"),
     ],
 )
 def test_an_amount_sent_as_a_json_number_is_read_as_a_decimal_never_a_float(
     json_number: str, currency: str, normalized: str
 ) -> None:
-    body = json.dumps(event(currency=currency, amount="AMOUNT")).replace('"AMOUNT"', json_number)
-    assert validate_body(body, now=NOW).payment["amount"] == normalized
-
-
-@pytest.mark.parametrize(
-    ("json_number", "currency", "normalized"),
-    [("0.1", "EUR", "0.10"), ("123456789012.3456", "CLF", "123456789012.3456")],
-)
-def test_an_amount_sent_as_a_json_number_keeps_exactly_the_digits_written(
-    json_number: str, currency: str, normalized: str
-) -> None:
-    # As floats: 0.1 is 0.1000000000000000055..., 123456789012.3456 is 123456789012.34559631...
     body = json.dumps(event(currency=currency, amount="AMOUNT")).replace('"AMOUNT"', json_number)
     assert validate_body(body, now=NOW).payment["amount"] == normalized
 
