@@ -32,6 +32,13 @@ BODY = b'{"row": 1}'
 TOKEN = "s3cr3t-T0ken"
 
 
+@pytest.fixture(autouse=True)
+def request_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DownstreamTimeoutSeconds' default (35 s) is more than the 30 s test context has left: the
+    handler would postpone every object before its first row."""
+    monkeypatch.setenv("DOWNSTREAM_TIMEOUT_SECONDS", "5")
+
+
 def send(api: DownstreamServer, headers: dict[str, str], sleeps: Any) -> Any:
     return send_with_retry(
         HttpDownstream(api.url, 2.0), BODY, headers, POLICY, sleep=sleeps, rng=random.Random(1)
@@ -164,4 +171,29 @@ def test_a_secret_with_a_line_break_inside_fails_the_object_and_no_log_line_hold
     assert warning["reason"] == str(raised.value)
     for text in (str(raised.value), *map(str, logs())):
         assert TOKEN not in text and "second-line" not in text
+    assert api.requests == []
+
+
+def test_an_unreadable_secret_fails_the_object_before_any_request_naming_the_grant(
+    fresh_handler: Callable[[], Handler],
+    api: DownstreamServer,
+    s3: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sluice/gone-AbCdEf"
+    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
+    monkeypatch.setenv("DOWNSTREAM_AUTH_SECRET_ARN", arn)
+    sample: dict[str, Any] = json.loads(EVENT.read_text())
+    details = sample["s3_details"]
+    s3.put_object(Bucket=details["bucket"], Key=details["key"], Body=b"id\n1\n")
+    with pytest.raises(Exception) as raised:
+        fresh_handler()(sample, lambda_context)
+    # Dead-lettered under the name the drain already knows for a misconfigured downstream.
+    assert type(raised.value).__name__ == "DownstreamMisconfigured"
+    message = str(raised.value)
+    assert f"cannot read the downstream auth token from secret {arn}" in message
+    assert "secretsmanager:GetSecretValue" in message
     assert api.requests == []

@@ -15,7 +15,8 @@ from botocore.stub import Stubber
 
 from checkpoint import CheckpointStore
 from downstream import HttpDownstream, RetryPolicy
-from object_processor import idempotency_key, process_object, revision_digest
+from object_processor import process_object
+from object_source import idempotency_key, revision_digest
 from sluice_common.errors import AccessDenied, ObjectBusy, ObjectNotFound, TransientError
 from sluice_common.events import SOURCE_EVENTBRIDGE, ObjectRef
 from sluice_local.downstream import DownstreamServer
