@@ -119,7 +119,7 @@ def test_handler_with_the_sample_event(
     monkeypatch.setenv("LEASE_TABLE", "leases")
     monkeypatch.setenv("PROCESS_FUNCTION_TIMEOUT_SECONDS", "60")
     monkeypatch.setenv("MAX_STAGGER_SECONDS", "30")
-    monkeypatch.setenv("ROUND_SECONDS", "30")
+    monkeypatch.setenv("SCALE_COOLDOWN_SECONDS", "30")
     fresh = load_handler(
         ROOT / "functions/drain_lease", "app.lambda_handler", [ROOT / "layers/common"], "t-lease"
     )
