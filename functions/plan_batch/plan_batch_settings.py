@@ -1,6 +1,9 @@
 """PlanBatch's environment, declared once: what template.yaml passes and what it may hold.
 
-Each default equals its template parameter's Default; the bounds are the parameter's.
+The settings are the planners' own (``batch_planner.StaggerSettings`` and
+``scaler.ScalerSettings``, which share the batch size) read from the environment, plus what
+only the handler needs. Each default equals its template parameter's Default; the bounds are
+the parameter's.
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ from sluice_common.settings import setting
 
 
 @dataclass(frozen=True)
-class PlanBatchSettings:
+class PlanBatchSettings(StaggerSettings, ScalerSettings):
     stagger_seconds: float = setting(
         "STAGGER_SECONDS", 1, parameter="StaggerSeconds", minimum=0, maximum=300
     )
     max_stagger_seconds: int = setting(
         "MAX_STAGGER_SECONDS", 30, parameter="MaxStaggerSeconds", minimum=0, maximum=45
     )
-    receive_batch_size: int = setting(
+    batch_size: int = setting(
         "RECEIVE_BATCH_SIZE", 10, parameter="ReceiveBatchSize", minimum=1, maximum=10
     )
     min_concurrency: int = setting(
@@ -30,7 +33,7 @@ class PlanBatchSettings:
         "MAX_CONCURRENCY", 5, parameter="MaxConcurrency", minimum=1, maximum=40
     )
     # A round's length (DrainLease reads the same variable for the lease).
-    scale_cooldown_s: float = setting(
+    cooldown_s: float = setting(
         "SCALE_COOLDOWN_SECONDS", 30, parameter="ScaleCooldownSeconds", minimum=0
     )
     # ProcessObject's timeout: a batch holds no more objects than fit in one.
@@ -41,20 +44,3 @@ class PlanBatchSettings:
     max_receive_count: int = setting(
         "MAX_RECEIVE_COUNT", 5, parameter="MaxReceiveCount", minimum=1, maximum=1000
     )
-
-    @property
-    def stagger(self) -> StaggerSettings:
-        return StaggerSettings(
-            stagger_seconds=self.stagger_seconds,
-            max_stagger_seconds=self.max_stagger_seconds,
-            batch_size=self.receive_batch_size,
-        )
-
-    @property
-    def scaling(self) -> ScalerSettings:
-        return ScalerSettings(
-            min_concurrency=self.min_concurrency,
-            max_concurrency=self.max_concurrency,
-            batch_size=self.receive_batch_size,
-            cooldown_s=self.scale_cooldown_s,
-        )

@@ -21,16 +21,15 @@ ROUND_OVER = "round over"
 
 def plan_round(event: dict[str, Any], now: float, config: PlanBatchSettings) -> dict[str, Any]:
     """State PlanRound: the next round's concurrency and each worker's plan."""
-    stagger, scaling = config.stagger, config.scaling
     object_depth = int(event.get("queueDepth") or 0)
     priority_depth = int(event.get("priorityDepth") or 0)
     queue_depth = object_depth + priority_depth  # the round's work is in both queues
     handed_over = (event.get("input") or {}).get("pace")
-    previous = Pace.from_dict(event.get("pace") or handed_over, scaling, now)
+    previous = Pace.from_dict(event.get("pace") or handed_over, config, now)
     workers = event.get("results") or []
     workers = workers if isinstance(workers, list) else []
     feedback = Feedback.from_workers(workers)
-    pace = next_pace(previous, feedback, queue_depth, now, scaling)
+    pace = next_pace(previous, feedback, queue_depth, now, config)
     # Every worker of the last round found both queues empty, and neither queue shows a
     # message now (a worker's short poll of the PriorityQueue can miss a few; this cannot).
     drained = (
@@ -40,7 +39,7 @@ def plan_round(event: dict[str, Any], now: float, config: PlanBatchSettings) -> 
         and all(isinstance(w, dict) and w.get("stopped") == QUEUE_EMPTY for w in workers)
     )
     receive = receive_size(
-        stagger,
+        config,
         queue_depth,
         pace.concurrency,
         pace.seconds_per_object,
@@ -66,7 +65,7 @@ def plan_round(event: dict[str, Any], now: float, config: PlanBatchSettings) -> 
     )
     return {
         "workers": plan_workers(
-            stagger,
+            config,
             queue_depth,
             pace.concurrency,
             receive,

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
+import downstream
 from downstream import (
     DownstreamResponse,
-    DownstreamTimeout,
-    DownstreamUnreachable,
     HttpDownstream,
     PacedDownstream,
     RetryPolicy,
@@ -98,12 +97,14 @@ def test_a_timeout_is_retried(api: DownstreamServer, sleeps: Any) -> None:
 def test_timeout_and_unreachable_raise_their_own_errors(api: DownstreamServer) -> None:
     api.configure(timeout_hold_s=1.0)
     api.script("timeout")
-    with pytest.raises(DownstreamTimeout, match=re.escape("no answer from http://127.0.0.1")):
+    with pytest.raises(
+        downstream.DownstreamTimeout, match=re.escape("no answer from http://127.0.0.1")
+    ):
         HttpDownstream(api.url, 0.2).post(BODY, HEADERS)
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(DownstreamUnreachable, match="cannot reach"):
+    with pytest.raises(downstream.DownstreamUnreachable, match="cannot reach"):
         HttpDownstream(f"http://127.0.0.1:{port}/rows", 0.5).post(BODY, HEADERS)
 
 

@@ -30,13 +30,7 @@ EVENT = Path(__file__).resolve().parents[3] / "events/process_object_s3_details.
 POLICY = RetryPolicy(max_attempts=2, base_s=0.01, cap_s=0.02)
 BODY = b'{"row": 1}'
 TOKEN = "s3cr3t-T0ken"
-
-
-@pytest.fixture(autouse=True)
-def request_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DownstreamTimeoutSeconds' default (35 s) is more than the 30 s test context has left: the
-    handler would postpone every object before its first row."""
-    monkeypatch.setenv("DOWNSTREAM_TIMEOUT_SECONDS", "5")
+MISSING = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sluice/gone-AbCdEf"
 
 
 def send(api: DownstreamServer, headers: dict[str, str], sleeps: Any) -> Any:
@@ -123,19 +117,23 @@ def handler_with_secret(
     api: DownstreamServer,
     s3: Any,
     monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[str], tuple[Handler, dict[str, Any]]]:
-    """The handler with DOWNSTREAM_AUTH_SECRET_ARN naming a secret that holds ``value``."""
+) -> Callable[[str | None], tuple[Handler, dict[str, Any]]]:
+    """The handler with DOWNSTREAM_AUTH_SECRET_ARN naming a secret that holds ``value`` (None:
+    a secret that does not exist), and the sample's object stored. The request timeout fits the
+    30 s test context (DownstreamTimeoutSeconds' default, 35 s, would postpone the object)."""
     import json
 
     import boto3
 
-    def make(value: str) -> tuple[Handler, dict[str, Any]]:
-        arn = boto3.client("secretsmanager").create_secret(
-            Name="sluice/downstream-token", SecretString=value
-        )["ARN"]
+    def make(value: str | None) -> tuple[Handler, dict[str, Any]]:
+        arn = MISSING
+        if value is not None:
+            secrets = boto3.client("secretsmanager")
+            arn = secrets.create_secret(Name="sluice/downstream-token", SecretString=value)["ARN"]
         monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
         monkeypatch.setenv("DOWNSTREAM_AUTH_SECRET_ARN", arn)
         monkeypatch.setenv("DOWNSTREAM_BACKOFF_BASE_SECONDS", "0.01")
+        monkeypatch.setenv("DOWNSTREAM_TIMEOUT_SECONDS", "5")
         sample: dict[str, Any] = json.loads(EVENT.read_text())
         details = sample["s3_details"]
         s3.put_object(Bucket=details["bucket"], Key=details["key"], Body=b"id\n1\n2\n")
@@ -145,7 +143,7 @@ def handler_with_secret(
 
 
 def test_a_secret_saved_with_a_trailing_newline_is_sent_stripped(
-    handler_with_secret: Callable[[str], tuple[Handler, dict[str, Any]]],
+    handler_with_secret: Callable[[str | None], tuple[Handler, dict[str, Any]]],
     api: DownstreamServer,
     lambda_context: Any,
 ) -> None:
@@ -155,7 +153,7 @@ def test_a_secret_saved_with_a_trailing_newline_is_sent_stripped(
 
 
 def test_a_secret_with_a_line_break_inside_fails_the_object_and_no_log_line_holds_it(
-    handler_with_secret: Callable[[str], tuple[Handler, dict[str, Any]]],
+    handler_with_secret: Callable[[str | None], tuple[Handler, dict[str, Any]]],
     api: DownstreamServer,
     lambda_context: Any,
     logs: Callable[[], list[dict[str, Any]]],
@@ -174,26 +172,27 @@ def test_a_secret_with_a_line_break_inside_fails_the_object_and_no_log_line_hold
     assert api.requests == []
 
 
-def test_an_unreadable_secret_fails_the_object_before_any_request_naming_the_grant(
-    fresh_handler: Callable[[], Handler],
+def test_the_auth_token_comes_from_secrets_manager(
+    handler_with_secret: Callable[[str | None], tuple[Handler, dict[str, Any]]],
     api: DownstreamServer,
-    s3: Any,
     lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import json
+    handler, sample = handler_with_secret("tok-123")
+    handler(sample, lambda_context)
+    assert {r.headers["Authorization"] for r in api.requests} == {"Bearer tok-123"}
 
-    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sluice/gone-AbCdEf"
-    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
-    monkeypatch.setenv("DOWNSTREAM_AUTH_SECRET_ARN", arn)
-    sample: dict[str, Any] = json.loads(EVENT.read_text())
-    details = sample["s3_details"]
-    s3.put_object(Bucket=details["bucket"], Key=details["key"], Body=b"id\n1\n")
+
+def test_an_unreadable_secret_fails_the_object_before_any_request_naming_the_grant(
+    handler_with_secret: Callable[[str | None], tuple[Handler, dict[str, Any]]],
+    api: DownstreamServer,
+    lambda_context: Any,
+) -> None:
+    handler, sample = handler_with_secret(None)
     with pytest.raises(Exception) as raised:
-        fresh_handler()(sample, lambda_context)
+        handler(sample, lambda_context)
     # Dead-lettered under the name the drain already knows for a misconfigured downstream.
     assert type(raised.value).__name__ == "DownstreamMisconfigured"
     message = str(raised.value)
-    assert f"cannot read the downstream auth token from secret {arn}" in message
+    assert f"cannot read the downstream auth token from secret {MISSING}" in message
     assert "secretsmanager:GetSecretValue" in message
     assert api.requests == []

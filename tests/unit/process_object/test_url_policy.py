@@ -18,13 +18,6 @@ SAMPLE = Path(__file__).resolve().parents[3] / "events/process_object_s3_details
 CSV = b"id,amount\n1,9.99\n"
 
 
-@pytest.fixture(autouse=True)
-def request_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DownstreamTimeoutSeconds' default (35 s) is more than the 30 s test context has left: the
-    handler would postpone every object before its first row."""
-    monkeypatch.setenv("DOWNSTREAM_TIMEOUT_SECONDS", "5")
-
-
 def sample(s3: Any, *, stored: bool) -> dict[str, Any]:
     event: dict[str, Any] = json.loads(SAMPLE.read_text())
     if stored:
@@ -97,6 +90,7 @@ def test_plain_http_to_loopback_still_delivers(
     lambda_context: Any,
 ) -> None:
     monkeypatch.setenv("DOWNSTREAM_API_URL", api.url.replace("127.0.0.1", host) + "/rows")
+    monkeypatch.setenv("DOWNSTREAM_TIMEOUT_SECONDS", "5")  # the default, 35 s, outlasts the context
     summary = fresh_handler()(sample(s3, stored=True), lambda_context)
     assert summary["rows_sent"] == 1 and len(api.requests) == 1
 
