@@ -55,12 +55,12 @@ def put_object_named_in(s3: Any, sample: dict[str, Any]) -> str:
 )
 def test_sample_events_process_the_object_they_name(
     name: str,
+    logs: Callable[[], list[dict[str, Any]]],
+    emitted_metrics: Callable[[], dict[str, Any]],
     handler: Handler,
     s3: Any,
     api: DownstreamServer,
     lambda_context: Any,
-    logs: Callable[[], list[dict[str, Any]]],
-    emitted_metrics: Callable[[], dict[str, Any]],
 ) -> None:
     sample = event(name)
     key = put_object_named_in(s3, sample)
