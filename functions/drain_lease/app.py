@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from drain_lease_settings import DrainLeaseSettings
 from lease import LeaseSettings, hold, release
 from sluice_common.errors import MalformedEvent
 from sluice_common.observability import logger, tracer
+from sluice_common.settings import load
 
 
+# One of each per container: the settings and the DynamoDB client are reused.
 @cache
 def settings() -> LeaseSettings:
-    return LeaseSettings(
-        table=os.environ["LEASE_TABLE"],
-        function_timeout_s=float(os.environ["PROCESS_FUNCTION_TIMEOUT_SECONDS"]),
-        max_stagger_s=float(os.environ["MAX_STAGGER_SECONDS"]),
-        round_s=float(os.environ["ROUND_SECONDS"]),
-    )
+    return load(DrainLeaseSettings)
 
 
 @cache

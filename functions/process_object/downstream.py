@@ -1,4 +1,9 @@
-"""The downstream API: real HTTP or a simulated one, and the retry policy around either."""
+"""The downstream API: real HTTP or a simulated one, and the retry loop around either.
+
+The loop is the row's own (it stops for the time budget and resumes from the checkpoint); how
+long to wait and which answers are worth another attempt come from sluice_common.retry, the
+same as every other outbound call.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 from sluice_common.errors import SluiceError
 from sluice_common.redact import header_value_problem, safe_error, safe_url
+from sluice_common.retry import RETRYABLE_STATUS, Backoff, parse_retry_after
 from sluice_common.urls import REPLY_LIMIT, UrlNotAllowed, checked_url
-
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-# One generator per container: seeding one per row cost a third of the row loop's time.
-_JITTER = random.Random()  # noqa: S311 - jitter, not security
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class DownstreamUnreachable(Exception):
 
 
 class DownstreamMisconfigured(SluiceError):
-    """The request cannot be built: the auth token or another header value is not valid HTTP.
+    """The request cannot be built: the URL is not allowed, the auth secret cannot be read, or
+    the auth token or another header value is not valid HTTP.
 
     Every row would fail the same way, so the object fails at once (no retries), with a message
     that names the header or secret and the problem, never the value.
@@ -67,20 +69,6 @@ class Downstream(Protocol):
         ...
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> DownstreamResponse: ...
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -309,7 +297,13 @@ class PacedDownstream:
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Backoff):
+    """A row's attempts and the full-jitter backoff between them (sluice_common.retry).
+
+    The defaults are the template's (DownstreamMaxAttempts, DownstreamBackoffBaseSeconds,
+    DownstreamBackoffMaxSeconds), for callers that build one without the settings.
+    """
+
     max_attempts: int = 5
     base_s: float = 0.2
     cap_s: float = 10.0
@@ -345,11 +339,6 @@ class SendResult:
         return not self.ok and not self.unfinished
 
 
-def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
-    """Full jitter: uniform(0, min(cap, base * 2**(attempt-1)))."""
-    return rng.uniform(0, min(policy.cap_s, policy.base_s * 2 ** (attempt - 1)))
-
-
 def send_with_retry(
     downstream: Downstream,
     body: bytes,
@@ -379,7 +368,6 @@ def send_with_retry(
 
     Raises :class:`DownstreamMisconfigured` before any request when a header cannot be sent.
     """
-    rng = rng or _JITTER
     headers = checked_headers(headers)
     if attempts_made >= policy.max_attempts:
         return SendResult(
@@ -420,9 +408,7 @@ def send_with_retry(
             retry_after = response.retry_after
         latency += _since(started)
         if attempt < policy.max_attempts:
-            wait = backoff_delay(policy, attempt, rng)
-            if retry_after is not None:
-                wait = max(wait, min(retry_after, policy.cap_s))
+            wait = policy.delay(attempt, rng, retry_after)
             backoff = True
     return SendResult(False, status, attempt, f"{error} after {attempt} attempts", latency)
 

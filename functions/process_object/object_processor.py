@@ -1,7 +1,9 @@
 """Process one object: stream its rows and send each to the downstream API, within a time budget.
 
 Takes its S3 client, downstream and checkpoint store as arguments (no boto3 import at module
-level), so it runs the same against AWS, the emulator, or test doubles.
+level), so it runs the same against AWS, the emulator, or test doubles. The revision and its
+bytes come from object_source, the time budget and checkpoint cadence from object_budget; this
+module is the row loop between them.
 
 An invocation works until its budget (``Budget``: Lambda's deadline, and the drain round's stop
 time) no longer fits one more attempt, then saves its checkpoint and returns ``unfinished``: that
@@ -20,7 +22,6 @@ row is in doubt.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
@@ -39,36 +40,18 @@ from checkpoint import (
 from csv_rows import CsvLimits, CsvReader, Resume, RowError
 from downstream import Downstream, RetryPolicy, send_with_retry
 from key_prefix import KeyPrefix
-from sluice_common.errors import (
-    AccessDenied,
-    NoProgress,
-    ObjectNotFound,
-    TransientError,
+from object_budget import Budget, CheckpointPolicy
+from object_source import (
+    ObjectChanged,
+    Revision,
+    head_object,
+    named_version,
+    open_range,
+    revision_digest,
 )
+from sluice_common.errors import NoProgress, TransientError
 from sluice_common.events import ObjectRef
 from sluice_common.observability import logger
-
-_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
-_DENIED = {"AccessDenied", "403", "AllAccessDisabled", "KMS.AccessDeniedException"}
-_CHANGED = {"PreconditionFailed", "412"}
-_TRANSIENT = {
-    "SlowDown",
-    "ServiceUnavailable",
-    "InternalError",
-    "RequestTimeout",
-    "RequestTimeTooSkewed",
-    "Throttling",
-    "ThrottlingException",
-    "500",
-    "503",
-}
-# A pinned version can vanish while its message waits (a dead letter is kept 14 days): say how.
-_GONE = (
-    " (deleted, or expired as a noncurrent version after NoncurrentVersionExpirationDays"
-    " when the object was overwritten)"
-)
-# Left for the last checkpoint write and the response after the last attempt's worst case.
-STOP_MARGIN_SECONDS = 1.0
 
 
 @dataclass
@@ -101,159 +84,6 @@ class ObjectSummary:
         return asdict(self)
 
 
-@dataclass
-class Budget:
-    """When this invocation must stop.
-
-    An attempt starts only if its wait plus one whole request (``request_s``,
-    DownstreamTimeoutSeconds) ends by ``stop_at`` (Lambda's deadline less STOP_MARGIN_SECONDS),
-    and only while the drain's round lasts (``start_until``, its ``start_by``): no attempt
-    starts after the round, so the round waits on at most one request per worker, never on a
-    whole invocation.
-    """
-
-    stop_at: float
-    request_s: float
-    lease_until: float  # the holder's own deadline: its lease never outlives it
-    start_until: float = float("inf")
-    clock: Callable[[], float] = time.time
-
-    def fits(self, wait_s: float) -> bool:
-        """Whether waiting ``wait_s`` then one whole request fits."""
-        start = self.clock() + wait_s
-        return start <= self.start_until and start + self.request_s <= self.stop_at
-
-    def left(self) -> float:
-        return min(self.stop_at, self.start_until) - self.clock()
-
-    @classmethod
-    def unlimited(cls, request_s: float = 0.0) -> Budget:
-        return cls(stop_at=float("inf"), request_s=request_s, lease_until=time.time() + 900)
-
-
-@dataclass(frozen=True)
-class CheckpointPolicy:
-    rows: int = 1  # CheckpointRows
-    seconds: float = 10.0  # CheckpointSeconds
-    no_progress_limit: int = 5  # NoProgressLimit
-
-
-@dataclass(frozen=True)
-class Revision:
-    key: str  # the key the object was found under
-    revision: str  # version id, else ETag
-    etag: str
-    size: int
-    version_id: str | None  # a real version id to pin reads to
-
-
-def idempotency_key(ref: ObjectRef, row: int, revision: str | None = None) -> str:
-    """Same object content + row -> same key, so a repeat is dropped (here and downstream)."""
-    return f"{revision_digest(ref, revision)}-{row}"
-
-
-def revision_digest(ref: ObjectRef, revision: str | None = None) -> str:
-    """The revision's digest: names its checkpoint item and prefixes its rows' keys."""
-    revision = _version_id(revision) or _version_id(ref.version_id) or ref.etag or ""
-    return hashlib.sha256(f"{ref.bucket}/{ref.key}/{revision}".encode()).hexdigest()
-
-
-def _version_id(value: Any) -> str | None:
-    """A version id that names one revision, else None. S3 answers "null" (events, GetObject,
-    HeadObject) for objects written while versioning is suspended or before it was enabled; in
-    a suspended bucket every overwrite is "null" again, so it cannot tell revisions apart."""
-    return value if isinstance(value, str) and value and value != "null" else None
-
-
-def _s3_error(exc: Exception, ref: ObjectRef, key: str) -> Exception | None:
-    """The typed error for an S3 ClientError; None for a missing key (try the next candidate)."""
-    response = getattr(exc, "response", {})
-    code = str(response.get("Error", {}).get("Code", ""))
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    if code in _NOT_FOUND:
-        return None
-    if code == "NoSuchBucket":
-        return ObjectNotFound(f"bucket {ref.bucket} no longer exists ({ref.uri})")
-    if code in {"NoSuchVersion", "405", "MethodNotAllowed"}:
-        return ObjectNotFound(f"version {ref.version_id} of {ref.uri} no longer exists{_GONE}")
-    if code == "InvalidObjectState":
-        return ObjectNotFound(f"{ref.uri} is in an archive storage class: restore it, then redrive")
-    if code in _DENIED:
-        return AccessDenied(
-            f"{ref.uri}: the function's role may not read it ({code}); grant s3:GetObject"
-            " (and kms:Decrypt for SSE-KMS objects)"
-        )
-    if code in _TRANSIENT or status >= 500:
-        return TransientError(f"S3 answered {code} for {ref.uri}: try again")
-    return exc
-
-
-def head_object(s3_client: Any, ref: ObjectRef, keys: list[str]) -> Revision:
-    """The revision to process: the event's version when it names one, else what is current,
-    under the first of ``keys`` (``ref``'s key candidates this pipeline may read) that exists."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    pinned = _version_id(ref.version_id)
-    last_missing: str | None = None
-    for key in keys:
-        params: dict[str, Any] = {"Bucket": ref.bucket, "Key": key}
-        # "null" pins nothing: read the current object and key its rows by its ETag, as for a
-        # never-versioned bucket (VersionId=null could return an older null version).
-        if pinned:
-            params["VersionId"] = pinned
-        try:
-            response = s3_client.head_object(**params)
-        except ClientError as exc:
-            error = _s3_error(exc, ref, key)
-            if error is None:
-                last_missing = key
-                continue
-            raise error from None
-        except BotoCoreError as exc:
-            raise TransientError(f"could not reach S3 for {ref.uri}: {exc}") from None
-        etag = str(response.get("ETag") or ref.etag or "").strip('"')
-        version = _version_id(response.get("VersionId"))
-        return Revision(
-            key=key,
-            revision=version or etag,
-            etag=etag,
-            size=int(response.get("ContentLength", 0)),
-            version_id=version,
-        )
-    if pinned:
-        # HeadObject answers a bare 404 (no error code) for a version that is gone, too.
-        raise ObjectNotFound(
-            f"version {pinned} of s3://{ref.bucket}/{last_missing} no longer exists{_GONE}"
-        )
-    raise ObjectNotFound(f"s3://{ref.bucket}/{last_missing} was deleted before processing")
-
-
-class ObjectChanged(Exception):
-    """The object was overwritten between HeadObject and GetObject (If-Match failed)."""
-
-
-def open_range(s3_client: Any, ref: ObjectRef, revision: Revision, offset: int) -> Any:
-    """The revision's body from ``offset`` on; ObjectChanged when it is no longer current."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    params: dict[str, Any] = {"Bucket": ref.bucket, "Key": revision.key}
-    if revision.version_id:
-        params["VersionId"] = revision.version_id
-    if revision.etag:
-        params["IfMatch"] = f'"{revision.etag}"'
-    if offset:
-        params["Range"] = f"bytes={offset}-"
-    try:
-        return s3_client.get_object(**params)["Body"]
-    except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code", "")) in _CHANGED:
-            raise ObjectChanged from None
-        error = _s3_error(exc, ref, revision.key)
-        raise (error or ObjectNotFound(f"{ref.uri} was deleted during processing")) from None
-    except BotoCoreError as exc:
-        raise TransientError(f"could not reach S3 for {ref.uri}: {exc}") from None
-
-
 def process_object(
     s3_client: Any,
     downstream: Downstream,
@@ -281,7 +111,7 @@ def process_object(
     for _ in range(3):
         revision = head_object(s3_client, ref, keys)
         if (
-            _version_id(ref.version_id) is None
+            named_version(ref.version_id) is None
             and ref.etag
             and ref.etag.strip('"') != revision.etag
         ):

@@ -35,14 +35,12 @@ T0 = datetime(2024, 1, 15, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
+    """The lease table as template.yaml declares it (LeaseTable), named "leases"."""
+    declared = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]["LeaseTable"]
+    schema = ("AttributeDefinitions", "KeySchema", "BillingMode")
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="leases",
-            AttributeDefinitions=[{"AttributeName": "lease", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "lease", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        client.create_table(TableName="leases", **{k: declared["Properties"][k] for k in schema})
         yield client
 
 
@@ -119,7 +117,7 @@ def test_handler_with_the_sample_event(
     monkeypatch.setenv("LEASE_TABLE", "leases")
     monkeypatch.setenv("PROCESS_FUNCTION_TIMEOUT_SECONDS", "60")
     monkeypatch.setenv("MAX_STAGGER_SECONDS", "30")
-    monkeypatch.setenv("ROUND_SECONDS", "30")
+    monkeypatch.setenv("SCALE_COOLDOWN_SECONDS", "30")
     fresh = load_handler(
         ROOT / "functions/drain_lease", "app.lambda_handler", [ROOT / "layers/common"], "t-lease"
     )

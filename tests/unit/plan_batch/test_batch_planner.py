@@ -275,36 +275,30 @@ def test_sample_round_event_plans_workers_from_depth_and_feedback(lambda_context
     assert {w["receive"] for w in planned["workers"]} == {10}  # deep backlog, ~4 s objects
 
 
+# A worker's result when it found both queues empty.
+EMPTY = {"stopped": "queue empty", "totals": {}, "last": []}
+
+
+def _round_event(**fields: Any) -> dict[str, Any]:
+    """PlanRound's input with both queues empty and no pace yet; ``fields`` replace or add."""
+    event = {"action": "round", "queueDepth": 0, "priorityDepth": 0, "pace": {}, "input": {}}
+    return {**event, "deadline": 1.0, **fields}
+
+
 def test_a_round_after_workers_found_the_queues_empty_says_drained(lambda_context: Any) -> None:
-    empty = {"stopped": "queue empty", "totals": {}, "last": []}
-    event = {
-        "action": "round",
-        "queueDepth": 0,
-        "priorityDepth": 0,
-        "deadline": 1.0,
-        "pace": {},
-        "input": {},
-    }
-    assert handler({**event, "results": [empty, empty]}, lambda_context)["drained"] is True
-    late = {**empty, "stopped": "round over"}
-    assert handler({**event, "results": [empty, late]}, lambda_context)["drained"] is False
+    event = _round_event()
+    assert handler({**event, "results": [EMPTY, EMPTY]}, lambda_context)["drained"] is True
+    late = {**EMPTY, "stopped": "round over"}
+    assert handler({**event, "results": [EMPTY, late]}, lambda_context)["drained"] is False
     assert handler({**event, "results": []}, lambda_context)["drained"] is False  # first round
 
 
 def test_messages_on_the_priority_queue_keep_the_drain_going(lambda_context: Any) -> None:
     # Every worker's poll came back empty, but the PriorityQueue's depth says otherwise (a
     # short poll samples only some SQS servers): another round, which long-polls it.
-    empty = {"stopped": "queue empty", "totals": {}, "last": []}
-    event = {
-        "action": "round",
-        "queueDepth": 0,
-        "priorityDepth": 2,
-        "deadline": 100.0,
-        "objectStartBy": 135.0,
-        "pace": {},
-        "input": {},
-        "results": [empty, empty],
-    }
+    event = _round_event(
+        priorityDepth=2, deadline=100.0, objectStartBy=135.0, results=[EMPTY, EMPTY]
+    )
     planned = handler(event, lambda_context)
     assert planned["drained"] is False
     assert planned["workers"]

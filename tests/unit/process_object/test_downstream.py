@@ -11,18 +11,16 @@ from typing import Any
 
 import pytest
 
+import downstream
 from downstream import (
     DownstreamResponse,
-    DownstreamTimeout,
-    DownstreamUnreachable,
     HttpDownstream,
     PacedDownstream,
     RetryPolicy,
     SimulatedDownstream,
-    backoff_delay,
-    parse_retry_after,
     send_with_retry,
 )
+from sluice_common.retry import Backoff
 from sluice_local.downstream import DownstreamServer
 
 POLICY = RetryPolicy(max_attempts=4, base_s=0.5, cap_s=8)
@@ -99,32 +97,33 @@ def test_a_timeout_is_retried(api: DownstreamServer, sleeps: Any) -> None:
 def test_timeout_and_unreachable_raise_their_own_errors(api: DownstreamServer) -> None:
     api.configure(timeout_hold_s=1.0)
     api.script("timeout")
-    with pytest.raises(DownstreamTimeout, match=re.escape("no answer from http://127.0.0.1")):
+    with pytest.raises(
+        downstream.DownstreamTimeout, match=re.escape("no answer from http://127.0.0.1")
+    ):
         HttpDownstream(api.url, 0.2).post(BODY, HEADERS)
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(DownstreamUnreachable, match="cannot reach"):
+    with pytest.raises(downstream.DownstreamUnreachable, match="cannot reach"):
         HttpDownstream(f"http://127.0.0.1:{port}/rows", 0.5).post(BODY, HEADERS)
 
 
-def test_retry_after_accepts_seconds_and_http_dates() -> None:
-    now = time.time()
-    assert parse_retry_after("7") == 7
-    assert parse_retry_after(formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)
-    assert parse_retry_after(formatdate(now - 30, usegmt=True), now=now) == 0
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after(None) is None
+def test_an_http_date_retry_after_is_honoured(api: DownstreamServer, sleeps: Any) -> None:
+    # The header is read by sluice_common.retry (tests/unit/common/test_retry.py): a date 3 s
+    # ahead (whole seconds) is a wait of 2-3 s, not "unreadable" and so a bare backoff.
+    api.script((503, {"Retry-After": formatdate(time.time() + 3, usegmt=True)}))
+    result = send(api, sleeps)
+    assert result.ok and result.attempts == 2
+    assert 1 <= sleeps[0] <= 3
 
 
-def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:
+def test_the_row_policy_is_the_shared_backoff_with_the_templates_defaults() -> None:
+    # The jitter and the Retry-After cap are sluice_common.retry's, tested there.
+    assert isinstance(POLICY, Backoff)
+    assert RetryPolicy() == RetryPolicy(max_attempts=5, base_s=0.2, cap_s=10.0)
     rng = random.Random(3)
-    policy = RetryPolicy(max_attempts=10, base_s=0.1, cap_s=1.0)
-    for attempt in range(1, 10):
-        delays = [backoff_delay(policy, attempt, rng) for _ in range(200)]
-        ceiling = min(1.0, 0.1 * 2 ** (attempt - 1))
-        assert max(delays) <= ceiling
-        assert min(delays) < ceiling / 4  # jitter reaches down near zero
+    assert all(0 <= POLICY.delay(3, rng) <= 2.0 for _ in range(100))  # min(8, 0.5 * 2**2)
+    assert POLICY.delay(1, rng, retry_after=120) == POLICY.cap_s
 
 
 def test_simulated_downstream_fails_at_its_configured_rate(sleeps: Any) -> None:

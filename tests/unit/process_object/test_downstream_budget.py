@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from test_downstream import BODY, HEADERS, POLICY  # the same row, headers and retry policy
 
 import downstream as downstream_module
 from downstream import (
@@ -25,15 +26,11 @@ from downstream import (
     DownstreamTimeout,
     HttpDownstream,
     PacedDownstream,
-    RetryPolicy,
     SendResult,
     SimulatedDownstream,
     send_with_retry,
 )
 
-POLICY = RetryPolicy(max_attempts=4, base_s=0.5, cap_s=8)
-BODY = b'{"row": 1}'
-HEADERS = {"Content-Type": "application/json", "Idempotency-Key": "k1"}
 NOW = 1_700_000_000.0  # epoch seconds on the fake clock
 
 

@@ -30,6 +30,7 @@ EVENT = Path(__file__).resolve().parents[3] / "events/process_object_s3_details.
 POLICY = RetryPolicy(max_attempts=2, base_s=0.01, cap_s=0.02)
 BODY = b'{"row": 1}'
 TOKEN = "s3cr3t-T0ken"
+MISSING = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sluice/gone-AbCdEf"
 
 
 def send(api: DownstreamServer, headers: dict[str, str], sleeps: Any) -> Any:
@@ -116,19 +117,23 @@ def handler_with_secret(
     api: DownstreamServer,
     s3: Any,
     monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[str], tuple[Handler, dict[str, Any]]]:
-    """The handler with DOWNSTREAM_AUTH_SECRET_ARN naming a secret that holds ``value``."""
+) -> Callable[[str | None], tuple[Handler, dict[str, Any]]]:
+    """The handler with DOWNSTREAM_AUTH_SECRET_ARN naming a secret that holds ``value`` (None:
+    a secret that does not exist), and the sample's object stored. The request timeout fits the
+    30 s test context (DownstreamTimeoutSeconds' default, 35 s, would postpone the object)."""
     import json
 
     import boto3
 
-    def make(value: str) -> tuple[Handler, dict[str, Any]]:
-        arn = boto3.client("secretsmanager").create_secret(
-            Name="sluice/downstream-token", SecretString=value
-        )["ARN"]
+    def make(value: str | None) -> tuple[Handler, dict[str, Any]]:
+        arn = MISSING
+        if value is not None:
+            secrets = boto3.client("secretsmanager")
+            arn = secrets.create_secret(Name="sluice/downstream-token", SecretString=value)["ARN"]
         monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
         monkeypatch.setenv("DOWNSTREAM_AUTH_SECRET_ARN", arn)
         monkeypatch.setenv("DOWNSTREAM_BACKOFF_BASE_SECONDS", "0.01")
+        monkeypatch.setenv("DOWNSTREAM_TIMEOUT_SECONDS", "5")
         sample: dict[str, Any] = json.loads(EVENT.read_text())
         details = sample["s3_details"]
         s3.put_object(Bucket=details["bucket"], Key=details["key"], Body=b"id\n1\n2\n")
@@ -138,7 +143,7 @@ def handler_with_secret(
 
 
 def test_a_secret_saved_with_a_trailing_newline_is_sent_stripped(
-    handler_with_secret: Callable[[str], tuple[Handler, dict[str, Any]]],
+    handler_with_secret: Callable[[str | None], tuple[Handler, dict[str, Any]]],
     api: DownstreamServer,
     lambda_context: Any,
 ) -> None:
@@ -148,7 +153,7 @@ def test_a_secret_saved_with_a_trailing_newline_is_sent_stripped(
 
 
 def test_a_secret_with_a_line_break_inside_fails_the_object_and_no_log_line_holds_it(
-    handler_with_secret: Callable[[str], tuple[Handler, dict[str, Any]]],
+    handler_with_secret: Callable[[str | None], tuple[Handler, dict[str, Any]]],
     api: DownstreamServer,
     lambda_context: Any,
     logs: Callable[[], list[dict[str, Any]]],
@@ -164,4 +169,30 @@ def test_a_secret_with_a_line_break_inside_fails_the_object_and_no_log_line_hold
     assert warning["reason"] == str(raised.value)
     for text in (str(raised.value), *map(str, logs())):
         assert TOKEN not in text and "second-line" not in text
+    assert api.requests == []
+
+
+def test_the_auth_token_comes_from_secrets_manager(
+    handler_with_secret: Callable[[str | None], tuple[Handler, dict[str, Any]]],
+    api: DownstreamServer,
+    lambda_context: Any,
+) -> None:
+    handler, sample = handler_with_secret("tok-123")
+    handler(sample, lambda_context)
+    assert {r.headers["Authorization"] for r in api.requests} == {"Bearer tok-123"}
+
+
+def test_an_unreadable_secret_fails_the_object_before_any_request_naming_the_grant(
+    handler_with_secret: Callable[[str | None], tuple[Handler, dict[str, Any]]],
+    api: DownstreamServer,
+    lambda_context: Any,
+) -> None:
+    handler, sample = handler_with_secret(None)
+    with pytest.raises(Exception) as raised:
+        handler(sample, lambda_context)
+    # Dead-lettered under the name the drain already knows for a misconfigured downstream.
+    assert type(raised.value).__name__ == "DownstreamMisconfigured"
+    message = str(raised.value)
+    assert f"cannot read the downstream auth token from secret {MISSING}" in message
+    assert "secretsmanager:GetSecretValue" in message
     assert api.requests == []

@@ -12,7 +12,7 @@ import pytest
 
 import checkpoint
 from checkpoint import LegacyRecords
-from object_processor import idempotency_key, revision_digest
+from object_source import idempotency_key, revision_digest
 from sluice_common.events import ObjectRef
 
 BUCKET = "sluice-demo-bucket"

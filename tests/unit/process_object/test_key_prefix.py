@@ -82,6 +82,7 @@ def test_the_handler_refuses_a_key_outside_object_key_prefix_before_s3(
     )
     monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
     monkeypatch.setenv("OBJECT_KEY_PREFIX", "incoming/")
+    monkeypatch.setenv("DOWNSTREAM_TIMEOUT_SECONDS", "5")  # the default, 35 s, outlasts the context
     event = {"s3_details": {"bucket": BUCKET, "key": "elsewhere/payroll.csv"}}
     with pytest.raises(AccessDenied) as denied:
         fresh_handler()(event, lambda_context)
@@ -111,6 +112,7 @@ def test_the_sample_events_pass_a_prefix_that_covers_their_keys(
     sample = json.loads((EVENTS / name).read_text())
     monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
     monkeypatch.setenv("OBJECT_KEY_PREFIX", "incoming/")
+    monkeypatch.setenv("DOWNSTREAM_TIMEOUT_SECONDS", "5")  # the default, 35 s, outlasts the context
     if rows_sent is None:  # the object is not there: S3 was asked
         with pytest.raises(ObjectNotFound):
             fresh_handler()(sample, lambda_context)

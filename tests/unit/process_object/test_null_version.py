@@ -13,7 +13,8 @@ import boto3
 
 from checkpoint import CheckpointStore
 from downstream import HttpDownstream, RetryPolicy
-from object_processor import idempotency_key, process_object
+from object_processor import process_object
+from object_source import idempotency_key
 from sluice_common.events import ObjectRef, parse_object_ref
 from sluice_local.downstream import DownstreamServer
 

@@ -15,7 +15,8 @@ from botocore.stub import Stubber
 
 from checkpoint import CheckpointStore
 from downstream import HttpDownstream, RetryPolicy
-from object_processor import idempotency_key, process_object, revision_digest
+from object_processor import process_object
+from object_source import idempotency_key, revision_digest
 from sluice_common.errors import AccessDenied, ObjectBusy, ObjectNotFound, TransientError
 from sluice_common.events import SOURCE_EVENTBRIDGE, ObjectRef
 from sluice_local.downstream import DownstreamServer
@@ -101,6 +102,7 @@ def test_a_pinned_version_is_read_even_after_overwrite(s3: Any, api: DownstreamS
 
 
 HEAD = {"ETag": '"e1"', "ContentLength": 10, "VersionId": "v9"}
+GONE = "(deleted, or expired as a noncurrent"
 
 
 class NoApi:
@@ -113,46 +115,33 @@ class NoApi:
 
 
 @pytest.mark.parametrize(
-    ("code", "status", "error", "hint"),
+    ("operation", "code", "status", "error", "hint"),
     [
         # HeadObject answers without a body: S3's error code is the bare status.
-        ("403", 403, AccessDenied, "grant s3:GetObject"),
-        ("503", 503, TransientError, "try again"),
-        ("500", 500, TransientError, "try again"),
-        ("SlowDown", 503, TransientError, "try again"),
-        ("405", 405, ObjectNotFound, "version v9 of"),  # the version is a delete marker
-        ("404", 404, ObjectNotFound, "k.csv no longer exists (deleted, or expired as a noncurrent"),
-        ("NoSuchBucket", 404, ObjectNotFound, "bucket sluice-demo-bucket no longer exists"),
+        ("head", "403", 403, AccessDenied, "grant s3:GetObject"),
+        ("head", "503", 503, TransientError, "try again"),
+        ("head", "500", 500, TransientError, "try again"),
+        ("head", "SlowDown", 503, TransientError, "try again"),
+        ("head", "405", 405, ObjectNotFound, "version v9 of"),  # the version is a delete marker
+        ("head", "404", 404, ObjectNotFound, f"k.csv no longer exists {GONE}"),
+        ("head", "NoSuchBucket", 404, ObjectNotFound, "bucket sluice-demo-bucket no longer exists"),
+        # GetObject, after HeadObject succeeded.
+        ("get", "AccessDenied", 403, AccessDenied, "grant s3:GetObject"),
+        ("get", "KMS.AccessDeniedException", 400, AccessDenied, "kms:Decrypt"),
+        ("get", "SlowDown", 503, TransientError, "try again"),
+        ("get", "InvalidObjectState", 403, ObjectNotFound, "restore it, then redrive"),
+        ("get", "NoSuchVersion", 404, ObjectNotFound, "after NoncurrentVersionExpirationDays"),
+        ("get", "NoSuchKey", 404, ObjectNotFound, "was deleted during processing"),
     ],
 )
-def test_head_object_errors_become_typed_errors_with_a_hint(
-    code: str, status: int, error: type[Exception], hint: str
+def test_s3_errors_become_typed_errors_with_a_hint(
+    operation: str, code: str, status: int, error: type[Exception], hint: str
 ) -> None:
     client = boto3.client("s3", region_name="us-east-1")
     with Stubber(client) as stub:
-        stub.add_client_error("head_object", code, "from S3", http_status_code=status)
-        with pytest.raises(error, match=re.escape(hint)):
-            process_object(client, NoApi(), ObjectRef(BUCKET, "k.csv", version_id="v9"), POLICY)
-
-
-@pytest.mark.parametrize(
-    ("code", "status", "error", "hint"),
-    [
-        ("AccessDenied", 403, AccessDenied, "grant s3:GetObject"),
-        ("KMS.AccessDeniedException", 400, AccessDenied, "kms:Decrypt"),
-        ("SlowDown", 503, TransientError, "try again"),
-        ("InvalidObjectState", 403, ObjectNotFound, "restore it, then redrive"),
-        ("NoSuchVersion", 404, ObjectNotFound, "after NoncurrentVersionExpirationDays"),
-        ("NoSuchKey", 404, ObjectNotFound, "was deleted during processing"),
-    ],
-)
-def test_get_object_errors_after_head_become_typed_errors_with_a_hint(
-    code: str, status: int, error: type[Exception], hint: str
-) -> None:
-    client = boto3.client("s3", region_name="us-east-1")
-    with Stubber(client) as stub:
-        stub.add_response("head_object", HEAD)  # HeadObject succeeds; GetObject does not
-        stub.add_client_error("get_object", code, "from S3", http_status_code=status)
+        if operation == "get":
+            stub.add_response("head_object", HEAD)  # HeadObject succeeds; GetObject does not
+        stub.add_client_error(f"{operation}_object", code, "from S3", http_status_code=status)
         with pytest.raises(error, match=re.escape(hint)):
             process_object(client, NoApi(), ObjectRef(BUCKET, "k.csv", version_id="v9"), POLICY)
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,13 @@ EVENTS = Path(__file__).resolve().parents[3] / "events"
 CSV = b'\xef\xbb\xbfid,amount\n1,9.99\n2,"1,000.00"\n'
 
 
-@pytest.fixture
-def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON log lines the handler writes (Powertools' handler, its formatter, a buffer)."""
-    from sluice_common.observability import logger
-
-    buffer = io.StringIO()
-    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
-    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line]
-    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+def use_local_api(api: DownstreamServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler pointed at the local API, with short backoffs, and a request timeout the 30 s
+    test context has room for (DownstreamTimeoutSeconds' default, 35 s, would postpone every
+    object before its first row)."""
+    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
+    monkeypatch.setenv("DOWNSTREAM_BACKOFF_BASE_SECONDS", "0.01")
+    monkeypatch.setenv("DOWNSTREAM_TIMEOUT_SECONDS", "5")
 
 
 def event(name: str) -> dict[str, Any]:
@@ -42,8 +39,7 @@ def handler(
     s3: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Handler:
-    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
-    monkeypatch.setenv("DOWNSTREAM_BACKOFF_BASE_SECONDS", "0.01")
+    use_local_api(api, monkeypatch)
     return fresh_handler()
 
 
@@ -59,12 +55,12 @@ def put_object_named_in(s3: Any, sample: dict[str, Any]) -> str:
 )
 def test_sample_events_process_the_object_they_name(
     name: str,
+    logs: Callable[[], list[dict[str, Any]]],
+    emitted_metrics: Callable[[], dict[str, Any]],
     handler: Handler,
     s3: Any,
     api: DownstreamServer,
     lambda_context: Any,
-    capsys: pytest.CaptureFixture[str],
-    logs: Callable[[], list[dict[str, Any]]],
 ) -> None:
     sample = event(name)
     key = put_object_named_in(s3, sample)
@@ -80,7 +76,7 @@ def test_sample_events_process_the_object_they_name(
     done = next(line for line in logs() if line.get("message") == "object processed")
     assert done["s3_key"] == key
     assert done["dt.metrics"]["sluice.rows_sent"] == 2
-    emf = json.loads(capsys.readouterr().out.splitlines()[-1])
+    emf = emitted_metrics()
     assert emf["RowsSent"] == [2.0] and emf["ObjectsProcessed"] == [1.0]
 
 
@@ -185,26 +181,6 @@ def test_without_a_url_the_simulated_api_is_used(
     assert fresh_handler()(sample, lambda_context)["rows_sent"] == 2
 
 
-def test_the_auth_token_comes_from_secrets_manager(
-    fresh_handler: Callable[[], Handler],
-    api: DownstreamServer,
-    s3: Any,
-    lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import boto3
-
-    arn = boto3.client("secretsmanager").create_secret(
-        Name="sluice/downstream-token", SecretString="tok-123"
-    )["ARN"]
-    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
-    monkeypatch.setenv("DOWNSTREAM_AUTH_SECRET_ARN", arn)
-    sample = event("process_object_s3_details.json")
-    put_object_named_in(s3, sample)
-    fresh_handler()(sample, lambda_context)
-    assert {r.headers["Authorization"] for r in api.requests} == {"Bearer tok-123"}
-
-
 def test_the_rate_limit_is_shared_out_by_max_concurrency(
     fresh_handler: Callable[[], Handler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,12 +201,19 @@ def stored_sample(
 ) -> dict[str, Any]:
     """The s3_details sample, its object stored, the handler pointed at the local API and the
     checkpoint table."""
-    monkeypatch.setenv("DOWNSTREAM_API_URL", api.url)
-    monkeypatch.setenv("DOWNSTREAM_BACKOFF_BASE_SECONDS", "0.01")
+    use_local_api(api, monkeypatch)
     monkeypatch.setenv("CHECKPOINT_TABLE", checkpoint_table)
     sample = event("process_object_s3_details.json")
     put_object_named_in(s3, sample)
     return sample
+
+
+@pytest.fixture
+def invoke(
+    fresh_handler: Callable[[], Handler], stored_sample: dict[str, Any], lambda_context: Any
+) -> Callable[[], dict[str, Any]]:
+    """One invocation on the stored sample, in a new container each time."""
+    return lambda: fresh_handler()(stored_sample, lambda_context)
 
 
 def checkpoints(table: str) -> list[dict[str, Any]]:
@@ -243,15 +226,10 @@ def checkpoints(table: str) -> list[dict[str, Any]]:
 
 
 def test_with_the_checkpoint_table_a_repeat_invocation_sends_nothing_again(
-    fresh_handler: Callable[[], Handler],
-    api: DownstreamServer,
-    stored_sample: dict[str, Any],
-    checkpoint_table: str,
-    lambda_context: Any,
+    invoke: Callable[[], dict[str, Any]], api: DownstreamServer, checkpoint_table: str
 ) -> None:
-    sample = stored_sample
-    first = fresh_handler()(sample, lambda_context)
-    again = fresh_handler()(sample, lambda_context)  # another container, the same revision
+    first = invoke()
+    again = invoke()  # another container, the same revision
     assert (first["rows_sent"], first["unfinished"], first["postponed"]) == (2, False, False)
     assert (again["rows_sent"], again["unfinished"], again["postponed"]) == (0, False, False)
     assert len(api.requests) == 2
@@ -261,16 +239,11 @@ def test_with_the_checkpoint_table_a_repeat_invocation_sends_nothing_again(
 
 
 def test_an_object_another_invocation_holds_is_busy_with_a_reason(
-    fresh_handler: Callable[[], Handler],
-    api: DownstreamServer,
-    stored_sample: dict[str, Any],
-    checkpoint_table: str,
-    lambda_context: Any,
+    invoke: Callable[[], dict[str, Any]], api: DownstreamServer, checkpoint_table: str
 ) -> None:
     import boto3
 
-    sample = stored_sample
-    sent = fresh_handler()(sample, lambda_context)["rows_sent"]
+    sent = invoke()["rows_sent"]
     # As an invocation still running leaves it: its lease until its own deadline.
     [item] = checkpoints(checkpoint_table)
     boto3.client("dynamodb", region_name="us-east-1").update_item(
@@ -285,7 +258,7 @@ def test_an_object_another_invocation_holds_is_busy_with_a_reason(
         },
     )
     with pytest.raises(Exception) as raised:
-        fresh_handler()(sample, lambda_context)
+        invoke()
     assert type(raised.value).__name__ == "ObjectBusy"
     assert "another invocation is processing this object revision" in str(raised.value)
     assert len(api.requests) == sent  # nothing sent twice
@@ -324,11 +297,10 @@ def test_an_invocation_short_of_time_returns_unfinished_and_the_next_one_finishe
 
 
 def test_rows_the_pre_upgrade_idempotency_table_recorded_are_not_sent_again(
-    fresh_handler: Callable[[], Handler],
+    invoke: Callable[[], dict[str, Any]],
     api: DownstreamServer,
     s3: Any,
     stored_sample: dict[str, Any],
-    lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import hashlib
@@ -356,6 +328,6 @@ def test_rows_the_pre_upgrade_idempotency_table_recorded_are_not_sent_again(
         },
     )
     monkeypatch.setenv("LEGACY_IDEMPOTENCY_TABLE", "IdempotencyTable")
-    summary = fresh_handler()(sample, lambda_context)
+    summary = invoke()
     assert (summary["rows_sent"], summary["rows_skipped"]) == (1, 1)
     assert [r.body["row"] for r in api.requests] == [2]

@@ -17,7 +17,8 @@ import pytest
 
 from checkpoint import CheckpointStore
 from csv_rows import CHUNK_BYTES
-from object_processor import Budget, idempotency_key, revision_digest
+from object_budget import Budget
+from object_source import idempotency_key, revision_digest
 from sluice_common.errors import NoProgress, ObjectBusy
 from sluice_common.events import ObjectRef
 

@@ -90,6 +90,7 @@ def test_plain_http_to_loopback_still_delivers(
     lambda_context: Any,
 ) -> None:
     monkeypatch.setenv("DOWNSTREAM_API_URL", api.url.replace("127.0.0.1", host) + "/rows")
+    monkeypatch.setenv("DOWNSTREAM_TIMEOUT_SECONDS", "5")  # the default, 35 s, outlasts the context
     summary = fresh_handler()(sample(s3, stored=True), lambda_context)
     assert summary["rows_sent"] == 1 and len(api.requests) == 1
 
