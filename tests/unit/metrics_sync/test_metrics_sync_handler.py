@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from dynatrace_metrics import DynatraceAuthError, DynatraceConfigError, Window
+from dynatrace_errors import DynatraceAuthError, DynatraceConfigError
+from dynatrace_fetch import Window
 from sluice_local.handlers import Handler
 from sluice_local.servers.dynatrace import DynatraceServer
 
