@@ -16,7 +16,14 @@ import pytest
 import urllib3
 
 from dynatrace_errors import DynatraceConfigError
-from dynatrace_fetch import MAX_QUERIES_PER_CALL, Resources, Window, build_queries, fetch
+from dynatrace_fetch import (
+    MAX_QUERIES_PER_CALL,
+    Resources,
+    Series,
+    Window,
+    build_queries,
+    fetch,
+)
 from dynatrace_ingest import Ingest, ingest_url
 from dynatrace_lines import format_line, to_datapoints
 from dynatrace_sync import sync
@@ -159,20 +166,26 @@ def test_fetch_sends_at_most_500_queries_a_call_and_follows_next_token() -> None
 
 
 # -- CloudWatch results -> data points -----------------------------------------------------------
-def _series_ids(metric: str, value: str) -> dict[str, str]:
+MINUTE = datetime(2024, 1, 15, 9, 58, tzinfo=UTC)
+
+
+def _queue_series() -> tuple[dict[str, Series], dict[str, str], dict[str, str]]:
+    """All series, and the query ids (by statistic) of ObjectQueue's messages sent and depth."""
     _, series = build_queries(RESOURCES)
-    return {
-        s.stat: q_id
-        for q_id, s in series.items()
-        if s.spec.name == metric and s.dimension_value == value
-    }
+
+    def ids(metric: str) -> dict[str, str]:
+        return {
+            s.stat: q_id
+            for q_id, s in series.items()
+            if s.spec.name == metric and s.dimension_value == "sluice-ObjectQueue-A"
+        }
+
+    return series, ids("NumberOfMessagesSent"), ids("ApproximateNumberOfMessagesVisible")
 
 
 def test_counts_become_deltas_and_gauges_summaries_per_minute() -> None:
-    _, series = build_queries(RESOURCES)
-    minute = datetime(2024, 1, 15, 9, 58, tzinfo=UTC)
-    sent = _series_ids("NumberOfMessagesSent", "sluice-ObjectQueue-A")
-    depth = _series_ids("ApproximateNumberOfMessagesVisible", "sluice-ObjectQueue-A")
+    series, sent, depth = _queue_series()
+    minute = MINUTE
     fetched = {
         sent["Sum"]: [(minute, 7.0), (minute + timedelta(minutes=1), 0.0)],
         depth["Minimum"]: [(minute, 2.0)],
@@ -195,10 +208,8 @@ def test_counts_become_deltas_and_gauges_summaries_per_minute() -> None:
 
 
 def test_minutes_without_data_or_with_partial_statistics_are_skipped() -> None:
-    _, series = build_queries(RESOURCES)
-    minute = datetime(2024, 1, 15, 9, 58, tzinfo=UTC)
-    depth = _series_ids("ApproximateNumberOfMessagesVisible", "sluice-ObjectQueue-A")
-    sent = _series_ids("NumberOfMessagesSent", "sluice-ObjectQueue-A")
+    series, sent, depth = _queue_series()
+    minute = MINUTE
     fetched = {
         depth["Minimum"]: [(minute, 1.0)],  # no Maximum/Sum/SampleCount for that minute
         depth["Maximum"]: [(minute + timedelta(minutes=1), 3.0)],

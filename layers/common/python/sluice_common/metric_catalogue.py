@@ -1,5 +1,7 @@
 """Every metric Sluice emits or reads, each named here once.
 
+The entries are in ``metric_catalogue.json`` beside this module, one line each:
+
 - :data:`METRICS`: CloudWatch metrics. The pipeline's own (namespace ``None``: the one Powertools
   writes to, :data:`PIPELINE_NAMESPACE`) are the EMF metrics the functions emit with
   ``metrics.add_metric``; the ``AWS/*`` ones are what the alarms, the CloudWatch dashboards and
@@ -20,15 +22,17 @@ it, so the key sent is the key queried, in Classic and in Grail alike.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 # template.yaml's Globals set these as POWERTOOLS_METRICS_NAMESPACE and POWERTOOLS_SERVICE_NAME
 # (a test checks they agree); the service is the dimension Powertools gives every EMF metric.
 PIPELINE_NAMESPACE = "Sluice"
 PIPELINE_SERVICE = "sluice"
-SQS, LAMBDA, STATES, PIPES = "AWS/SQS", "AWS/Lambda", "AWS/States", "AWS/EventBridge/Pipes"
+SQS, LAMBDA, STATES = "AWS/SQS", "AWS/Lambda", "AWS/States"
 DYNATRACE_PREFIX = "sluice."
 
 
@@ -110,133 +114,44 @@ class LogMetric:
         return DYNATRACE_PREFIX + self.name
 
 
-def _metric(
-    name: str,
-    namespace: str | None,
-    kind: Kind,
-    scope: Scope,
-    description: str,
-    *,
-    unit: str = "Count",
-    synced_as: str = "",
-) -> Metric:
-    """An entry; ``synced_as`` is the Dynatrace key's stem (``.count`` added for counts)."""
-    key = ""
-    if synced_as:
-        key = DYNATRACE_PREFIX + synced_as + (".count" if kind is Kind.COUNT else "")
-    return Metric(name, unit, namespace, kind, scope, description, key)
+def _load(path: Path) -> tuple[tuple[Metric, ...], tuple[LogMetric, ...]]:
+    """The entries of metric_catalogue.json, checked: a kind or scope this module does not know
+    fails the import (every function's), not a sync run."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    metrics = []
+    for entry in data["metrics"]:
+        kind = Kind(entry["kind"])
+        stem = entry["dynatrace"]
+        key = DYNATRACE_PREFIX + stem + (".count" if kind is Kind.COUNT else "") if stem else ""
+        metrics.append(
+            Metric(
+                name=entry["name"],
+                unit=entry["unit"],
+                namespace=entry["namespace"],
+                kind=kind,
+                scope=Scope(entry["scope"]),
+                description=entry["description"],
+                dynatrace_key=key,
+            )
+        )
+    logs = [
+        LogMetric(e["name"], e["unit"], Kind(e["kind"]), e["description"])
+        for e in data["log_metrics"]
+    ]
+    return tuple(metrics), tuple(logs)
 
 
-C, G = Kind.COUNT, Kind.GAUGE
-Q, F, SM, P, SV = Scope.QUEUE, Scope.FUNCTION, Scope.STATE_MACHINE, Scope.PIPE, Scope.SERVICE
-MS, S, PCT = "Milliseconds", "Seconds", "Percent"
-
-METRICS: tuple[Metric, ...] = (
-    # -- AWS metrics: read by the alarms, the CloudWatch dashboards and the sync ---------------
-    _metric("ApproximateNumberOfMessagesVisible", SQS, G, Q, "messages waiting in a queue",
-            synced_as="queue.messages_visible"),
-    _metric("ApproximateAgeOfOldestMessage", SQS, G, Q, "age of a queue's oldest message",
-            unit=S, synced_as="queue.oldest_message_age"),
-    _metric("NumberOfMessagesSent", SQS, C, Q, "messages sent to a queue (dead-lettered, for "
-            "a dead-letter queue)", synced_as="queue.messages_sent"),
-    _metric("NumberOfMessagesDeleted", SQS, C, Q, "messages deleted from a queue (done)",
-            synced_as="queue.messages_deleted"),
-    _metric("Invocations", LAMBDA, C, F, "function invocations",
-            synced_as="function.invocations"),
-    _metric("Errors", LAMBDA, C, F, "invocations that failed", synced_as="function.errors"),
-    _metric("Throttles", LAMBDA, C, F, "invocations refused for concurrency",
-            synced_as="function.throttles"),
-    _metric("Duration", LAMBDA, G, F, "invocation duration", unit=MS,
-            synced_as="function.duration"),
-    _metric("ConcurrentExecutions", LAMBDA, G, F, "invocations running at once",
-            synced_as="function.concurrent_executions"),
-    _metric("IteratorAge", LAMBDA, G, F, "how far the stream function is behind its stream",
-            unit=MS),
-    _metric("ExecutionsStarted", STATES, C, SM, "workflow executions started",
-            synced_as="drain.executions_started"),
-    _metric("ExecutionsSucceeded", STATES, C, SM, "workflow executions that succeeded",
-            synced_as="drain.executions_succeeded"),
-    _metric("ExecutionsFailed", STATES, C, SM, "workflow executions that failed",
-            synced_as="drain.executions_failed"),
-    _metric("ExecutionsTimedOut", STATES, C, SM, "workflow executions that timed out",
-            synced_as="drain.executions_timed_out"),
-    _metric("ExecutionThrottled", STATES, C, SM, "state transitions throttled",
-            synced_as="drain.executions_throttled"),
-    _metric("ExecutionPartiallyFailed", PIPES, C, P, "pipe batches with events sent back "
-            "(batchItemFailures)"),
-    # -- the drain pipeline: process_object ----------------------------------------------------
-    _metric("ObjectsProcessed", None, C, SV, "objects processed to the end",
-            synced_as="objects.processed"),
-    _metric("ObjectsContinued", None, C, SV, "objects left unfinished, to carry on from their "
-            "checkpoint"),
-    _metric("ObjectsFailed", None, C, SV, "objects that failed (dead-lettered or retried)",
-            synced_as="objects.failed"),
-    _metric("ObjectsPostponed", None, C, SV, "objects put back: no time left to start them",
-            synced_as="objects.postponed"),
-    _metric("RowsSent", None, C, SV, "rows delivered downstream", synced_as="rows.sent"),
-    _metric("RowsFailed", None, C, SV, "rows that failed downstream after retries",
-            synced_as="rows.failed"),
-    _metric("DownstreamRetries", None, C, SV, "downstream requests retried",
-            synced_as="downstream.retries"),
-    _metric("ObjectProcessingDuration", None, G, SV, "time to process one object", unit=MS,
-            synced_as="objects.processing_duration"),
-    _metric("DownstreamLatency", None, G, SV, "mean downstream request time of one object",
-            unit=MS, synced_as="downstream.latency"),
-    # -- the payment events pipeline (EnablePaymentPipeline) -----------------------------------
-    _metric("PaymentsValidated", None, C, SV, "payment events validated",
-            synced_as="payments.validated"),
-    _metric("PaymentsRejected", None, C, SV, "payment events rejected by a step",
-            synced_as="payments.rejected"),
-    _metric("PaymentsProcessed", None, C, SV, "payments processed",
-            synced_as="payments.processed"),
-    _metric("PaymentsEnriched", None, C, SV, "payments enriched",
-            synced_as="payments.enriched"),
-    _metric("HighRiskPayments", None, C, SV, "payments enriched as high risk",
-            synced_as="payments.high_risk"),
-    # -- the stream pipeline (EnableStreamPipeline) --------------------------------------------
-    _metric("ProcessedEvents", None, C, SV, "stream events processed",
-            synced_as="stream.events_processed"),
-    _metric("FailedEvents", None, C, SV, "stream events sent back as batch item failures",
-            synced_as="stream.events_failed"),
-    _metric("BatchSize", None, G, SV, "stream records per batch",
-            synced_as="stream.batch_size"),
-    _metric("SuccessRate", None, G, SV, "share of a batch's events processed", unit=PCT,
-            synced_as="stream.success_rate"),
-    _metric("ProcessingDuration", None, G, SV, "time to process one stream batch", unit=MS,
-            synced_as="stream.processing_duration"),
-    # -- observability functions ---------------------------------------------------------------
-    _metric("LogEventsForwarded", None, C, SV, "log events forwarded to Splunk HEC"),
-    _metric("HecBatchesSent", None, C, SV, "HEC requests delivered"),
-    _metric("HecRetries", None, C, SV, "HEC requests retried"),
-    _metric("HecDeliveryFailures", None, C, SV, "log batches HEC never took"),
-    _metric("ExecutionAlertsPublished", None, C, SV, "drain execution alerts published"),
-    _metric("AlertEmailsSent", None, C, SV, "alert e-mails sent"),
-    _metric("AlertEmailsFailed", None, C, SV, "alert e-mails not sent (SMTP failed)"),
-    _metric("AlertRecipientsRefused", None, C, SV, "alert recipients the SMTP server refused"),
-    _metric("DynatraceLinesSent", None, C, SV, "metric lines Dynatrace accepted"),
-    _metric("DynatraceLinesInvalid", None, C, SV, "metric lines Dynatrace refused"),
-)  # fmt: skip
-
-LOG_METRICS: tuple[LogMetric, ...] = (
-    LogMetric("rows_sent", "Count", C, "rows an object delivered downstream"),
-    LogMetric("rows_failed", "Count", C, "rows of an object that failed downstream"),
-    LogMetric("retries", "Count", C, "downstream requests an object retried"),
-    LogMetric("downstream_ms", MS, C, "time an object spent in downstream requests"),
-    LogMetric("duration_ms", MS, G, "time one invocation's work took (an object, a log batch)"),
-    LogMetric("concurrency", "Count", G, "workers a drain round plans"),
-    LogMetric("queue_depth", "Count", G, "messages in ObjectQueue when a round is planned"),
-    LogMetric("log_events_forwarded", "Count", C, "log events forwarded to Splunk HEC"),
-    LogMetric("hec_batches_sent", "Count", C, "HEC requests delivered"),
-    LogMetric("hec_retries", "Count", C, "HEC requests retried"),
-    LogMetric("stream_events_processed", "Count", C, "stream events processed in a batch"),
-    LogMetric("stream_events_failed", "Count", C, "stream events of a batch sent back"),
-    LogMetric("stream_write_calls", "Count", C, "BatchWriteItem calls of a stream batch"),
-)
-
+# The entries are data, one line each, in metric_catalogue.json beside this module (the layer
+# ships it): "namespace" null is the pipeline's own; "dynatrace" is the stem of the Dynatrace key
+# (null: not synced), which gets DYNATRACE_PREFIX and, for counts, ".count".
+METRICS, LOG_METRICS = _load(Path(__file__).with_name("metric_catalogue.json"))
 SYNCED: tuple[Metric, ...] = tuple(m for m in METRICS if m.dynatrace_key)
 _BY_NAME = {(m.namespace, m.name): m for m in METRICS}
 _LOG_BY_NAME = {m.name: m for m in LOG_METRICS}
-_WHERE = "add it to sluice_common/metric_catalogue.py (layers/common/python)"
+_WHERE = (
+    "add it to sluice_common/metric_catalogue.json (layers/common/python), read by "
+    "sluice_common/metric_catalogue.py"
+)
 
 
 def metric(name: str, namespace: str | None = None) -> Metric:
@@ -264,7 +179,8 @@ def check_emitted(name: str, unit: str) -> Metric:
     if entry.unit != unit:
         raise MetricNotCatalogued(
             f"metric {name} is emitted in {unit!r}, but the metric catalogue says {entry.unit!r} "
-            "(sluice_common/metric_catalogue.py): emit it in the catalogue's unit"
+            "(sluice_common/metric_catalogue.json, read by metric_catalogue.py): emit it in "
+            "the catalogue's unit"
         )
     return entry
 
