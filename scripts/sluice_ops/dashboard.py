@@ -8,23 +8,28 @@ Reads the stack's resources (CloudFormation ListStackResources) and writes a cla
 (the JSON of the Configuration API ``/api/config/v1/dashboards``): a header, then Data Explorer
 tiles for queue depth and age, dead letters, throughput, errors, processing duration and
 concurrency. The charts query the metrics MetricsSyncFunction sends: metric keys and dimensions
-come from its catalogue (``functions/metrics_sync/dynatrace_metrics.py``, loaded from this
-checkout), so the two cannot drift apart.
+come from the metric catalogue both follow (``sluice_common.metric_catalogue``, the common
+layer of this checkout), so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-CATALOGUE = Path(__file__).resolve().parents[2] / "functions/metrics_sync/dynatrace_metrics.py"
+from sluice_local.handlers import layer_python_dir
+
+# The layer is deployed apart from the operator tools: import it from this checkout, from the
+# folder Lambda mounts as /opt/python (as the local runtime does).
+LAYER = Path(__file__).resolve().parents[2] / "layers/common"
+if str(layer_python_dir(LAYER)) not in sys.path:
+    sys.path.append(str(layer_python_dir(LAYER)))
+
+from sluice_common import metric_catalogue as catalogue  # noqa: E402
 
 QUEUES = {
     "ObjectQueue": "object",
@@ -34,23 +39,6 @@ QUEUES = {
 STATE_MACHINE = "DrainStateMachine"
 PROCESS_FUNCTION = "ProcessObjectFunction"
 TILE_WIDTH, TILE_HEIGHT, HEADER_HEIGHT = 456, 304, 76
-
-
-@cache
-def catalogue() -> ModuleType:
-    """The sync function's metric catalogue, loaded by path (it is deployed apart from here)."""
-    if not CATALOGUE.is_file():
-        raise SystemExit(
-            f"{CATALOGUE} not found: run sluice-dashboard from a Sluice checkout "
-            "(pip install -e .), where the metrics sync function lives"
-        )
-    spec = importlib.util.spec_from_file_location("_sluice_dynatrace_metrics", CATALOGUE)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {CATALOGUE}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)
@@ -71,7 +59,6 @@ def read_stack(cloudformation: Any, stack_name: str) -> StackResources:
             if resource.get("PhysicalResourceId"):
                 physical[logical] = resource["PhysicalResourceId"]
                 types[logical] = resource.get("ResourceType", "")
-    names = catalogue()
     functions = {
         logical: value
         for logical, value in sorted(physical.items())
@@ -81,9 +68,9 @@ def read_stack(cloudformation: Any, stack_name: str) -> StackResources:
         raise SystemExit(f"stack {stack_name} has none of {', '.join(QUEUES)}: is it Sluice?")
     return StackResources(
         stack=stack_name,
-        queues={q: names.queue_name(physical[q]) for q in QUEUES if q in physical},
+        queues={q: catalogue.queue_name(physical[q]) for q in QUEUES if q in physical},
         functions=functions,
-        state_machine=names.state_machine_name(physical.get(STATE_MACHINE, "")),
+        state_machine=catalogue.state_machine_name(physical.get(STATE_MACHINE, "")),
     )
 
 
@@ -103,7 +90,7 @@ def selector(
     aggregation: str = "sum",
 ) -> str:
     """``key:filter(...):splitBy(...):aggregation`` for one stack, some resources."""
-    conditions = [f"eq({_quote(catalogue().STACK_DIMENSION)},{_quote(stack)})"]
+    conditions = [f"eq({_quote(catalogue.STACK_DIMENSION)},{_quote(stack)})"]
     if dimension and values:
         either = [f"eq({_quote(dimension)},{_quote(v)})" for v in values]
         conditions.append(either[0] if len(either) == 1 else f"or({','.join(either)})")
@@ -207,7 +194,7 @@ def build_dashboard(resources: StackResources, owner: str = "") -> dict[str, Any
     functions = list(resources.functions.values())
     process = [resources.functions[f] for f in [PROCESS_FUNCTION] if f in resources.functions]
     machine = [resources.state_machine] if resources.state_machine else []
-    sqs, lam, states = "AWS/SQS", "AWS/Lambda", "AWS/States"
+    sqs, lam, states = catalogue.SQS, catalogue.LAMBDA, catalogue.STATES
 
     def chart(
         alias: str,
@@ -218,7 +205,7 @@ def build_dashboard(resources: StackResources, owner: str = "") -> dict[str, Any
     ) -> tuple[str, str] | None:
         """(alias, selector) of a synced metric, split by the dimension the sync gives it;
         None when the stack lacks the resources ``on`` names."""
-        spec = catalogue().spec_for(name, namespace)
+        spec = catalogue.spec_for(name, namespace)
         if on is None:
             return alias, selector(spec.key, stack, aggregation=aggregation)
         if not on:

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from dynatrace_metrics import DynatraceUnavailable, Ingest, send_lines
+from dynatrace_errors import DynatraceUnavailable
+from dynatrace_ingest import Ingest, send_lines
 from sluice_common.urls import REPLY_LIMIT
 from testkit.fake_http import OneAnswerPool
 

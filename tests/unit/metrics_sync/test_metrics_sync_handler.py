@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dynatrace_metrics import DynatraceAuthError, DynatraceConfigError, Window
+from dynatrace_errors import DynatraceAuthError, DynatraceConfigError
+from dynatrace_fetch import Window
 from sluice_local.handlers import Handler
 from sluice_local.servers.dynatrace import DynatraceServer
 
@@ -24,30 +24,6 @@ QUEUES = {
 }
 PROCESS = "sluice-test-ProcessObjectFunction-GH78"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:DrainStateMachine-IJ90"
-
-
-@pytest.fixture
-def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON log lines the handler writes (Powertools' handler, its formatter, a buffer)."""
-    from sluice_common.observability import logger
-
-    buffer = io.StringIO()
-    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
-    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line]
-    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
-
-
-def emitted(out: str) -> dict[str, float]:
-    """The values of the EMF metrics the invocation printed."""
-    values: dict[str, float] = {}
-    for line in out.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            blob = json.loads(line)
-            for definition in blob["_aws"]["CloudWatchMetrics"]:
-                for metric in definition["Metrics"]:
-                    value = blob[metric["Name"]]
-                    values[metric["Name"]] = sum(value) if isinstance(value, list) else value
-    return values
 
 
 def scheduled(at: datetime) -> dict[str, Any]:
@@ -108,6 +84,10 @@ def put(
     )
 
 
+def rows_sent(aws: dict[str, Any], at: datetime, *values: float) -> None:
+    put(aws, "Sluice", "RowsSent", {"service": "sluice"}, at, *values)
+
+
 def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -117,8 +97,8 @@ def test_scheduled_run_sends_the_windows_cloudwatch_metrics_as_parsed_lines(
     aws: dict[str, Any],
     dynatrace: DynatraceServer,
     lambda_context: Any,
-    capsys: pytest.CaptureFixture[str],
     logs: Callable[[], list[dict[str, Any]]],
+    emitted_metrics: Callable[[], dict[str, Any]],
 ) -> None:
     handler = configure()
     now = datetime.now(UTC)
@@ -130,11 +110,11 @@ def test_scheduled_run_sends_the_windows_cloudwatch_metrics_as_parsed_lines(
     )
     put(aws, "AWS/SQS", "NumberOfMessagesSent", queue, second + timedelta(seconds=30), 3)
     put(aws, "AWS/Lambda", "Errors", {"FunctionName": PROCESS}, second, 1)
-    put(aws, "Sluice", "RowsSent", {"service": "sluice"}, first + timedelta(seconds=1), 5, 7)
+    rows_sent(aws, first + timedelta(seconds=1), 5, 7)
     put(aws, "Sluice", "ObjectProcessingDuration", {"service": "sluice"}, first, 100, 300)
     # Outside the window: the previous run sent it, the next one will.
-    put(aws, "Sluice", "RowsSent", {"service": "sluice"}, window.end + timedelta(seconds=1), 50)
-    put(aws, "Sluice", "RowsSent", {"service": "sluice"}, first - timedelta(seconds=1), 60)
+    rows_sent(aws, window.end + timedelta(seconds=1), 50)
+    rows_sent(aws, first - timedelta(seconds=1), 60)
 
     summary = handler(scheduled(now), lambda_context)
 
@@ -154,10 +134,7 @@ def test_scheduled_run_sends_the_windows_cloudwatch_metrics_as_parsed_lines(
     assert duration.payload == {"min": 100, "max": 300, "sum": 400, "count": 2}
     request = dynatrace.requests[0]
     assert request.headers["Authorization"] == f"Api-Token {dynatrace.token}"
-    assert emitted(capsys.readouterr().out) == {
-        "DynatraceLinesSent": 5,
-        "DynatraceLinesInvalid": 0,
-    }
+    assert emitted_metrics() == {"DynatraceLinesSent": [5.0], "DynatraceLinesInvalid": [0.0]}
     done = next(line for line in logs() if line["message"] == "metrics synced to Dynatrace")
     assert done["lines_ok"] == 5
 
@@ -205,21 +182,14 @@ def test_the_optional_pipelines_queues_functions_and_metrics_are_synced_when_nam
 
 
 def test_a_token_stored_as_json_is_read_from_its_token_field(
+    dynatrace: DynatraceServer,
     configure: Callable[..., Handler],
     aws: dict[str, Any],
-    dynatrace: DynatraceServer,
     lambda_context: Any,
 ) -> None:
     handler = configure(secret_value=json.dumps({"token": dynatrace.token}))
     now = datetime.now(UTC)
-    put(
-        aws,
-        "Sluice",
-        "RowsSent",
-        {"service": "sluice"},
-        Window.ending_before(now, 300, 180).start,
-        1,
-    )
+    rows_sent(aws, Window.ending_before(now, 300, 180).start, 1)
     assert handler(scheduled(now), lambda_context)["lines_ok"] == 1
 
 
@@ -239,14 +209,7 @@ def test_a_refused_token_fails_the_invocation_naming_the_secret(
 ) -> None:
     handler = configure(secret_value="dt0c01.REVOKED")
     now = datetime.now(UTC)
-    put(
-        aws,
-        "Sluice",
-        "RowsSent",
-        {"service": "sluice"},
-        Window.ending_before(now, 300, 180).start,
-        1,
-    )
+    rows_sent(aws, Window.ending_before(now, 300, 180).start, 1)
     with pytest.raises(DynatraceAuthError, match=r"secret arn:aws:secretsmanager:.*HTTP 401"):
         handler(scheduled(now), lambda_context)
     failed = next(line for line in logs() if line["message"] == "metrics not synced to Dynatrace")
@@ -255,19 +218,18 @@ def test_a_refused_token_fails_the_invocation_naming_the_secret(
 
 
 def test_lines_dynatrace_refuses_are_logged_with_its_reasons_and_counted(
+    dynatrace: DynatraceServer,
+    logs: Callable[[], list[dict[str, Any]]],
+    emitted_metrics: Callable[[], dict[str, Any]],
     configure: Callable[..., Handler],
     aws: dict[str, Any],
-    dynatrace: DynatraceServer,
     lambda_context: Any,
-    capsys: pytest.CaptureFixture[str],
-    logs: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    handler = configure()
-    now = datetime.now(UTC)
+    handler, now = configure(), datetime.now(UTC)
     window = Window.ending_before(now, 300, 180)
     for minute in range(3):
         at = window.start + timedelta(minutes=minute)
-        put(aws, "Sluice", "RowsSent", {"service": "sluice"}, at, 1)
+        rows_sent(aws, at, 1)
     # Dynatrace's clock runs ahead: to it, the window's first minute is over an hour old.
     dynatrace.clock = lambda: window.start.timestamp() + 3600 + 30
 
@@ -278,7 +240,7 @@ def test_lines_dynatrace_refuses_are_logged_with_its_reasons_and_counted(
     [invalid] = warning["invalid_lines"]
     assert "more than an hour in the past" in invalid["error"]
     assert invalid["line"].startswith("sluice.rows.sent.count,")
-    assert emitted(capsys.readouterr().out)["DynatraceLinesInvalid"] == 1
+    assert emitted_metrics()["DynatraceLinesInvalid"] == [1.0]
 
 
 def test_the_sample_event_of_long_ago_sends_nothing_and_says_which_window(
