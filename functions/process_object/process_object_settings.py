@@ -50,9 +50,9 @@ class ProcessObjectSettings:
     simulated_latency_ms: float = setting(
         "SIMULATED_LATENCY_MS", 50, parameter="SimulatedLatencyMs", minimum=0
     )
-    # A String parameter (a share, by AllowedPattern): its Default is the text "0".
+    # A String parameter (a share, by AllowedPattern) whose Default "0" reads as 0.0.
     simulated_failure_rate: float = setting(
-        "SIMULATED_FAILURE_RATE", "0", parameter="SimulatedFailureRate", minimum=0, maximum=1
+        "SIMULATED_FAILURE_RATE", 0.0, parameter="SimulatedFailureRate", minimum=0, maximum=1
     )
     # This instance's share of the rate limit is the limit / MaxConcurrency.
     max_concurrency: int = setting(

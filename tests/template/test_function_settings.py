@@ -107,12 +107,13 @@ def test_declared_default_is_the_template_parameters_default(
     assert spec.parameter in _refs(value), f"the template sets {spec.env} from {value!r}"
     if value != {"Ref": spec.parameter}:
         return  # derived (Fn::If / Fn::Sub): the parameter's default is not the variable's
+    if spec.default is REQUIRED:
+        return  # no default of its own: the template always sets it
     default = parameters[spec.parameter].get("Default")
     cls = _settings_class(FUNCTIONS[logical_id])
     from_template = getattr(load(cls, _every_required(cls, {spec.env: str(default)})), field)
-    if spec.default is REQUIRED:
-        return  # no default of its own: the template always sets it
-    assert from_template == spec.default, (
+    declared_default = getattr(load(cls, _every_required(cls, {})), field)
+    assert from_template == declared_default, (
         f"{spec.env} defaults to {spec.default!r}; {spec.parameter} defaults to {default!r}"
     )
 

@@ -102,8 +102,7 @@ def load(
             if spec.required:
                 problems.append(f"{spec.env} is not set{spec.source}")
             else:
-                default = spec.default
-                values[name] = float(default) if hints[name] is float else default
+                values[name] = _typed_default(spec, hints[name])
             continue
         try:
             values[name] = _checked(_parse(raw, hints[name]), spec)
@@ -112,6 +111,19 @@ def load(
     if problems:
         raise error("invalid configuration: " + "; ".join(problems))
     return cls(**values)
+
+
+def _typed_default(spec: Setting, kind: Any) -> Any:
+    default = spec.default
+    if isinstance(default, str) and kind is not str:  # written as the template's Default
+        return _parse(default, kind)
+    if kind is float and type(default) is int:
+        return float(default)
+    expected = tuple if typing.get_origin(kind) is tuple else kind
+    if not isinstance(default, expected) or (kind is int and isinstance(default, bool)):
+        # A declaration error, not an operator's: fail every test that loads it.
+        raise TypeError(f"{spec.env}: default {default!r} is not a {expected.__name__}")
+    return default
 
 
 def _parse(raw: str, kind: Any) -> Any:
