@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,17 +23,14 @@ from sluice_local.payments import (
     stored_items,
 )
 from sluice_local.runtime import LocalPipeline
+from testkit.pipelines import PAYMENTS_ON, pipeline_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def pipeline() -> Iterator[LocalPipeline]:
-    overrides = {"EnablePaymentPipeline": "true", "PaymentBatchWindowSeconds": "0"}
-    with LocalPipeline(ROOT / "template.yaml", overrides, time_scale=0.02) as deployed:
-        yield deployed
+pipeline = pipeline_fixture(PAYMENTS_ON)
 
 
 @pytest.fixture(scope="module")

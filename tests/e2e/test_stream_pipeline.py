@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +14,22 @@ import pytest
 from sluice_local.runtime import LocalPipeline
 from sluice_local.stream_job import StreamReport, dead_lettered_data, run_stream, stored_event_ids
 from sluice_ops.stream import replay, sample_events
+from testkit.pipelines import pipeline_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 EVENTS = sample_events(300, malformed=6, seed=21)
 
 
-@pytest.fixture(scope="module")
-def pipeline() -> Iterator[LocalPipeline]:
-    overrides = {
+pipeline = pipeline_fixture(
+    {
         "EnableStreamPipeline": "true",
         "StreamBatchSize": "50",
         "StreamBatchWindowSeconds": "0",
         "StreamMaximumRetryAttempts": "1",
         "StreamStartingPosition": "TRIM_HORIZON",
     }
-    with LocalPipeline(ROOT / "template.yaml", overrides, time_scale=0.02) as deployed:
-        yield deployed
+)
 
 
 @pytest.fixture(scope="module")
