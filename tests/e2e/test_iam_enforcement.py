@@ -28,6 +28,7 @@ from sluice_local.servers.smtp import SmtpServer
 from sluice_local.stream_job import run_stream
 from sluice_ops.stream import sample_events
 from testkit.observability import fail_one_drain, observability_servers
+from testkit.pipelines import PAYMENTS_ON
 from testkit.template_copy import template_copy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,8 +132,7 @@ def recorded() -> Recorded:
     with observability_servers() as servers:
         overrides = {
             **servers.overrides(),
-            "EnablePaymentPipeline": "true",
-            "PaymentBatchWindowSeconds": "0",
+            **PAYMENTS_ON,
             "PaymentTracing": "true",
             "EnableStreamPipeline": "true",
             "StreamBatchSize": "20",
@@ -337,8 +337,7 @@ def test_without_the_payment_key_grant_no_payment_is_stored(tmp_path: Path) -> N
             resources["PaymentStateMachine"], "UsePaymentKeyThroughDynamoDB"
         ),
     )
-    overrides = {"EnablePaymentPipeline": "true", "PaymentBatchWindowSeconds": "0"}
-    with LocalPipeline(template, overrides, time_scale=0.02) as pipeline:
+    with LocalPipeline(template, PAYMENTS_ON, time_scale=0.02) as pipeline:
         run_payments(pipeline, sample_payments(4, invalid=0, duplicates=0, seed=3), timeout=60)
         summary = pipeline.iam.summary()
         stored = stored_items(pipeline)

@@ -48,6 +48,7 @@ from sluice_local.demo import (
 )
 from sluice_local.runtime import LocalPipeline
 from sluice_ops.redrive import copy_redrive
+from testkit.drain import stop_drains_when
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -152,7 +153,8 @@ def test_a_drain_started_before_an_upgrade_finishes_after_it(tmp_path: Path) -> 
             stateMachineArn=pipeline.state_machine_arns["DrainStateMachine"]
         )["definition"]
         assert "ContinueLater" in deployed_now and "${" not in deployed_now
-        wait_for(
+        stop_drains_when(
+            pipeline,
             lambda: (
                 any(not r.get("unfinished") for _, r in process_results(pipeline, key))
                 or pipeline.queue_counts("ObjectDeadLetterQueueUrl")[0] > 0
@@ -160,8 +162,6 @@ def test_a_drain_started_before_an_upgrade_finishes_after_it(tmp_path: Path) -> 
             timeout=90,
             what="the object to finish (or be dead-lettered)",
         )
-        pipeline.stop_schedules()
-        pipeline.wait_for_executions("DrainStateMachine", timeout=60)
         report = account(pipeline, downstream, big, time.monotonic() - started)
         accepted = downstream.accepted()
         results = process_results(pipeline, key)
@@ -227,13 +227,12 @@ def test_on_its_last_receive_the_previous_drain_dead_letters_an_unfinished_objec
     ):
         upload(pipeline, big)
         pipeline.start_schedules(fire_now=True)
-        wait_for(
+        stop_drains_when(
+            pipeline,
             lambda: pipeline.queue_counts("ObjectDeadLetterQueueUrl")[0] >= 1,
             timeout=40,
             what="the dead letter",
         )
-        pipeline.stop_schedules()
-        pipeline.wait_for_executions("DrainStateMachine", timeout=60)
         letters = pipeline.dead_letters()
         before = process_results(pipeline, key)
         sent_before = Counter(r.body["row"] for r in downstream.accepted())
@@ -247,13 +246,12 @@ def test_on_its_last_receive_the_previous_drain_dead_letters_an_unfinished_objec
         )
         assert redriven.redriven == 1
         pipeline.start_schedules(fire_now=True)
-        wait_for(
+        stop_drains_when(
+            pipeline,
             lambda: any(not r.get("unfinished") for _, r in process_results(pipeline, key)),
             timeout=60,
             what="the redriven object to finish",
         )
-        pipeline.stop_schedules()
-        pipeline.wait_for_executions("DrainStateMachine", timeout=60)
         report = account(pipeline, downstream, big, time.monotonic() - started)
         accepted = downstream.accepted()
         after = process_results(pipeline, key)[len(before) :]

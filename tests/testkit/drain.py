@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from sluice_local.demo import wait_for
 from sluice_local.downstream import DownstreamServer
 from sluice_local.runtime import DeadLetter, LocalPipeline
 
@@ -153,3 +155,13 @@ def empty(pipeline: LocalPipeline, output_key: str) -> None:
         for message in list(queue._messages):
             message.change_visibility(0)
         empty(pipeline, output_key)
+
+
+def stop_drains_when(
+    pipeline: LocalPipeline, condition: Callable[[], bool], *, timeout: float, what: str
+) -> None:
+    """Wait for ``condition`` (``what``, within ``timeout`` seconds), then stop the drain's
+    schedule and let the running drains end."""
+    wait_for(condition, timeout=timeout, what=what)
+    pipeline.stop_schedules()
+    pipeline.wait_for_executions("DrainStateMachine", timeout=60)
