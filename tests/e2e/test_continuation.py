@@ -26,6 +26,7 @@ from sluice_local.demo import (
     wait_for,
 )
 from sluice_local.runtime import LocalPipeline
+from testkit.drain import stop_drains_when
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -91,7 +92,8 @@ def test_a_large_object_continues_across_drains_and_small_ones_do_not_wait_behin
         uploaded_at = time.monotonic()
         upload(pipeline, small)
         everything = {o.key for o in [*big, *small]}
-        wait_for(
+        stop_drains_when(
+            pipeline,
             lambda: (
                 everything <= _finished(pipeline)
                 or pipeline.queue_counts("ObjectDeadLetterQueueUrl")[0] > 0
@@ -99,8 +101,6 @@ def test_a_large_object_continues_across_drains_and_small_ones_do_not_wait_behin
             timeout=90,
             what="every object to finish (or one to be dead-lettered)",
         )
-        pipeline.stop_schedules()
-        pipeline.wait_for_executions("DrainStateMachine", timeout=60)
         report = account(pipeline, downstream, [*big, *small], time.monotonic() - started)
         results = process_results(pipeline)
         executions = pipeline.executions("DrainStateMachine")

@@ -9,6 +9,7 @@ modelled API: drawn per row, slept times the time scale, and the report says so.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +22,16 @@ pytestmark = pytest.mark.e2e
 
 
 def run_demo(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: str
 ) -> tuple[int, str, dict[str, Any]]:
-    """One small demo run: (exit code, what it printed, the report it wrote)."""
+    """One small demo run, ``args`` the command line after the defaults (one object, none
+    failing), split as a shell splits it: (exit code, what it printed, the report it wrote)."""
     report_path = tmp_path / "report.json"
     code = main(
         [
-            "demo",
-            "--template",
-            str(ROOT / "template.yaml"),
-            "--objects",
-            "1",
-            "--failing",
-            "0",
-            "--report",
-            str(report_path),
-            "--log-dir",
-            str(tmp_path / "logs"),
-            *args,
+            *("demo", "--template", str(ROOT / "template.yaml"), "--objects", "1"),
+            *("--failing", "0", "--report", str(report_path)),
+            *("--log-dir", str(tmp_path / "logs"), *shlex.split(args)),
         ]
     )
     printed = capsys.readouterr().out
@@ -52,16 +45,8 @@ def test_objects_longer_than_one_invocation_finish_within_each_timeout(
     code, printed, report = run_demo(
         tmp_path,
         capsys,
-        "--objects",
-        "4",
-        "--rows",
-        "60",
-        "--downstream-latency",
-        "0.2",
-        "--parameter-overrides",
-        "FunctionTimeout=5 DownstreamTimeoutSeconds=1",
-        "--timeout",
-        "180",
+        "--objects 4 --rows 60 --downstream-latency 0.2 --timeout 180"
+        " --parameter-overrides 'FunctionTimeout=5 DownstreamTimeoutSeconds=1'",
     )
     assert code == 0, printed
     summary = report["summary"]
@@ -87,18 +72,9 @@ def test_objects_longer_than_one_invocation_finish_within_each_timeout(
 def test_a_latency_range_follows_the_time_scale_and_the_report_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # 2-4 s a row on AWS; 0.1-0.2 s here at time scale 0.05.
     code, printed, report = run_demo(
-        tmp_path,
-        capsys,
-        "--rows",
-        "4",
-        # 2-4 s a row on AWS; 0.1-0.2 s here at time scale 0.05.
-        "--downstream-latency",
-        "2-4",
-        "--time-scale",
-        "0.05",
-        "--timeout",
-        "60",
+        tmp_path, capsys, "--rows 4 --downstream-latency 2-4 --time-scale 0.05 --timeout 60"
     )
     assert code == 0, printed
     assert report["downstream_latency"] == {"seconds": [2.0, 4.0], "time_scaled": True}

@@ -24,11 +24,11 @@ from sluice_local.iam import CheckedCall, CreateRefused, IamModel
 from sluice_local.iam_policy import action_matches
 from sluice_local.payments import run_payments, sample_payments, stored_items
 from sluice_local.runtime import LocalPipeline
-from sluice_local.servers.dynatrace import DynatraceServer
-from sluice_local.servers.hec import HecServer
 from sluice_local.servers.smtp import SmtpServer
 from sluice_local.stream_job import run_stream
 from sluice_ops.stream import sample_events
+from testkit.observability import fail_one_drain, observability_servers
+from testkit.pipelines import PAYMENTS_ON
 from testkit.template_copy import template_copy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,23 +129,10 @@ def _throttle_first(keys: tuple[str, ...], times: int) -> Callable[[str, Any], b
 @pytest.fixture(scope="module")
 def recorded() -> Recorded:
     """Every pipeline, every optional part on, each path that calls AWS taken once."""
-    with (
-        HecServer() as hec,
-        DynatraceServer() as dynatrace,
-        SmtpServer(require_starttls=False) as smtp,
-    ):
+    with observability_servers() as servers:
         overrides = {
-            "MaxConcurrency": "2",
-            "StaggerSeconds": "0",
-            "SplunkHecUrl": hec.url,
-            "DynatraceApiUrl": dynatrace.url,
-            "SmtpHost": "127.0.0.1",
-            "SmtpPort": str(smtp.port),
-            "SmtpStartTls": "false",
-            "AlertFromAddress": "sluice@example.com",
-            "AlertRecipients": "ops@example.com",
-            "EnablePaymentPipeline": "true",
-            "PaymentBatchWindowSeconds": "0",
+            **servers.overrides(),
+            **PAYMENTS_ON,
             "PaymentTracing": "true",
             "EnableStreamPipeline": "true",
             "StreamBatchSize": "20",
@@ -153,18 +140,14 @@ def recorded() -> Recorded:
             "StreamMaximumRetryAttempts": "0",
             "StreamStartingPosition": "TRIM_HORIZON",
         }
-        secrets = {
-            "SplunkHecTokenSecretArn": hec.token,
-            "DynatraceTokenSecretArn": dynatrace.token,
-            "DownstreamAuthSecretArn": "local-downstream-token",
-        }
+        secrets = {**servers.secrets(), "DownstreamAuthSecretArn": "local-downstream-token"}
         with deployed(
             ROOT / "template.yaml",
             overrides,
             secrets=secrets,
             latency_s=0.002,
         ) as (pipeline, downstream):
-            _run_everything(pipeline, downstream, smtp)
+            _run_everything(pipeline, downstream, servers.smtp)
     # Decided offline from here: the deployment is gone before the next test deploys.
     return Recorded(pipeline.iam.model, pipeline.iam.calls(), pipeline.iam.summary())
 
@@ -215,17 +198,7 @@ def _run_everything(pipeline: LocalPipeline, downstream: Any, smtp: SmtpServer) 
     )
 
     # A failed drain execution: the execution alert and its email.
-    def crash(name: str, event: Any) -> None:
-        if name == "DrainLeaseFunction":
-            raise RuntimeError("lease table unreachable (injected)")
-
-    pipeline.dispatcher.crash_hook = crash
-    try:
-        [drain] = [s for s in pipeline.schedules if s.name.startswith("DrainStateMachine")]
-        pipeline.fire(drain)
-        pipeline.wait_for_executions("DrainStateMachine", 60)
-    finally:
-        pipeline.dispatcher.crash_hook = None
+    fail_one_drain(pipeline)
     deadline = time.monotonic() + 30
     while not any("injected" in str(m.message) for m in list(smtp.messages)):
         assert time.monotonic() < deadline, "no execution alert email"
@@ -364,8 +337,7 @@ def test_without_the_payment_key_grant_no_payment_is_stored(tmp_path: Path) -> N
             resources["PaymentStateMachine"], "UsePaymentKeyThroughDynamoDB"
         ),
     )
-    overrides = {"EnablePaymentPipeline": "true", "PaymentBatchWindowSeconds": "0"}
-    with LocalPipeline(template, overrides, time_scale=0.02) as pipeline:
+    with LocalPipeline(template, PAYMENTS_ON, time_scale=0.02) as pipeline:
         run_payments(pipeline, sample_payments(4, invalid=0, duplicates=0, seed=3), timeout=60)
         summary = pipeline.iam.summary()
         stored = stored_items(pipeline)

@@ -6,20 +6,19 @@ Each test deploys a copy of template.yaml with one grant taken out (or one condi
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sluice_local.demo import wait_for
 from sluice_local.iam import CreateRefused
 from sluice_local.payments import publish, sample_payments, stored_items
 from sluice_local.runtime import LocalPipeline
+from testkit.pipelines import PAYMENTS_ON
 from testkit.template_copy import template_copy
 
 pytestmark = pytest.mark.e2e
-PAYMENTS = {"EnablePaymentPipeline": "true", "PaymentBatchWindowSeconds": "0"}
 
 
 def _drop(statements: list[dict[str, Any]], sid: str) -> list[dict[str, Any]]:
@@ -28,34 +27,19 @@ def _drop(statements: list[dict[str, Any]], sid: str) -> list[dict[str, Any]]:
     return kept
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
-def _messages(pipeline: LocalPipeline, output: str) -> int:
-    attributes = pipeline.client("sqs").get_queue_attributes(
-        QueueUrl=pipeline.outputs[output],
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(v) for v in attributes.values())
-
-
 def test_without_the_pipe_roles_key_grant_payments_wait_in_their_queue(tmp_path: Path) -> None:
     def no_decrypt(resources: dict[str, Any]) -> None:
         document = resources["PaymentPipeRole"]["Properties"]["Policies"][0]["PolicyDocument"]
         document["Statement"] = _drop(document["Statement"], "DecryptPaymentQueue")
 
     template = template_copy(tmp_path, no_decrypt)
-    with LocalPipeline(template, PAYMENTS, time_scale=0.02) as pipeline:
+    with LocalPipeline(template, PAYMENTS_ON, time_scale=0.02) as pipeline:
         runner = pipeline.pipes["PaymentPipe"]
         publish(pipeline, sample_payments(3, seed=11).bodies)
-        _wait(lambda: runner.stats.source_errors > 0, "the pipe never tried to read")
+        wait_for(lambda: runner.stats.source_errors > 0, 30, "the pipe to try to read")
         summary = pipeline.iam.summary()
         stored = stored_items(pipeline)
-        waiting = _messages(pipeline, "PaymentQueueUrl")
+        waiting = sum(pipeline.queue_counts("PaymentQueueUrl"))
         key = pipeline.resources["PaymentKey"]
     assert stored == [] and runner.stats.batches == 0
     assert waiting == 3  # nothing lost: Pipes keeps polling until the grant is fixed
@@ -71,12 +55,12 @@ def test_without_the_key_policy_statement_sns_cannot_deliver_payments(tmp_path: 
         policy["Statement"] = _drop(policy["Statement"], "PaymentTopicDeliversToItsQueues")
 
     template = template_copy(tmp_path, no_sns)
-    with LocalPipeline(template, PAYMENTS, time_scale=0.02) as pipeline:
+    with LocalPipeline(template, PAYMENTS_ON, time_scale=0.02) as pipeline:
         publish(pipeline, sample_payments(3, seed=12).bodies)
         pipeline.wait_for_pipes(30)
         summary = pipeline.iam.summary()
-        queued = _messages(pipeline, "PaymentQueueUrl")
-        dead = _messages(pipeline, "PaymentDeadLetterQueueUrl")
+        queued = sum(pipeline.queue_counts("PaymentQueueUrl"))
+        dead = sum(pipeline.queue_counts("PaymentDeadLetterQueueUrl"))
     # SNS may use the key for neither queue: the subscription's dead-letter queue is under the
     # same key, so AWS drops the message after its delivery retries (SNS "delivery policies").
     assert queued == 0 and dead == 0
@@ -112,10 +96,10 @@ def test_without_the_key_grant_a_failed_alert_leaves_no_record(tmp_path: Path) -
             Payload=b"{}",
         )
         # After Lambda's two retries, its attempt to send the record is decided.
-        _wait(lambda: pipeline.iam.denied_calls > 0, "no on-failure delivery was attempted")
+        wait_for(lambda: pipeline.iam.denied_calls > 0, 30, "an on-failure delivery")
         pipeline.dispatcher.crash_hook = None
         summary = pipeline.iam.summary()
-        recorded = _messages(pipeline, "ObservabilityDeadLetterQueueUrl")
+        recorded = sum(pipeline.queue_counts("ObservabilityDeadLetterQueueUrl"))
     assert recorded == 0  # Lambda counts a DestinationDeliveryFailures; nothing is sent
     refused = {(d["principal"], d["action"]) for d in summary["denied"]}
     assert ("ExecutionAlertFunctionRole", "kms:GenerateDataKey") in refused
@@ -132,5 +116,5 @@ def test_a_pipe_role_that_trusts_another_pipe_cannot_be_used(tmp_path: Path) -> 
 
     template = template_copy(tmp_path, other_pipe)
     with pytest.raises(CreateRefused) as refused:
-        LocalPipeline(template, PAYMENTS, time_scale=0.02).start()
+        LocalPipeline(template, PAYMENTS_ON, time_scale=0.02).start()
     assert str(refused.value) == ("PaymentPipe: pipes.amazonaws.com may not assume the pipe's role")

@@ -20,6 +20,7 @@ from sluice_local.runtime import LocalPipeline
 from sluice_local.servers.dynatrace import DynatraceServer
 from sluice_local.servers.hec import HecServer
 from sluice_local.servers.smtp import SmtpServer
+from testkit.observability import fail_one_drain, observability_servers
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -47,29 +48,12 @@ class Observed:
 
 @pytest.fixture(scope="module")
 def observed() -> Iterator[Observed]:
-    with (
-        HecServer() as hec,
-        DynatraceServer() as dynatrace,
-        SmtpServer(require_starttls=False) as smtp,
-    ):
-        overrides = {
-            "MaxConcurrency": "2",
-            "StaggerSeconds": "0",
-            "SplunkHecUrl": hec.url,
-            "DynatraceApiUrl": dynatrace.url,
-            "SmtpHost": "127.0.0.1",
-            "SmtpPort": str(smtp.port),
-            "SmtpStartTls": "false",  # STARTTLS and AUTH: tests/unit/alert_notifier
-            "AlertFromAddress": "sluice@example.com",
-            "AlertRecipients": "ops@example.com",
-            "EnableCloudWatchDashboard": "true",
-        }
-        secrets = {"SplunkHecTokenSecretArn": hec.token, "DynatraceTokenSecretArn": dynatrace.token}
-        with deployed(ROOT / "template.yaml", overrides, secrets=secrets, latency_s=0.002) as (
-            pipeline,
-            downstream,
-        ):
-            result = Observed(pipeline, hec, dynatrace, smtp)
+    with observability_servers() as servers:
+        overrides = {**servers.overrides(), "EnableCloudWatchDashboard": "true"}
+        with deployed(
+            ROOT / "template.yaml", overrides, secrets=servers.secrets(), latency_s=0.002
+        ) as (pipeline, downstream):
+            result = Observed(pipeline, servers.hec, servers.dynatrace, servers.smtp)
             objects = sample_objects(count=4, rows=5, failing=2)
             result.report = run_job(pipeline, downstream, objects, timeout=180)
             yield result
@@ -135,19 +119,7 @@ def test_pipeline_metrics_reach_dynatrace(observed: Observed) -> None:
 
 
 def test_a_failed_drain_execution_arrives_as_email(observed: Observed) -> None:
-    pipeline = observed.pipeline
-
-    def crash(name: str, event: Any) -> None:
-        if name == "DrainLeaseFunction":
-            raise RuntimeError("lease table unreachable (injected)")
-
-    pipeline.dispatcher.crash_hook = crash
-    try:
-        [schedule] = [s for s in pipeline.schedules if s.name.startswith("DrainStateMachine")]
-        pipeline.fire(schedule)
-        pipeline.wait_for_executions("DrainStateMachine", 60)
-    finally:
-        pipeline.dispatcher.crash_hook = None
+    fail_one_drain(observed.pipeline)
     observed.wait_for(lambda: any("injected" in b for _, b in observed.emails()))
     [(subject, body)] = [(s, b) for s, b in observed.emails() if "injected" in b]
     assert "failed" in subject.lower()

@@ -5,24 +5,20 @@ which sluice-redrive prints and alerts quote) shows the number."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sluice_local.payments import publish
 from sluice_local.runtime import LocalPipeline
+from testkit.pipelines import PAYMENTS_ON, pipeline_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_PAN = "4111111111111111"  # Visa's published test number
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def pipeline() -> Iterator[LocalPipeline]:
-    overrides = {"EnablePaymentPipeline": "true", "PaymentBatchWindowSeconds": "0"}
-    with LocalPipeline(ROOT / "template.yaml", overrides, time_scale=0.02) as deployed:
-        yield deployed
+pipeline = pipeline_fixture(PAYMENTS_ON)
 
 
 def test_a_card_number_in_a_rejected_field_is_masked_in_every_dead_letter_attribute(

@@ -7,43 +7,33 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sluice_local.payments import (
-    PaymentReport,
-    SamplePayments,
-    publish,
-    run_payments,
-    sample_payments,
-    stored_items,
-)
+from sluice_local import payments
 from sluice_local.runtime import LocalPipeline
+from testkit.pipelines import PAYMENTS_ON, pipeline_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def pipeline() -> Iterator[LocalPipeline]:
-    overrides = {"EnablePaymentPipeline": "true", "PaymentBatchWindowSeconds": "0"}
-    with LocalPipeline(ROOT / "template.yaml", overrides, time_scale=0.02) as deployed:
-        yield deployed
+pipeline = pipeline_fixture(PAYMENTS_ON)
 
 
 @pytest.fixture(scope="module")
-def sample() -> SamplePayments:
-    return sample_payments(60, invalid=6, duplicates=5, seed=11)
+def sample() -> payments.SamplePayments:
+    return payments.sample_payments(60, invalid=6, duplicates=5, seed=11)
 
 
 @pytest.fixture(scope="module")
-def report(pipeline: LocalPipeline, sample: SamplePayments) -> PaymentReport:
-    return run_payments(pipeline, sample, timeout=120)
+def report(pipeline: LocalPipeline, sample: payments.SamplePayments) -> payments.PaymentReport:
+    return payments.run_payments(pipeline, sample, timeout=120)
 
 
 def _item(pipeline: LocalPipeline, transaction_id: str) -> dict[str, Any] | None:
@@ -56,7 +46,7 @@ def _item(pipeline: LocalPipeline, transaction_id: str) -> dict[str, Any] | None
 
 
 def test_published_events_are_all_stored_or_dead_lettered(
-    report: PaymentReport, sample: SamplePayments
+    report: payments.PaymentReport, sample: payments.SamplePayments
 ) -> None:
     assert report.published == 60 + 5
     assert report.unaccounted == [] and report.unexpected_records == []
@@ -67,15 +57,15 @@ def test_published_events_are_all_stored_or_dead_lettered(
 
 
 def test_each_valid_event_is_stored_exactly_once(
-    pipeline: LocalPipeline, report: PaymentReport, sample: SamplePayments
+    pipeline: LocalPipeline, report: payments.PaymentReport, sample: payments.SamplePayments
 ) -> None:
-    ids = [item["transactionId"]["S"] for item in stored_items(pipeline)]
+    ids = [item["transactionId"]["S"] for item in payments.stored_items(pipeline)]
     assert sorted(ids) == sorted(set(ids))
     assert sample.valid_ids <= set(ids)
 
 
 def test_invalid_events_are_dead_lettered_with_the_step_and_an_actionable_reason(
-    report: PaymentReport, sample: SamplePayments
+    report: payments.PaymentReport, sample: payments.SamplePayments
 ) -> None:
     bad_bodies = {b for b in sample.bodies if _is_invalid(b, sample)}
     assert {d.body for d in report.dead_lettered} == bad_bodies
@@ -98,7 +88,7 @@ def test_invalid_events_are_dead_lettered_with_the_step_and_an_actionable_reason
         assert expected in reasons
 
 
-def _is_invalid(body: str, sample: SamplePayments) -> bool:
+def _is_invalid(body: str, sample: payments.SamplePayments) -> bool:
     try:
         event = json.loads(body)
     except ValueError:
@@ -107,9 +97,9 @@ def _is_invalid(body: str, sample: SamplePayments) -> bool:
 
 
 def test_stored_record_carries_the_processed_and_enriched_fields(
-    pipeline: LocalPipeline, report: PaymentReport
+    pipeline: LocalPipeline, report: payments.PaymentReport
 ) -> None:
-    for item in stored_items(pipeline):
+    for item in payments.stored_items(pipeline):
         amount, fee = Decimal(item["amount"]["N"]), Decimal(item["fee"]["N"])
         net = Decimal(item["netAmount"]["N"])
         if item["type"]["S"] == "PAYMENT":
@@ -123,7 +113,7 @@ def test_stored_record_carries_the_processed_and_enriched_fields(
 
 
 def test_payments_are_queried_by_merchant_and_time(
-    pipeline: LocalPipeline, report: PaymentReport
+    pipeline: LocalPipeline, report: payments.PaymentReport
 ) -> None:
     page = pipeline.client("dynamodb").query(
         TableName=pipeline.outputs["PaymentTableName"],
@@ -141,7 +131,7 @@ def test_payments_are_queried_by_merchant_and_time(
 
 
 def test_the_sample_events_store_one_record_and_dead_letter_the_invalid_one(
-    pipeline: LocalPipeline, report: PaymentReport
+    pipeline: LocalPipeline, report: payments.PaymentReport
 ) -> None:
     valid = (EVENTS / "payment_event.json").read_text()
     duplicate = (EVENTS / "payment_event_duplicate.json").read_text()
@@ -153,11 +143,11 @@ def test_the_sample_events_store_one_record_and_dead_letter_the_invalid_one(
     names_before = len(runner.stats.execution_names)
     states_before = pipeline.history_counts("PaymentStateMachine")
 
-    publish(pipeline, [valid])
+    payments.publish(pipeline, [valid])
     pipeline.wait_for_pipes(60)
     first = _item(pipeline, transaction_id)
     assert first is not None and Decimal(first["amount"]["N"]) == Decimal("42.50")
-    publish(pipeline, [duplicate, invalid])
+    payments.publish(pipeline, [duplicate, invalid])
     pipeline.wait_for_pipes(60)
 
     assert _item(pipeline, transaction_id) == first  # no second record, nothing overwritten
@@ -175,7 +165,7 @@ def test_the_sample_events_store_one_record_and_dead_letter_the_invalid_one(
 
 
 def test_a_throttled_step_is_retried_and_the_event_stored_once(
-    pipeline: LocalPipeline, report: PaymentReport
+    pipeline: LocalPipeline, report: payments.PaymentReport
 ) -> None:
     event = {**json.loads((EVENTS / "payment_event.json").read_text())}
     event["transactionId"] = "pay-throttled-0001"
@@ -189,7 +179,7 @@ def test_a_throttled_step_is_retried_and_the_event_stored_once(
 
     pipeline.dispatcher.throttle_hook = throttle_twice
     try:
-        publish(pipeline, [json.dumps(event)])
+        payments.publish(pipeline, [json.dumps(event)])
         pipeline.wait_for_pipes(60)
     finally:
         pipeline.dispatcher.throttle_hook = None
@@ -212,7 +202,7 @@ def _until(condition: Callable[[], bool], what: str, timeout: float = 60) -> Non
 
 
 def test_a_misconfigured_step_sends_back_only_its_event_and_the_batch_is_handled_once(
-    pipeline: LocalPipeline, report: PaymentReport
+    pipeline: LocalPipeline, report: payments.PaymentReport
 ) -> None:
     """Issue 14, defect 8. One event of a batch hits a fault that is not its own
     (FeeConfigurationError) while its siblings are valid or invalid: the execution succeeds
@@ -242,9 +232,9 @@ def test_a_misconfigured_step_sends_back_only_its_event_and_the_batch_is_handled
 
     pipeline.dispatcher.crash_hook = hook
     try:
-        publish(pipeline, [bodies["gate"]])
+        payments.publish(pipeline, [bodies["gate"]])
         assert gate_entered.wait(30), "the gate event never reached ValidatePayment"
-        publish(pipeline, [bodies[n] for n in ("a", "b", "invalid", "fee")])
+        payments.publish(pipeline, [bodies[n] for n in ("a", "b", "invalid", "fee")])
         _until(lambda: pipeline.queue_counts("PaymentQueueUrl")[0] == 4, "the batch is queued")
         release.set()  # the pipe receives the four events as one batch
         _until(
@@ -300,17 +290,17 @@ class FeeConfigurationError(Exception):
 
 
 def test_a_different_event_reusing_a_transaction_id_is_dead_lettered_and_the_record_kept(
-    pipeline: LocalPipeline, report: PaymentReport
+    pipeline: LocalPipeline, report: payments.PaymentReport
 ) -> None:
     first = {**json.loads((EVENTS / "payment_event.json").read_text())}
     first["transactionId"] = "pay-conflict-0001"
     other = {**first, "amount": "99.00"}
-    publish(pipeline, [json.dumps(first)])
+    payments.publish(pipeline, [json.dumps(first)])
     pipeline.wait_for_pipes(60)
     stored = _item(pipeline, "pay-conflict-0001")
     assert stored is not None
 
-    publish(pipeline, [json.dumps(other)])
+    payments.publish(pipeline, [json.dumps(other)])
     pipeline.wait_for_pipes(60)
 
     assert _item(pipeline, "pay-conflict-0001") == stored  # the first event wins

@@ -9,7 +9,7 @@ Elsewhere: defects 1 (log delivery), 2 (lease DeleteItem), 3 (payment key) and t
 grant in ``test_iam_enforcement.py``. Defect 5 (the Express 5-minute limit) is not put back
 here: the emulator's limit is 300 s of wall clock, so three FunctionTimeouts in one execution
 take more than five minutes to fail; ``tests/template/test_drain_limits.py``,
-``tests/unit/drain_lease/test_lease.py`` and ``tests/integration/test_drain_state_machine.py``
+``tests/unit/drain_lease/test_lease.py`` and ``tests/integration/drain_asl/``
 guard it, and ``tests/integration/test_aws_limits.py`` the emulator's limit itself.
 """
 
@@ -19,7 +19,6 @@ import json
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +35,7 @@ from sluice_local.downstream import DownstreamServer
 from sluice_local.invoker import InvocationStats
 from sluice_local.payments import publish, stored_items
 from sluice_local.runtime import LocalPipeline
+from testkit import drain as by_hand  # `drain` is a fixture here
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -133,47 +133,6 @@ def drain(
     downstream.configure(timeout_rate=0.0)
 
 
-def _put_csv(pipeline: LocalPipeline, key: str, rows: int) -> None:
-    body = "id,name\n" + "".join(f"{i},name {i}\n" for i in range(1, rows + 1))
-    pipeline.client("s3").put_object(
-        Bucket=pipeline.outputs["BucketName"], Key=key, Body=body.encode()
-    )
-
-
-def _send(pipeline: LocalPipeline, key: str, queue: str = "ObjectQueueUrl") -> None:
-    details = {"s3_details": {"bucket": pipeline.outputs["BucketName"], "key": key}}
-    pipeline.client("sqs").send_message(
-        QueueUrl=pipeline.outputs[queue], MessageBody=json.dumps(details)
-    )
-
-
-def _run_drain(pipeline: LocalPipeline, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-    sfn = pipeline.client("stepfunctions")
-    arn = sfn.start_execution(
-        stateMachineArn=pipeline.state_machine_arns["DrainStateMachine"],
-        name=f"reverted-{uuid.uuid4().hex[:10]}",
-        input=json.dumps(payload or {}),
-    )["executionArn"]
-    deadline = time.monotonic() + 60
-    while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "the drain did not end"
-        time.sleep(0.05)
-    return execution
-
-
-def _history(pipeline: LocalPipeline, execution_arn: str) -> list[dict[str, Any]]:
-    paginator = pipeline.client("stepfunctions").get_paginator("get_execution_history")
-    return [e for page in paginator.paginate(executionArn=execution_arn) for e in page["events"]]
-
-
-def _entered(pipeline: LocalPipeline, execution_arn: str) -> list[str]:
-    return [
-        e["stateEnteredEventDetails"]["name"]
-        for e in _history(pipeline, execution_arn)
-        if e["type"].endswith("StateEntered")
-    ]
-
-
 # -- defect 7: a worker's state carried every failed row -------------------------------------
 FAILING_OBJECTS, FAILING_ROWS = 8, 20  # ProcessObject lists at most 20 failed rows an object
 
@@ -191,13 +150,13 @@ def _objects_whose_rows_all_fail(
     """One worker takes eight objects in one batch; the downstream closes every connection
     unanswered, so each row fails with "cannot reach <its long URL>: ..."."""
     for n in range(FAILING_OBJECTS):
-        _put_csv(pipeline, f"direct/unreachable-{n}.csv", rows=FAILING_ROWS)
-        _send(pipeline, f"direct/unreachable-{n}.csv")
+        by_hand.put_csv(pipeline, f"direct/unreachable-{n}.csv", rows=FAILING_ROWS)
+        by_hand.send(pipeline, by_hand.details(pipeline, f"direct/unreachable-{n}.csv"))
     downstream.configure(timeout_rate=1.0, timeout_hold_s=0.0)
     # A pace handed over from an earlier drain: one worker, objects known to be quick.
     pace = {"ceiling": 1, "changed_at": time.time(), "concurrency": 1, "seconds_per_object": 0.05}
     try:
-        return _run_drain(pipeline, {"pace": pace})
+        return by_hand.run_drain(pipeline, payload={"pace": pace})
     finally:
         downstream.configure(timeout_rate=0.0)
 
@@ -223,7 +182,7 @@ def test_with_failed_rows_in_the_workers_state_the_drain_fails_data_limit_exceed
     template = _copy(tmp_path, {"drain.asl.json": _keep_failed_rows})
     with _drain_stack(template) as (pipeline, downstream):
         execution = _objects_whose_rows_all_fail(pipeline, downstream)
-        history = _history(pipeline, execution["executionArn"])
+        history = by_hand.history(pipeline, execution["executionArn"])
 
     assert _batch_sizes(pipeline) == [FAILING_OBJECTS]
     assert _failed_rows_bytes(pipeline) > emulator_fixes.STATE_DATA_LIMIT_BYTES
@@ -256,9 +215,9 @@ def _one_priority_message_short_polls_miss(
     # The strict emulator samples short polls of a queue holding fewer than 10 messages; here
     # every such short poll misses, the worst case SQS allows (as the integration test does).
     monkeypatch.setattr(emulator_fixes, "SHORT_POLL_MISS_PROBABILITY", 1.0)
-    _put_csv(pipeline, "direct/urgent.csv", rows=1)
-    _send(pipeline, "direct/urgent.csv", queue="PriorityQueueUrl")
-    return _run_drain(pipeline)
+    by_hand.put_csv(pipeline, "direct/urgent.csv", rows=1)
+    by_hand.send(pipeline, by_hand.details(pipeline, "direct/urgent.csv"), queue="PriorityQueueUrl")
+    return by_hand.run_drain(pipeline)
 
 
 def test_with_a_fixed_short_poll_a_priority_message_is_left_when_the_drain_ends(
@@ -267,7 +226,7 @@ def test_with_a_fixed_short_poll_a_priority_message_is_left_when_the_drain_ends(
     template = _copy(tmp_path, {"drain.asl.json": _short_poll_the_priority_queue})
     with _drain_stack(template) as (pipeline, downstream):
         execution = _one_priority_message_short_polls_miss(pipeline, monkeypatch)
-        entered = _entered(pipeline, execution["executionArn"])
+        entered = by_hand.states_entered(pipeline, execution["executionArn"])
         left = pipeline.queue_counts("PriorityQueueUrl")
 
     # The drain calls the queues drained and ends, the priority object untouched.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +14,22 @@ import pytest
 from sluice_local.runtime import LocalPipeline
 from sluice_local.stream_job import StreamReport, dead_lettered_data, run_stream, stored_event_ids
 from sluice_ops.stream import replay, sample_events
+from testkit.pipelines import pipeline_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 EVENTS = sample_events(300, malformed=6, seed=21)
 
 
-@pytest.fixture(scope="module")
-def pipeline() -> Iterator[LocalPipeline]:
-    overrides = {
+pipeline = pipeline_fixture(
+    {
         "EnableStreamPipeline": "true",
         "StreamBatchSize": "50",
         "StreamBatchWindowSeconds": "0",
         "StreamMaximumRetryAttempts": "1",
         "StreamStartingPosition": "TRIM_HORIZON",
     }
-    with LocalPipeline(ROOT / "template.yaml", overrides, time_scale=0.02) as deployed:
-        yield deployed
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,22 +60,23 @@ def test_items_are_enriched_and_queryable_by_user_and_by_type(
     pipeline: LocalPipeline, report: StreamReport
 ) -> None:
     ddb, table = pipeline.client("dynamodb"), pipeline.outputs["StreamEventTableName"]
+
+    def items(index: str, attribute: str, value: str) -> list[dict[str, Any]]:
+        """The items of the index whose partition key ``attribute`` is ``value``."""
+        found: list[dict[str, Any]] = ddb.query(
+            TableName=table,
+            IndexName=index,
+            KeyConditionExpression=f"{attribute} = :v",
+            ExpressionAttributeValues={":v": {"S": value}},
+        )["Items"]
+        return found
+
     first = json.loads(next(e for e in EVENTS if e.event_id).data)
-    by_user = ddb.query(
-        TableName=table,
-        IndexName="ByUserTime",
-        KeyConditionExpression="userId = :u",
-        ExpressionAttributeValues={":u": {"S": first["userId"]}},
-    )["Items"]
+    by_user = items("ByUserTime", "userId", first["userId"])
     assert first["eventId"] in {i["eventId"]["S"] for i in by_user}
     times = [i["timestamp"]["S"] for i in by_user]
     assert times == sorted(times)
-    purchases = ddb.query(
-        TableName=table,
-        IndexName="ByTypeTime",
-        KeyConditionExpression="eventType = :t",
-        ExpressionAttributeValues={":t": {"S": "purchase"}},
-    )["Items"]
+    purchases = items("ByTypeTime", "eventType", "purchase")
     assert purchases and all("value" in i and "insight" in i for i in purchases)
     assert all(i["shardId"]["S"].startswith("shardId-") for i in purchases)
 

@@ -35,19 +35,10 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from sluice_local.demo import (
-    InvocationStarts,
-    account,
-    deployed,
-    express_limit,
-    process_results,
-    redefine_state_machine,
-    sample_objects,
-    upload,
-    wait_for,
-)
+from sluice_local import demo
 from sluice_local.runtime import LocalPipeline
 from sluice_ops.redrive import copy_redrive
+from testkit.drain import stop_drains_when
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -124,47 +115,48 @@ def test_a_drain_started_before_an_upgrade_finishes_after_it(tmp_path: Path) -> 
     # About 8 invocations (26 s): 4 to 6 under the previous drain (it hands over after 13 s of
     # its execution, at the end of the round then under way), the rest under the new ASL.
     rows = 115
-    big = sample_objects(1, rows, failing=0, prefix="incoming/large/")
+    big = demo.sample_objects(1, rows, failing=0, prefix="incoming/large/")
     key = big[0].key
-    starts = InvocationStarts()
+    starts = demo.InvocationStarts()
     started = time.monotonic()
     with (
-        deployed(_with_previous_drain(tmp_path), overrides, latency_s=LATENCY_S) as (
+        demo.deployed(_with_previous_drain(tmp_path), overrides, latency_s=LATENCY_S) as (
             pipeline,
             downstream,
         ),
         # The drain hands over after about 13 s of an execution (see test_continuation.py):
         # the execution started before the upgrade ends, by its own HandOver, after it.
-        express_limit(pipeline, 70.0),
+        demo.express_limit(pipeline, 70.0),
     ):
         pipeline.dispatcher.crash_hook = starts
-        upload(pipeline, big)
+        demo.upload(pipeline, big)
         pipeline.start_schedules(fire_now=True)
-        wait_for(
-            lambda: sum(1 for _, r in process_results(pipeline, key) if r.get("unfinished")) >= 2,
+        demo.wait_for(
+            lambda: (
+                sum(1 for _, r in demo.process_results(pipeline, key) if r.get("unfinished")) >= 2
+            ),
             timeout=30,
             what="two unfinished invocations under the previous drain",
         )
         # The deploy: the drain's new definition (ProcessObject is the new one throughout).
         upgraded_at, upgraded_on = time.monotonic(), datetime.now(UTC)
-        redefine_state_machine(pipeline, "DrainStateMachine", _current_asl())
+        demo.redefine_state_machine(pipeline, "DrainStateMachine", _current_asl())
         deployed_now = pipeline.client("stepfunctions").describe_state_machine(
             stateMachineArn=pipeline.state_machine_arns["DrainStateMachine"]
         )["definition"]
         assert "ContinueLater" in deployed_now and "${" not in deployed_now
-        wait_for(
+        stop_drains_when(
+            pipeline,
             lambda: (
-                any(not r.get("unfinished") for _, r in process_results(pipeline, key))
+                any(not r.get("unfinished") for _, r in demo.process_results(pipeline, key))
                 or pipeline.queue_counts("ObjectDeadLetterQueueUrl")[0] > 0
             ),
             timeout=90,
             what="the object to finish (or be dead-lettered)",
         )
-        pipeline.stop_schedules()
-        pipeline.wait_for_executions("DrainStateMachine", timeout=60)
-        report = account(pipeline, downstream, big, time.monotonic() - started)
+        report = demo.account(pipeline, downstream, big, time.monotonic() - started)
         accepted = downstream.accepted()
-        results = process_results(pipeline, key)
+        results = demo.process_results(pipeline, key)
         executions = {e.get("name"): e for e in pipeline.executions("DrainStateMachine")}
         first = executions[results[0][0]["correlation"]["execution"]]
         before = _states(pipeline, first["executionArn"])
@@ -218,45 +210,43 @@ def test_on_its_last_receive_the_previous_drain_dead_letters_an_unfinished_objec
     # The window: the object needs more invocations than the previous drain has receives for.
     overrides = {**SETTINGS, "MaxReceiveCount": "2"}
     rows = 60  # about 5 invocations
-    big = sample_objects(1, rows, failing=0, prefix="incoming/large/")
+    big = demo.sample_objects(1, rows, failing=0, prefix="incoming/large/")
     key = big[0].key
     started = time.monotonic()
-    with deployed(_with_previous_drain(tmp_path), overrides, latency_s=LATENCY_S) as (
+    with demo.deployed(_with_previous_drain(tmp_path), overrides, latency_s=LATENCY_S) as (
         pipeline,
         downstream,
     ):
-        upload(pipeline, big)
+        demo.upload(pipeline, big)
         pipeline.start_schedules(fire_now=True)
-        wait_for(
+        stop_drains_when(
+            pipeline,
             lambda: pipeline.queue_counts("ObjectDeadLetterQueueUrl")[0] >= 1,
             timeout=40,
             what="the dead letter",
         )
-        pipeline.stop_schedules()
-        pipeline.wait_for_executions("DrainStateMachine", timeout=60)
         letters = pipeline.dead_letters()
-        before = process_results(pipeline, key)
+        before = demo.process_results(pipeline, key)
         sent_before = Counter(r.body["row"] for r in downstream.accepted())
 
         # The upgrade, then the redrive (sluice-ops redrive's copy: the original body back to
         # the queue); drains from now on run the new ASL.
-        redefine_state_machine(pipeline, "DrainStateMachine", _current_asl())
+        demo.redefine_state_machine(pipeline, "DrainStateMachine", _current_asl())
         sqs = pipeline.client("sqs")
         redriven = copy_redrive(
             sqs, pipeline.outputs["ObjectDeadLetterQueueUrl"], pipeline.outputs["ObjectQueueUrl"]
         )
         assert redriven.redriven == 1
         pipeline.start_schedules(fire_now=True)
-        wait_for(
-            lambda: any(not r.get("unfinished") for _, r in process_results(pipeline, key)),
+        stop_drains_when(
+            pipeline,
+            lambda: any(not r.get("unfinished") for _, r in demo.process_results(pipeline, key)),
             timeout=60,
             what="the redriven object to finish",
         )
-        pipeline.stop_schedules()
-        pipeline.wait_for_executions("DrainStateMachine", timeout=60)
-        report = account(pipeline, downstream, big, time.monotonic() - started)
+        report = demo.account(pipeline, downstream, big, time.monotonic() - started)
         accepted = downstream.accepted()
-        after = process_results(pipeline, key)[len(before) :]
+        after = demo.process_results(pipeline, key)[len(before) :]
         states = pipeline.history_counts("DrainStateMachine")
     print(report.table())
     print(

@@ -97,6 +97,31 @@ def _queue(attributes: dict[str, str] | None = None) -> tuple[Any, str]:
     return sqs, str(url["QueueUrl"])
 
 
+def _receive_machine(url: str, *, wait_s: int, **task: Any) -> dict[str, Any]:
+    """A state machine of one SDK ReceiveMessage task on ``url`` (with ``task``'s Retry, Catch
+    or TimeoutSeconds) and the Caught state its Catch leads to."""
+    receive = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:sqs:receiveMessage",
+        "Parameters": {"QueueUrl": url, "WaitTimeSeconds": wait_s},
+        **task,
+        "End": True,
+    }
+    return {"StartAt": "Receive", "States": {"Receive": receive, "Caught": CAUGHT}}
+
+
+def _small_queue_and_dead_letter_queue() -> tuple[Any, str, str, str, str]:
+    """A queue that takes messages up to 1 KiB, and a second queue for what it refuses:
+    (sqs, url, arn, dead-letter url, dead-letter arn)."""
+    sqs, url = _queue({"MaximumMessageSize": str(KIB)})
+    _, dlq_url = _queue()
+    arn, dlq_arn = (
+        sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for u in (url, dlq_url)
+    )
+    return sqs, url, arn, dlq_url, dlq_arn
+
+
 # -- Express executions stop at 5 minutes ----------------------------------------------------
 
 
@@ -174,20 +199,12 @@ def test_a_catcher_naming_data_limit_exceeded_sees_it(aws: None) -> None:
 def test_a_task_result_over_256_kib_fails_the_execution_through_a_catch_all(aws: None) -> None:
     sqs, url = _queue()
     sqs.send_message(QueueUrl=url, MessageBody="x" * 270_000)  # SQS takes up to 1 MiB
-    receive = {
-        "StartAt": "Receive",
-        "States": {
-            "Receive": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:sqs:receiveMessage",
-                "Parameters": {"QueueUrl": url, "WaitTimeSeconds": 1},
-                "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
-                "Catch": CATCH_ALL,
-                "End": True,
-            },
-            "Caught": CAUGHT,
-        },
-    }
+    receive = _receive_machine(
+        url,
+        wait_s=1,
+        Retry=[{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
+        Catch=CATCH_ALL,
+    )
     execution = _run(receive)
     assert (execution["status"], execution["error"]) == ("FAILED", "States.DataLimitExceeded")
     assert execution["events"].count("TaskScheduled") == 1  # not retried either
@@ -234,20 +251,12 @@ def test_a_task_past_its_timeout_seconds_fails_with_a_catchable_states_timeout(
 ) -> None:
     time_scale(1.0)  # TimeoutSeconds is wall-clock; the long poll must not be scaled below it
     _, url = _queue()
-    receive = {
-        "StartAt": "Receive",
-        "States": {
-            "Receive": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:sqs:receiveMessage",
-                "Parameters": {"QueueUrl": url, "WaitTimeSeconds": 5},
-                "TimeoutSeconds": 1,
-                "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "Caught"}],
-                "End": True,
-            },
-            "Caught": CAUGHT,
-        },
-    }
+    receive = _receive_machine(
+        url,
+        wait_s=5,
+        TimeoutSeconds=1,
+        Catch=[{"ErrorEquals": ["States.Timeout"], "Next": "Caught"}],
+    )
     started = time.monotonic()
     execution = _run(receive)
     assert execution["status"] == "SUCCEEDED"
@@ -330,12 +339,7 @@ def test_short_poll_answers_repeat_from_run_to_run(aws: None) -> None:
 def test_an_event_too_large_for_its_target_queue_goes_to_the_targets_dead_letter_queue(
     aws: None,
 ) -> None:
-    sqs, url = _queue({"MaximumMessageSize": str(KIB)})
-    _, dlq_url = _queue()
-    arn, dlq_arn = (
-        sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        for u in (url, dlq_url)
-    )
+    sqs, _, arn, dlq_url, dlq_arn = _small_queue_and_dead_letter_queue()
     events: Any = boto3.client("events", region_name="us-east-1")
     events.put_rule(Name="r", EventPattern=json.dumps({"source": ["sluice.test"]}))
     events.put_targets(
@@ -355,12 +359,7 @@ def test_an_event_too_large_for_its_target_queue_goes_to_the_targets_dead_letter
 def test_a_message_too_large_for_a_subscribed_queue_goes_to_the_subscriptions_dlq(
     aws: None,
 ) -> None:
-    sqs, url = _queue({"MaximumMessageSize": str(KIB)})
-    _, dlq_url = _queue()
-    arn, dlq_arn = (
-        sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        for u in (url, dlq_url)
-    )
+    sqs, url, arn, dlq_url, dlq_arn = _small_queue_and_dead_letter_queue()
     sns: Any = boto3.client("sns", region_name="us-east-1")
     topic = sns.create_topic(Name="t")["TopicArn"]
     sns.subscribe(

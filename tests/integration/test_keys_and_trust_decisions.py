@@ -9,7 +9,6 @@ redrive tool then runs with the operators' managed policy as its only grant.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from sluice_local.iam import CheckedCall, IamModel, Principal, Role
 from sluice_local.iam_policy import parse_policy
 from sluice_local.runtime import LocalPipeline
 from sluice_ops.redrive import copy_redrive, list_dead_letters
+from testkit.pipelines import pipeline_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -30,9 +30,8 @@ SECURE = {"aws:securetransport": "true"}
 VIA_SQS = {**SECURE, "kms:viaservice": f"sqs.{REGION}.amazonaws.com"}
 
 
-@pytest.fixture(scope="module")
-def pipeline() -> Iterator[LocalPipeline]:
-    overrides = {
+pipeline = pipeline_fixture(
+    {
         "DownstreamApiUrl": "https://127.0.0.1:9/rows",
         "SplunkHecUrl": "https://127.0.0.1:9/services/collector/event",
         "DynatraceApiUrl": "https://127.0.0.1:9/api/v2/metrics/ingest",
@@ -42,10 +41,9 @@ def pipeline() -> Iterator[LocalPipeline]:
         "AlertRecipients": "ops@example.com",
         "EnablePaymentPipeline": "true",
         "EnableStreamPipeline": "true",
-    }
-    secrets = {"SplunkHecTokenSecretArn": "hec-token", "DynatraceTokenSecretArn": "dt-token"}
-    with LocalPipeline(ROOT / "template.yaml", overrides, time_scale=0.02, secrets=secrets) as p:
-        yield p
+    },
+    secrets={"SplunkHecTokenSecretArn": "hec-token", "DynatraceTokenSecretArn": "dt-token"},
+)
 
 
 def _key(pipeline: LocalPipeline, logical_id: str) -> str:

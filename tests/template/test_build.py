@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from samtranslator.yaml_helper import yaml_parse  # CloudFormation short-form tags
+
+from testkit.cfn import run_sam
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,21 +25,10 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "SAM_CLI_TELEMETRY": "0",
     }
-    done = subprocess.run(
-        [
-            str(bin_dir / "sam"),
-            "build",
-            "--template-file",
-            "template.yaml",
-            "--build-dir",
-            str(out),
-        ],
-        cwd=ROOT,
+    done = run_sam(
+        *("build", "--template-file", "template.yaml", "--build-dir", str(out)),
         env=env,
-        capture_output=True,
-        text=True,
         timeout=540,
-        check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out

@@ -9,14 +9,14 @@ exactly when it is on, and lint the resulting template with cfn-lint.
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.api import lint
 
 from sluice_local.template import load_and_translate
+from testkit.cfn import lint_template
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sluice-token-AbCdEf"
@@ -132,6 +132,16 @@ def _parameter_values(cfn: dict[str, Any], overrides: dict[str, str]) -> dict[st
     return {**PSEUDO, **values}
 
 
+# The condition functions, on their operands' values (conditions have no side effects, so
+# every operand may be evaluated).
+COMBINE: dict[str, Callable[[list[Any]], Any]] = {
+    "Fn::Equals": lambda operands: operands[0] == operands[1],
+    "Fn::Not": lambda operands: not operands[0],
+    "Fn::And": all,
+    "Fn::Or": any,
+}
+
+
 def _evaluate(expr: Any, params: dict[str, Any], conditions: dict[str, Any]) -> Any:
     """The subset of intrinsic functions the template's Conditions use."""
     if isinstance(expr, dict) and len(expr) == 1:
@@ -140,18 +150,11 @@ def _evaluate(expr: Any, params: dict[str, Any], conditions: dict[str, Any]) -> 
             return params[arg]
         if fn == "Condition":
             return _condition(arg, params, conditions)
-        if fn == "Fn::Equals":
-            left, right = (_evaluate(a, params, conditions) for a in arg)
-            return left == right
-        if fn == "Fn::Not":
-            return not _evaluate(arg[0], params, conditions)
-        if fn == "Fn::And":
-            return all(_evaluate(a, params, conditions) for a in arg)
-        if fn == "Fn::Or":
-            return any(_evaluate(a, params, conditions) for a in arg)
         if fn == "Fn::Join":
             return arg[0].join(_evaluate(arg[1], params, conditions))
-        raise AssertionError(f"the test cannot evaluate {fn} in a Condition")
+        if fn not in COMBINE:
+            raise AssertionError(f"the test cannot evaluate {fn} in a Condition")
+        return COMBINE[fn]([_evaluate(a, params, conditions) for a in arg])
     return expr
 
 
@@ -243,15 +246,7 @@ def test_optional_part_toggles_cleanly(case: str) -> None:
     assert optional & set(cfn["Resources"]) == expected, case
 
     # W2001/W7001 (parameter/mapping not used) is what switching a part off means.
-    # cfn-lint recurses once per line of an inlined state machine definition (its Fn::Join
-    # check): give it room for a definition of a few thousand lines.
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 5000))
-    try:
-        found = lint(json.dumps(cfn), regions=["us-east-1"])
-    finally:
-        sys.setrecursionlimit(limit)
-    matches = [m for m in found if m.rule.id not in ("W2001", "W7001")]
+    matches = [m for m in lint_template(cfn) if m.rule.id not in ("W2001", "W7001")]
     assert not [str(m) for m in matches], case
 
 

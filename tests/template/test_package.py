@@ -25,8 +25,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 from samtranslator.yaml_helper import yaml_parse  # CloudFormation short-form tags
 
+from testkit.cfn import run_sam
+
 ROOT = Path(__file__).resolve().parents[2]
-SAM = Path(sys.executable).parent / "sam"
 SAR = "AWS::ServerlessRepo::Application"
 # sha256 of https://www.apache.org/licenses/LICENSE-2.0.txt (the text as the ASF publishes it).
 APACHE_2_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
@@ -75,15 +76,7 @@ def sam_env(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 
 
 def _sam(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(SAM), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_sam(*args, env=env, timeout=300)
 
 
 def _package(

@@ -223,23 +223,23 @@ def _tls_only(statement: dict[str, Any]) -> bool:
     )
 
 
-@pytest.mark.parametrize(
-    ("kind", "policy_kind", "listed_in", "ref"),
-    [
-        ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "Queues", "Ref"),
-        ("AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "Topics", "Ref"),
-    ],
-)
-def test_every_queue_and_topic_accepts_tls_only(
-    kind: str, policy_kind: str, listed_in: str, ref: str
-) -> None:
+# Each kind of resource: the kind of its policy, and the property that lists (Ref) its members.
+POLICY_OF = {
+    "AWS::SQS::Queue": ("AWS::SQS::QueuePolicy", "Queues"),
+    "AWS::SNS::Topic": ("AWS::SNS::TopicPolicy", "Topics"),
+}
+
+
+@pytest.mark.parametrize("kind", POLICY_OF)
+def test_every_queue_and_topic_accepts_tls_only(kind: str) -> None:
+    policy_kind, listed_in = POLICY_OF[kind]
     resources = TEMPLATE["Resources"]
     members = {k for k, r in resources.items() if r["Type"] == kind}
     assert members
     covered: set[str] = set()
     for policy in (r["Properties"] for r in resources.values() if r["Type"] == policy_kind):
         if any(_tls_only(s) for s in policy["PolicyDocument"]["Statement"]):
-            covered |= {m[ref] for m in policy[listed_in] if isinstance(m, dict) and ref in m}
+            covered |= {m["Ref"] for m in policy[listed_in] if isinstance(m, dict) and "Ref" in m}
     assert members <= covered, sorted(members - covered)
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from testkit.fakes import Sleeps
+
 
 @pytest.fixture
 def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
@@ -35,3 +37,9 @@ def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> Callable[[], dict[str
         return {name: emf[-1][name] for name in names}
 
     return read
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    """A sleep() that records the delays asked of it instead of waiting."""
+    return Sleeps()

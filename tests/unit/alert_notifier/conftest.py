@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-from sluice_local.handlers import Handler, load_handler
 from sluice_local.servers.smtp import LocalTls, SmtpServer, local_tls
-
-ROOT = Path(__file__).resolve().parents[3]
-CODE_DIR = ROOT / "functions/alert_notifier"
-LAYERS = [ROOT / "layers/common"]
-EVENTS = ROOT / "events"
+from testkit.functions import function_under_test
 
 USERNAME, PASSWORD = "sluice-alerts", "s3cret-p@ss"  # what the relay accepts
 
-load_handler(CODE_DIR, "app.lambda_handler", LAYERS)
+fresh_handler = function_under_test("alert_notifier")
 
 
 @pytest.fixture
@@ -43,9 +36,3 @@ def plaintext_smtp() -> Iterator[SmtpServer]:
     """A relay that offers no STARTTLS at all."""
     with SmtpServer() as server:
         yield server
-
-
-@pytest.fixture
-def fresh_handler() -> Callable[[], Handler]:
-    """A cold start: the handler module loaded anew, so its cached settings/context are new."""
-    return lambda: load_handler(CODE_DIR, "app.lambda_handler", LAYERS, container=uuid.uuid4().hex)

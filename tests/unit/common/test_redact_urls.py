@@ -44,35 +44,36 @@ def test_redact_never_shows_userinfo_in_a_message(
     assert MARK not in redact(message), message
 
 
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("https://us%40r:pa%2F55@api.example.com/rows", "https://api.example.com/rows"),
-        ("https://us3r:pa55@@api.example.com/rows", "https://api.example.com/rows"),
-        ("https://us3r:pa55@[::1]:8443/e/x", "https://[::1]:8443/e/x"),
-        ("us3r:pa55@api.example.com:8088", "api.example.com:8088"),
-        ("us3r@api.example.com", "api.example.com"),
-        ("//us3r:pa55@api.example.com/rows", "//api.example.com/rows"),
-        ("https://us3r:pa55@api.example.com:notaport/x", "https://api.example.com:notaport/x"),
-        ("https://[us3r:pa55@api.example.com]/x", "<unparseable URL>"),
-        ("garbage us3r:pa55@ @@ ::", " ::"),
-    ],
-)
+# (url, what safe_url shows of it)
+ODD_FORMS = {
+    "https://us%40r:pa%2F55@api.example.com/rows": "https://api.example.com/rows",
+    "https://us3r:pa55@@api.example.com/rows": "https://api.example.com/rows",
+    "https://us3r:pa55@[::1]:8443/e/x": "https://[::1]:8443/e/x",
+    "us3r:pa55@api.example.com:8088": "api.example.com:8088",
+    "us3r@api.example.com": "api.example.com",
+    "//us3r:pa55@api.example.com/rows": "//api.example.com/rows",
+    "https://us3r:pa55@api.example.com:notaport/x": "https://api.example.com:notaport/x",
+    "https://[us3r:pa55@api.example.com]/x": "<unparseable URL>",
+    "garbage us3r:pa55@ @@ ::": " ::",
+}
+
+
+@pytest.mark.parametrize(("url", "shown"), ODD_FORMS.items())
 def test_safe_url_strips_userinfo_in_odd_forms(url: str, shown: str) -> None:
     assert safe_url(url) == shown
 
 
 # A '?' or '#' typed into a password (urllib.parse ends the authority there), a quote in
 # userinfo, a fragment after a URL without a scheme.
-@pytest.mark.parametrize(
-    "url",
-    [
-        "https://us3r:pa?55@api.example.com/rows",
-        "https://us3r:pa#55@api.example.com/rows",
-        "//us3r:pa?55@api.example.com/rows",
-        "api.example.com/callback#access_token=us3r",
-    ],
+QUERY_OR_FRAGMENT_IN_USERINFO = (
+    "https://us3r:pa?55@api.example.com/rows",
+    "https://us3r:pa#55@api.example.com/rows",
+    "//us3r:pa?55@api.example.com/rows",
+    "api.example.com/callback#access_token=us3r",
 )
+
+
+@pytest.mark.parametrize("url", QUERY_OR_FRAGMENT_IN_USERINFO)
 def test_safe_url_strips_userinfo_holding_a_query_or_fragment_character(url: str) -> None:
     shown = safe_url(url)
     assert "us3r" not in shown and "pa55" not in shown and "55@" not in shown, shown

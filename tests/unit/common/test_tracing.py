@@ -102,13 +102,8 @@ def _alert_notifier(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _drain_lease(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> None:
-    _stub(
-        handler,
-        monkeypatch,
-        release=lambda *_, **__: True,
-        dynamodb=lambda: None,
-        settings=lambda: None,
-    )
+    stubs = {"release": lambda *_, **__: True, "dynamodb": lambda: None, "settings": lambda: None}
+    _stub(handler, monkeypatch, **stubs)
 
 
 def _process_payment(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> None:

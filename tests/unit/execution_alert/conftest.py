@@ -5,22 +5,15 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sluice_local.handlers import Handler, load_handler
+from testkit.functions import function_under_test
 
-ROOT = Path(__file__).resolve().parents[3]
-CODE_DIR = ROOT / "functions/execution_alert"
-LAYERS = [ROOT / "layers/common"]
-EVENTS = ROOT / "events"
-
-load_handler(CODE_DIR, "app.lambda_handler", LAYERS)
+fresh_handler = function_under_test("execution_alert")
 
 
 @pytest.fixture
@@ -82,9 +75,3 @@ def topic() -> Iterator[Topic]:
         ]["QueueArn"]
         sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
         yield Topic(arn=arn, sqs=sqs, queue_url=url)
-
-
-@pytest.fixture
-def fresh_handler() -> Callable[[], Handler]:
-    """A cold start: the handler module loaded anew, so its cached client/settings are new."""
-    return lambda: load_handler(CODE_DIR, "app.lambda_handler", LAYERS, container=uuid.uuid4().hex)

@@ -9,25 +9,15 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sluice_local.downstream import DownstreamServer
-from sluice_local.handlers import Handler, load_handler
+from testkit.fakes import FakeClock, Sleeps
+from testkit.functions import function_under_test
 
-ROOT = Path(__file__).resolve().parents[3]
-CODE_DIR = ROOT / "functions/process_object"
-LAYERS = [ROOT / "layers/common"]
-
-load_handler(CODE_DIR, "app.lambda_handler", LAYERS)
-
-
-@pytest.fixture
-def fresh_handler() -> Callable[[], Handler]:
-    """A cold start: the handler module loaded anew, so its cached settings/clients are new."""
-    return lambda: load_handler(CODE_DIR, "app.lambda_handler", LAYERS, container=uuid.uuid4().hex)
+fresh_handler = function_under_test("process_object")
 
 
 @pytest.fixture
@@ -45,18 +35,6 @@ def s3() -> Iterator[Any]:
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="sluice-demo-bucket")
         yield client
-
-
-class Sleeps(list[float]):
-    """A sleep() that records instead of waiting."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 # -- resumable processing: a checkpoint table, counting wrappers, a fake clock and downstream --
@@ -133,19 +111,6 @@ class ReadCountingS3(Counting):
         response = self._client.get_object(**params)
         response["Body"] = CountedBody(response["Body"], self)
         return response
-
-
-class FakeClock:
-    """Epoch seconds that move only when told (a Budget's clock)."""
-
-    def __init__(self, start: float = 2_000_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

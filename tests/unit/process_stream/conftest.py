@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sluice_local.handlers import Handler, load_handler
+from testkit.functions import function_under_test
 
-ROOT = Path(__file__).resolve().parents[3]
-CODE_DIR = ROOT / "functions/process_stream"
-LAYERS = [ROOT / "layers/common"]
 TABLE = "sluice-stream-events"
 SHARD = "shardId-000000000000"
 # 2026-11-02T10:41:57.500Z, the arrival of the last record of events/process_stream_kinesis.json
 ARRIVAL = 1793616117.5
 
-load_handler(CODE_DIR, "app.lambda_handler", LAYERS)
+fresh_handler = function_under_test("process_stream")
 
 
 def _kinesis_record(
@@ -58,12 +53,6 @@ def kinesis_record() -> Callable[..., dict[str, Any]]:
     """A Kinesis record as Lambda delivers it: ``kinesis_record(data, sequence_number, *,
     partition_key, arrival)``, ``data`` the event (a dict is JSON-encoded) or raw bytes."""
     return _kinesis_record
-
-
-@pytest.fixture
-def fresh_handler() -> Callable[[], Handler]:
-    """A cold start: the handler module loaded anew, so its cached settings/client are new."""
-    return lambda: load_handler(CODE_DIR, "app.lambda_handler", LAYERS, container=uuid.uuid4().hex)
 
 
 @pytest.fixture
@@ -111,15 +100,3 @@ def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> Callable[[], dict[str
         return {m["Name"]: (m["Unit"], emf[-1][m["Name"]]) for m in definitions}
 
     return read
-
-
-class Sleeps(list[float]):
-    """A sleep() that records instead of waiting."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()

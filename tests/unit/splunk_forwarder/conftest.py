@@ -5,23 +5,18 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sluice_local.handlers import Handler, load_handler
 from sluice_local.servers.hec import HecServer
+from testkit.functions import function_under_test
 
-ROOT = Path(__file__).resolve().parents[3]
-CODE_DIR = ROOT / "functions/splunk_forwarder"
-LAYERS = [ROOT / "layers/common"]
 ACCOUNT = "123456789012"
 HEC_TOKEN = "b1946ac9-2b3c-4d5e-8f9a-0c1d2e3f4a5b"
 
-load_handler(CODE_DIR, "app.lambda_handler", LAYERS)
+fresh_handler = function_under_test("splunk_forwarder")
 
 
 class Payloads:
@@ -96,23 +91,36 @@ class Payloads:
 
     def states_logs(self) -> dict[str, Any]:
         """A Step Functions Express state machine's log group (vended logs) payload."""
-        started = {
-            "id": "1",
-            "type": "ExecutionStarted",
-            "details": {"input": "{}", "roleArn": "arn:aws:iam::123456789012:role/drain"},
-            "previous_event_id": "0",
-            "event_timestamp": "1699999999000",
-            "execution_arn": self.execution_arn,
-        }
-        failed = {
-            "id": "3",
-            "type": "ExecutionFailed",
-            "details": {"error": "States.TaskFailed", "cause": "ProcessObject timed out"},
-            "previous_event_id": "2",
-            "event_timestamp": "1700000000000",
-            "execution_arn": self.execution_arn,
-        }
-        messages = [json.dumps(started), json.dumps(failed)]
+        # (id, type, details, previous_event_id, event_timestamp) of each history event
+        events = [
+            (
+                "1",
+                "ExecutionStarted",
+                {"input": "{}", "roleArn": "arn:aws:iam::123456789012:role/drain"},
+                "0",
+                "1699999999000",
+            ),
+            (
+                "3",
+                "ExecutionFailed",
+                {"error": "States.TaskFailed", "cause": "ProcessObject timed out"},
+                "2",
+                "1700000000000",
+            ),
+        ]
+        messages = [
+            json.dumps(
+                {
+                    "id": event_id,
+                    "type": event_type,
+                    "details": details,
+                    "previous_event_id": previous,
+                    "event_timestamp": timestamp,
+                    "execution_arn": self.execution_arn,
+                }
+            )
+            for event_id, event_type, details, previous, timestamp in events
+        ]
         return self.awslogs(self.states_group, self.states_stream, messages)
 
 
@@ -125,21 +133,3 @@ def payloads() -> Payloads:
 def hec() -> Iterator[HecServer]:
     with HecServer(token=HEC_TOKEN) as server:
         yield server
-
-
-class Sleeps(list[float]):
-    """A sleep() that records instead of waiting."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def fresh_handler() -> Callable[[], Handler]:
-    """A cold start: the handler module loaded anew, so its cached settings/pool are new."""
-    return lambda: load_handler(CODE_DIR, "app.lambda_handler", LAYERS, container=uuid.uuid4().hex)
