@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from sluice_local.downstream import Latency, parse_latency
+from sluice_local.servers.downstream import Latency, parse_latency
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         "aws s3 ls",
     )
     _common(up)
-    from sluice_local import up as up_module
+    from sluice_local.jobs import up as up_module
 
     up.add_argument(
         "--port",
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     iam_report.add_argument("report", nargs="?", default=".demo/report.json", help="a run's report")
     args = parser.parse_args(argv)
-    from sluice_local.template import TemplateError
+    from sluice_local.emulator.template import TemplateError
 
     try:
         return _run(args)
@@ -180,15 +180,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "iam-report":
-        from sluice_local.iam import report_main
+        from sluice_local.emulator.iam.enforcer import report_main
 
         return report_main(args.report)
     if args.command == "stream":
-        from sluice_local import stream_job
+        from sluice_local.jobs import stream_job
 
         return stream_job.main(args)
     if args.command == "payments":
-        from sluice_local import payments as payments_module
+        from sluice_local.jobs import payments as payments_module
 
         return payments_module.main(args)
     if getattr(args, "downstream_latency_time_scaled", None) is not None:
@@ -196,11 +196,11 @@ def _run(args: argparse.Namespace) -> int:
             args.downstream_latency, time_scaled=args.downstream_latency_time_scaled
         )
     if args.command == "demo":
-        from sluice_local import demo as demo_module
+        from sluice_local.jobs import demo as demo_module
 
         return demo_module.main(args)
     if args.command == "up":
-        from sluice_local import up as up_module
+        from sluice_local.jobs import up as up_module
 
         return up_module.main(args)
     return 2

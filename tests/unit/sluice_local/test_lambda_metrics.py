@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sluice_local.invoker import Dispatcher, FunctionRuntime
+from sluice_local.emulator.invoker import Dispatcher, FunctionRuntime
 
 HANDLER = """
 def lambda_handler(event, context):

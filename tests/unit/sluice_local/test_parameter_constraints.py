@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from sluice_local.rules import RuleFailed
-from sluice_local.template import (
+from sluice_local.emulator.rules import RuleFailed
+from sluice_local.emulator.template import (
     ParameterConstraintError,
     TemplateError,
     command_overrides,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from sluice_local.rules import RuleFailed, RulesFormatError, check_rules
-from sluice_local.template import (
+from sluice_local.emulator.rules import RuleFailed, RulesFormatError, check_rules
+from sluice_local.emulator.template import (
     TemplateError,
     command_overrides,
     load_and_translate,

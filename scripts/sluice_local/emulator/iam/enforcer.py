@@ -3,7 +3,7 @@
 moto evaluates no IAM policy and uses no KMS key, so a missing grant passes every local run and
 fails on the first real deploy. :class:`Enforcer` records every AWS call the pipeline makes with
 its real resource ARN and decides it with the policies of the principal AWS would use
-(:mod:`sluice_local.iam_policy`):
+(:mod:`sluice_local.emulator.iam.policy`):
 
 - a function's own calls (boto3 in its handler), as its execution role: the dispatcher sets the
   acting principal around the handler (:meth:`Enforcer.acting_as_function`) and every call a
@@ -44,9 +44,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sluice_local import aws_calls
-from sluice_local.aws_calls import KEY_USE, Denial
-from sluice_local.iam_policy import (
+from sluice_local.emulator.iam import aws_calls
+from sluice_local.emulator.iam.aws_calls import KEY_USE, Denial
+from sluice_local.emulator.iam.managed_policies import managed_policy
+from sluice_local.emulator.iam.policy import (
     Caller,
     Decision,
     Request,
@@ -56,14 +57,13 @@ from sluice_local.iam_policy import (
     granted_actions,
     parse_policy,
 )
-from sluice_local.managed_policies import managed_policy
-from sluice_local.template import TemplateError
+from sluice_local.emulator.template import TemplateError
 from sluice_local.terminal import printable
 
 if TYPE_CHECKING:
-    from sluice_local.runtime import LocalPipeline
+    from sluice_local.emulator.runtime import LocalPipeline
 
-LOG = logging.getLogger("sluice_local.iam")
+LOG = logging.getLogger("sluice_local.emulator.iam.enforcer")
 _RUNTIME_CLIENT = "_sluice_runtime_client"
 
 
@@ -1023,7 +1023,7 @@ def _acting_principal() -> Principal | None:
     enforcer = _active
     if principal is not None or enforcer is None:
         return principal
-    from sluice_local import sandbox
+    from sluice_local.emulator import sandbox
 
     box = sandbox.current()
     if box is None or box.function_name not in enforcer.model.function_roles:

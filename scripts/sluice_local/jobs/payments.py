@@ -20,14 +20,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sluice_local.report import (
+from sluice_local.emulator.runtime import DeadLetter, LocalPipeline
+from sluice_local.jobs.report import (
     build_report,
     default_report_path,
     refused_calls,
     summary_lines,
     write_report,
 )
-from sluice_local.runtime import DeadLetter, LocalPipeline
 from sluice_local.terminal import printable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,7 +204,7 @@ def print_report(report: PaymentReport) -> None:
 
 def main(args: Any) -> int:
     """`sluice-local payments`: the payment events pipeline end to end, locally."""
-    from sluice_local.template import command_overrides
+    from sluice_local.emulator.template import command_overrides
 
     template = Path(args.template)
     overrides = command_overrides(template, args.config_env, args.parameter_overrides)

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, NotRequired, Protocol, TypedDict
 
-from sluice_local.invoker import (
+from sluice_local.emulator.invoker import (
     ASYNC_REQUEST_LIMIT,
     SYNC_REQUEST_LIMIT,
     SYNC_RESPONSE_LIMIT,

@@ -31,9 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from sluice_local.downstream import DownstreamServer, Latency
-from sluice_local.report import default_report_path, refused_calls, write_report
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.report import default_report_path, refused_calls, write_report
+from sluice_local.servers.downstream import DownstreamServer, Latency
 
 HOST = "127.0.0.1"  # no authentication on the endpoint: loopback only, never an option
 DEFAULT_PORT = 4566  # the port local AWS endpoints conventionally use
@@ -145,8 +145,8 @@ def environment(endpoint_url: str) -> dict[str, str]:
 def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO) -> int:
     """Deploy, serve until ``stop`` is set, then stop cleanly (``hurry``: without waiting for
     invocations in flight)."""
-    from sluice_local.demo import _substituted, describe_latency
-    from sluice_local.template import command_overrides
+    from sluice_local.emulator.template import command_overrides
+    from sluice_local.jobs.demo import _substituted, describe_latency
 
     def say(line: str = "") -> None:
         print(line, file=out, flush=True)  # a pipe reader waits for `ready` line by line

@@ -596,7 +596,7 @@ def _install_express_limit() -> None:
     from moto.stepfunctions.parser.backend.execution import Execution
     from moto.stepfunctions.parser.utils import TMP_THREADS
 
-    from sluice_local import timescale
+    from sluice_local.emulator import timescale
 
     original_eval = Program.eval
 

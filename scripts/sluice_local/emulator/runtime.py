@@ -7,7 +7,7 @@
 Deployment goes through moto's CloudFormation (every resource the template declares), then
 re-creates each state machine through the Step Functions API with its DefinitionSubstitutions
 resolved, because only that path executes (see ../shared/notes/local-aws.md). Functions run
-in-process through :mod:`sluice_local.invoker`.
+in-process through :mod:`sluice_local.emulator.invoker`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sluice_local import emulator_fixes, timescale
-from sluice_local.cloudwatch import LogShipper
-from sluice_local.iam import Enforcer
-from sluice_local.invoker import AsyncConfig, Dispatcher, FunctionRuntime
-from sluice_local.pipes import PipeConfig, PipeRunner
-from sluice_local.streams import StreamMappingConfig, StreamMappingRunner
-from sluice_local.template import (
+from sluice_local.emulator import fixes as emulator_fixes
+from sluice_local.emulator import timescale
+from sluice_local.emulator.cloudwatch import LogShipper
+from sluice_local.emulator.iam.enforcer import Enforcer
+from sluice_local.emulator.invoker import AsyncConfig, Dispatcher, FunctionRuntime
+from sluice_local.emulator.template import (
     CODE_BUCKET,
     SUBSTITUTION_OUTPUT_PREFIX,
     TemplateError,
@@ -39,23 +38,25 @@ from sluice_local.template import (
     load_and_translate,
     substitute,
 )
+from sluice_local.sources.pipes import PipeConfig, PipeRunner
+from sluice_local.sources.streams import StreamMappingConfig, StreamMappingRunner
 from sluice_local.terminal import readable_reason
 
 # Resource types moto's CloudFormation skips, and what stands in for them locally.
 SUBSTITUTES: dict[str, str] = {
     "AWS::S3::BucketPolicy": "not created by moto; enforced by the runtime's IAM checks "
-    "(sluice_local.iam reads it from the template as deployed)",
+    "(sluice_local.emulator.iam.enforcer reads it from the template as deployed)",
     "AWS::SQS::QueuePolicy": "not created by moto; enforced by the runtime's IAM checks "
-    "(sluice_local.iam reads it from the template as deployed)",
+    "(sluice_local.emulator.iam.enforcer reads it from the template as deployed)",
     "AWS::CloudWatch::Alarm": "not created: moto's CloudFormation has no alarms "
     "(tests/template checks that each component has one and every alarm has its actions)",
     "AWS::SNS::TopicPolicy": "not created by moto; enforced by the runtime's IAM checks "
-    "(sluice_local.iam reads it from the template as deployed)",
+    "(sluice_local.emulator.iam.enforcer reads it from the template as deployed)",
     "AWS::SNS::Subscription": "applied through the SNS API after deployment",
     "AWS::Logs::SubscriptionFilter": "applied through the CloudWatch Logs API after deployment; "
     "moto delivers every log event whatever the filter pattern, so subscribed functions "
     "ignore what they do not handle",
-    "AWS::Pipes::Pipe": "driven by the local runtime (sluice_local.pipes): moto accepts pipes but "
+    "AWS::Pipes::Pipe": "driven by the local runtime (sluice_local.sources.pipes): moto accepts pipes but "
     "delivers nothing; SQS source to a synchronous (REQUEST_RESPONSE) Step Functions target",
     "AWS::Lambda::EventInvokeConfig": "emulated by the dispatcher: a failed asynchronous "
     "invocation is retried MaximumRetryAttempts times at once, then its event and error go to "
@@ -177,7 +178,7 @@ class LocalPipeline:
         self.time_scale = time_scale
         self.region = region
         self.dispatcher = Dispatcher(log_dir, lenient=lenient)
-        # IAM and KMS as AWS decides them (sluice_local.iam); lenient: recorded, not refused.
+        # IAM and KMS as AWS decides them (sluice_local.emulator.iam.enforcer); lenient: recorded, not refused.
         self.iam = Enforcer(region=region, account=_ACCOUNT, lenient=lenient)
         self.outputs: dict[str, str] = {}
         self.resources: dict[str, str] = {}
@@ -567,7 +568,7 @@ class LocalPipeline:
             )
 
     def _start_pipes(self, translated: TranslatedTemplate) -> None:
-        """Pipes run from deployment on, as in AWS (sluice_local.pipes)."""
+        """Pipes run from deployment on, as in AWS (sluice_local.sources.pipes)."""
         self._runners_stop.clear()
         sqs = self.client("sqs")
         for logical_id in translated.pipes:
@@ -596,7 +597,7 @@ class LocalPipeline:
             runner.start()
 
     def _start_stream_mappings(self, translated: TranslatedTemplate) -> None:
-        """Kinesis event source mappings run by sluice_local.streams, not by moto (which would
+        """Kinesis event source mappings run by sluice_local.sources.streams, not by moto (which would
         invoke the function once per record, without batches, retries or destinations)."""
         from moto.kinesis.models import kinesis_backends
 

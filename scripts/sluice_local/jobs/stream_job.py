@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sluice_local.report import (
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.report import (
     build_report,
     default_report_path,
     refused_calls,
     summary_lines,
     write_report,
 )
-from sluice_local.runtime import LocalPipeline
 from sluice_ops.stream import StreamEvent, dead_letter_ranges, produce, read_range, sample_events
 
 
@@ -129,7 +129,7 @@ def print_report(report: StreamReport, mapping_stats: Any) -> None:
 
 def main(args: Any) -> int:
     """`sluice-local stream`: the stream pipeline end to end, locally."""
-    from sluice_local.template import command_overrides
+    from sluice_local.emulator.template import command_overrides
 
     template = Path(args.template)
     overrides = command_overrides(template, args.config_env, args.parameter_overrides)

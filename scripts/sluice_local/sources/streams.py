@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sluice_local import timescale
+from sluice_local.emulator import timescale
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from sluice_local import timescale
+from sluice_local.emulator import timescale
 
 _RECEIVE_MAX = 10  # SQS ReceiveMessage returns at most 10 messages per call
 

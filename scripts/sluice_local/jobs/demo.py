@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sluice_local.downstream import DownstreamServer, Latency
-from sluice_local.report import (
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.report import (
     build_report,
     default_report_path,
     refused_calls,
     summary_lines,
     write_report,
 )
-from sluice_local.runtime import LocalPipeline
+from sluice_local.servers.downstream import DownstreamServer, Latency
 from sluice_local.terminal import printable
 
 # Odd but legal keys: spaces, '+', ':', '%', unicode, nested prefixes.
@@ -305,7 +305,7 @@ def describe_latency(setting: dict[str, Any], time_scale: float) -> str:
 
 def main(args: Any, out: TextIO | None = None) -> int:
     out = out or sys.stdout  # looked up now: a default bound at import would miss a redirect
-    from sluice_local.template import command_overrides
+    from sluice_local.emulator.template import command_overrides
 
     template = Path(args.template)
     overrides = command_overrides(template, args.config_env, args.parameter_overrides)
@@ -384,7 +384,7 @@ def main(args: Any, out: TextIO | None = None) -> int:
 
 
 def _substituted(pipeline: LocalPipeline) -> dict[str, str]:
-    from sluice_local.runtime import SUBSTITUTES
+    from sluice_local.emulator.runtime import SUBSTITUTES
 
     assert pipeline.translated is not None
     types = {r["Type"] for r in pipeline.translated.cloudformation["Resources"].values()}
@@ -425,7 +425,7 @@ def express_limit(pipeline: LocalPipeline, seconds: float) -> Iterator[None]:
     module, loaded with its handler). A drain then hands over to a fresh execution within a
     short run, by its own HoldLease and HandOver as near 5 minutes on AWS; an execution that
     overran the shorter limit would end TIMED_OUT."""
-    from sluice_local import emulator_fixes
+    from sluice_local.emulator import fixes as emulator_fixes
 
     lease: Any = sys.modules["lease"]
     aws = emulator_fixes.EXPRESS_LIMIT_SECONDS, lease.EXPRESS_LIMIT_SECONDS
@@ -446,7 +446,7 @@ def redefine_state_machine(
     """Deploy a new definition of a state machine, as a stack update does (UpdateStateMachine,
     the template's DefinitionSubstitutions resolved): executions started from now on run it;
     running ones keep the definition they started with."""
-    from sluice_local.template import substitute
+    from sluice_local.emulator.template import substitute
 
     values = pipeline._resolved(logical_id, "DefinitionSubstitutions") or {}
     pipeline.client("stepfunctions").update_state_machine(

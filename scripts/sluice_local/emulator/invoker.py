@@ -7,7 +7,7 @@ template Environment, and a Lambda-like context.
 
 The dispatcher refuses what Lambda refuses (unless ``lenient``): an invocation runs on a thread
 of its own and the caller gets ``Sandbox.Timedout`` at the function's Timeout, after which the
-abandoned thread can reach nothing (:mod:`sluice_local.sandbox`); requests and responses over
+abandoned thread can reach nothing (:mod:`sluice_local.emulator.sandbox`); requests and responses over
 Lambda's payload quotas fail with Lambda's errors.
 """
 
@@ -28,9 +28,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sluice_local import sandbox
-from sluice_local.context import LambdaContext
-from sluice_local.faults import SimulatedCrash
+from sluice_local.emulator import sandbox
+from sluice_local.emulator.context import LambdaContext
+from sluice_local.emulator.faults import SimulatedCrash
 from sluice_local.handlers import load_handler
 
 # Lambda's invocation payload quotas (Lambda quotas page; Invoke API reference).

@@ -1,0 +1,4 @@
+"""IAM and KMS decided as AWS decides them, for the calls the pipeline's roles and services make:
+the policy evaluator (policy), what each API call needs (aws_calls), SAM's managed policies as
+pinned (managed_policies), the enforcer that checks calls (enforcer) and its hooks into botocore
+and moto (hooks)."""
