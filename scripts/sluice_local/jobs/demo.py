@@ -384,7 +384,7 @@ def main(args: Any, out: TextIO | None = None) -> int:
 
 
 def _substituted(pipeline: LocalPipeline) -> dict[str, str]:
-    from sluice_local.emulator.runtime import SUBSTITUTES
+    from sluice_local.emulator.deploy import SUBSTITUTES
 
     assert pipeline.translated is not None
     types = {r["Type"] for r in pipeline.translated.cloudformation["Resources"].values()}

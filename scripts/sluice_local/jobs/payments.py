@@ -20,7 +20,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sluice_local.emulator.runtime import DeadLetter, LocalPipeline
+from sluice_local.emulator.inspection import DeadLetter
+from sluice_local.emulator.runtime import LocalPipeline
 from sluice_local.jobs.report import (
     build_report,
     default_report_path,

@@ -8,7 +8,7 @@ import unicodedata
 import pytest
 
 from sluice_local.emulator.iam.enforcer import format_report
-from sluice_local.emulator.runtime import DeadLetter
+from sluice_local.emulator.inspection import DeadLetter
 from sluice_local.jobs.payments import PaymentReport, print_report
 
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x9b31m\rok\b\u202egpj.csv"
