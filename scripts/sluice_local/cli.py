@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "iam-report":
-        from sluice_local.emulator.iam.enforcer import report_main
+        from sluice_local.emulator.iam.report import report_main
 
         return report_main(args.report)
     if args.command == "stream":

@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from sluice_local.emulator.iam.enforcer import format_report
+from sluice_local.emulator.iam.report import format_report
 from sluice_local.emulator.inspection import DeadLetter
 from sluice_local.jobs.payments import PaymentReport, print_report
 
