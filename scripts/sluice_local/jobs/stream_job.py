@@ -13,6 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.kinesis_producer import (
+    StreamEvent,
+    dead_letter_ranges,
+    produce,
+    read_range,
+    sample_events,
+)
 from sluice_local.jobs.report import (
     build_report,
     default_report_path,
@@ -20,7 +27,6 @@ from sluice_local.jobs.report import (
     summary_lines,
     write_report,
 )
-from sluice_ops.stream import StreamEvent, dead_letter_ranges, produce, read_range, sample_events
 
 
 @dataclass
