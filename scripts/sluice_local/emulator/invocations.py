@@ -3,7 +3,6 @@ by the dispatcher, the log shipper, the deployment and the run report."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,16 +38,6 @@ class AsyncConfig:
 
 # What the runtime does with each invocation's log lines (CloudWatch Logs and EMF metrics).
 LogShipper = Callable[["FunctionRuntime", list[str]], None]
-
-
-@dataclass
-class _Outcome:
-    """What the invocation's thread hands back to the caller."""
-
-    done: threading.Event = field(default_factory=threading.Event)
-    result: Any = None
-    error: BaseException | None = None
-    finished_at: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import random
 import sys
 import threading
@@ -23,10 +22,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.job import job_inputs, job_pipeline, opening, verdict
 from sluice_local.jobs.report import (
     build_report,
-    default_report_path,
-    refused_calls,
     summary_lines,
     write_report,
 )
@@ -305,10 +303,11 @@ def describe_latency(setting: dict[str, Any], time_scale: float) -> str:
 
 def main(args: Any, out: TextIO | None = None) -> int:
     out = out or sys.stdout  # looked up now: a default bound at import would miss a redirect
-    from sluice_local.emulator.template import command_overrides
 
-    template = Path(args.template)
-    overrides = command_overrides(template, args.config_env, args.parameter_overrides)
+    def say(line: str) -> None:
+        print(line, file=out)
+
+    template, overrides, report_path = job_inputs(args)
     objects = sample_objects(args.objects, args.rows, failing=args.failing)
     latency = args.downstream_latency
     if not isinstance(latency, Latency):  # a number, as callers passed before ranges existed
@@ -316,38 +315,21 @@ def main(args: Any, out: TextIO | None = None) -> int:
     # Seeded: the same command draws the same latencies in the same order, run after run.
     with DownstreamServer(latency=latency, time_scale=args.time_scale, seed=7) as downstream:
         overrides.setdefault("DownstreamApiUrl", downstream.url)
-        print(
-            f"Sluice local demo: {template} deployed into the embedded AWS emulator (moto)",
-            file=out,
-        )
-        print(f"  parameter overrides: {json.dumps(overrides)}", file=out)
-        print(
+        opening(say, "Sluice local demo", template, overrides)
+        say(
             f"  time scale {args.time_scale:g}: Wait states, retries, long polls and schedules run"
-            f" {1 / args.time_scale:g}x faster than on AWS",
-            file=out,
+            f" {1 / args.time_scale:g}x faster than on AWS"
         )
-        print(
+        say(
             f"  downstream API: {downstream.url} (local server, real HTTP),"
-            f" {describe_latency(latency.setting(), args.time_scale)}",
-            file=out,
+            f" {describe_latency(latency.setting(), args.time_scale)}"
         )
         log_dir = Path(args.log_dir)
-        print(
-            f"  function logs: {log_dir}/<LogicalId>.log (what CloudWatch Logs would hold)",
-            file=out,
-        )
-        report_path = Path(args.report) if args.report else default_report_path(template.parent)
-        with LocalPipeline(
-            template, overrides, time_scale=args.time_scale, log_dir=log_dir, lenient=args.lenient
-        ) as pipeline:
-            if args.lenient:
-                print("  LENIENT: AWS's limits are measured and reported, not enforced", file=out)
+        say(f"  function logs: {log_dir}/<LogicalId>.log (what CloudWatch Logs would hold)")
+        with job_pipeline(args, template, overrides, say) as pipeline:
             for resource_type, note in sorted(_substituted(pipeline).items()):
-                print(f"  note: {resource_type} {note}", file=out)
-            print(
-                f"  uploading {len(objects)} objects to s3://{pipeline.outputs['BucketName']}",
-                file=out,
-            )
+                say(f"  note: {resource_type} {note}")
+            say(f"  uploading {len(objects)} objects to s3://{pipeline.outputs['BucketName']}")
             report = run_job(
                 pipeline,
                 downstream,
@@ -362,25 +344,18 @@ def main(args: Any, out: TextIO | None = None) -> int:
                 summary=report,
                 downstream_latency=report.downstream_latency,
             )
-    print("\nSummary", file=out)
-    print(report.table(), file=out)
-    print(f"\n  report: {report_path}", file=out)
-    if not report.ok:
-        print(
-            "\nFAILED: some objects are unaccounted for or rows were sent twice other than"
-            " with their Idempotency-Key after a timeout",
-            file=out,
-        )
-        return 1
-    if refused := refused_calls(report_path):
-        print(
-            f"\nFAILED: IAM refused {refused} call(s) that AWS would refuse too;"
-            " `sluice-local iam-report` lists them",
-            file=out,
-        )
-        return 1
-    print("\nOK: every object is processed or dead-lettered with a reason", file=out)
-    return 0
+    say("\nSummary")
+    say(report.table())
+    failure = (
+        "some objects are unaccounted for or rows were sent twice other than with their"
+        " Idempotency-Key after a timeout"
+    )
+    return verdict(
+        say,
+        report_path,
+        None if report.ok else failure,
+        "every object is processed or dead-lettered with a reason",
+    )
 
 
 def _substituted(pipeline: LocalPipeline) -> dict[str, str]:

@@ -278,4 +278,4 @@ def _install_deliveries() -> None:
         send_log_event(self, function_arn, filter_name, log_group_name, *rest)
         return None
 
-    LambdaBackend.send_log_event = send_log_event_checked  # type: ignore[method-assign]
+    LambdaBackend.send_log_event = send_log_event_checked  # type: ignore[method-assign,assignment]
