@@ -43,8 +43,9 @@ SUBSTITUTES: dict[str, str] = {
     "AWS::Logs::SubscriptionFilter": "applied through the CloudWatch Logs API after deployment; "
     "moto delivers every log event whatever the filter pattern, so subscribed functions "
     "ignore what they do not handle",
-    "AWS::Pipes::Pipe": "driven by the local runtime (sluice_local.sources.pipes): moto accepts pipes but "
-    "delivers nothing; SQS source to a synchronous (REQUEST_RESPONSE) Step Functions target",
+    "AWS::Pipes::Pipe": "driven by the local runtime (sluice_local.sources.pipes): moto accepts "
+    "pipes but delivers nothing; SQS source to a synchronous (REQUEST_RESPONSE) Step Functions "
+    "target",
     "AWS::Lambda::EventInvokeConfig": "emulated by the dispatcher: a failed asynchronous "
     "invocation is retried MaximumRetryAttempts times at once, then its event and error go to "
     "the SQS on-failure destination",
@@ -325,8 +326,8 @@ class Deployment:
             runner.start()
 
     def _start_stream_mappings(self, translated: TranslatedTemplate) -> None:
-        """Kinesis event source mappings run by sluice_local.sources.streams, not by moto (which would
-        invoke the function once per record, without batches, retries or destinations)."""
+        """Kinesis event source mappings run by sluice_local.sources.streams, not by moto (which
+        would invoke the function once per record, without batches, retries or destinations)."""
         from moto.kinesis.models import kinesis_backends
 
         streams = kinesis_backends[ACCOUNT][self.region].streams

@@ -7,8 +7,8 @@ template Environment, and a Lambda-like context.
 
 The dispatcher refuses what Lambda refuses (unless ``lenient``): an invocation runs on a thread
 of its own and the caller gets ``Sandbox.Timedout`` at the function's Timeout, after which the
-abandoned thread can reach nothing (:mod:`sluice_local.emulator.sandbox`); requests and responses over
-Lambda's payload quotas fail with Lambda's errors.
+abandoned thread can reach nothing (:mod:`sluice_local.emulator.sandbox`); requests and responses
+over Lambda's payload quotas fail with Lambda's errors.
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ class LocalPipeline(Deployment, Schedules, Inspection):
         self.time_scale = time_scale
         self.region = region
         self.dispatcher = Dispatcher(log_dir, lenient=lenient)
-        # IAM and KMS as AWS decides them (sluice_local.emulator.iam.enforcer); lenient: recorded, not refused.
+        # IAM and KMS as AWS decides them (sluice_local.emulator.iam.enforcer); lenient: recorded,
+        # not refused.
         self.iam = Enforcer(region=region, account=ACCOUNT, lenient=lenient)
         self.outputs: dict[str, str] = {}
         self.resources: dict[str, str] = {}

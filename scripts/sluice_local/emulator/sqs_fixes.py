@@ -134,10 +134,10 @@ def install_short_polls() -> None:
     """Strict. A short poll (WaitTimeSeconds 0 and no ReceiveMessageWaitTimeSeconds) asks only a
     sample of SQS's servers: with few messages queued "a particular request might not return any
     of your messages" (SQS docs, short and long polling); a later one will. moto always answered
-    from every message. With fewer than fixes.SHORT_POLL_FEW_MESSAGES visible, a short poll now answers
-    none with probability fixes.SHORT_POLL_MISS_PROBABILITY, drawn per queue and call from
-    fixes.SHORT_POLL_SEED (a queue's n-th short poll answers alike in every run); a long poll always
-    sees what is there."""
+    from every message. With fewer than fixes.SHORT_POLL_FEW_MESSAGES visible, a short poll now
+    answers none with probability fixes.SHORT_POLL_MISS_PROBABILITY, drawn per queue and call
+    from fixes.SHORT_POLL_SEED (a queue's n-th short poll answers alike in every run); a long
+    poll always sees what is there."""
     from moto.sqs.models import SQSBackend
 
     original = SQSBackend.receive_message

@@ -352,7 +352,8 @@ def requests_for(
         return [(act(operation), "*")]
     raise UnmappedCall(
         f"the local runtime does not know which IAM action and resource {boto_service} "
-        f"{operation} needs: add it to sluice_local/emulator/iam/aws_calls.py (Service Authorization Reference)"
+        f"{operation} needs: add it to sluice_local/emulator/iam/aws_calls.py (Service "
+        "Authorization Reference)"
     )
 
 
