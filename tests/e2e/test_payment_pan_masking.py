@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sluice_local.payments import publish
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.payments import publish
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_PAN = "4111111111111111"  # Visa's published test number

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from sluice_local.payments import (
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.payments import (
     PaymentReport,
     SamplePayments,
     publish,
@@ -22,7 +23,6 @@ from sluice_local.payments import (
     sample_payments,
     stored_items,
 )
-from sluice_local.runtime import LocalPipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"

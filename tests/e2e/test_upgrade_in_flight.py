@@ -35,7 +35,8 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from sluice_local.demo import (
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.demo import (
     InvocationStarts,
     account,
     deployed,
@@ -46,7 +47,6 @@ from sluice_local.demo import (
     upload,
     wait_for,
 )
-from sluice_local.runtime import LocalPipeline
 from sluice_ops.redrive import copy_redrive
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from sluice_local.demo import deployed
-from sluice_local.invoker import InvocationStats
-from sluice_local.runtime import DeadLetter, LocalPipeline
+from sluice_local.emulator.inspection import DeadLetter
+from sluice_local.emulator.invocations import InvocationStats
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.demo import deployed
 
 ROOT = Path(__file__).resolve().parents[2]
 # Uploads ("direct/*.csv") do not match the watched suffix, so only the messages a test sends

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cfnlint.api import lint
 
-from sluice_local.template import load_and_translate
+from sluice_local.emulator.template import load_and_translate
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sluice-token-AbCdEf"

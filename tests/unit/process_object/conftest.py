@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from sluice_local.downstream import DownstreamServer
 from sluice_local.handlers import Handler, load_handler
+from sluice_local.servers.downstream import DownstreamServer
 
 ROOT = Path(__file__).resolve().parents[3]
 CODE_DIR = ROOT / "functions/process_object"

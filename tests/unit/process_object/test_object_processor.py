@@ -18,7 +18,7 @@ from downstream import HttpDownstream, RetryPolicy
 from object_processor import idempotency_key, process_object, revision_digest
 from sluice_common.errors import AccessDenied, ObjectBusy, ObjectNotFound, TransientError
 from sluice_common.events import SOURCE_EVENTBRIDGE, ObjectRef
-from sluice_local.downstream import DownstreamServer
+from sluice_local.servers.downstream import DownstreamServer
 
 BUCKET = "sluice-demo-bucket"
 POLICY = RetryPolicy(max_attempts=3, base_s=0.01, cap_s=0.05)
