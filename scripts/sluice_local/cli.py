@@ -68,10 +68,16 @@ def _downstream(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _ints(parser: argparse.ArgumentParser, *options: tuple[str, int, str]) -> None:
-    """The job's sizes: (flag, default, help) each, an int."""
-    for flag, default, text in options:
-        parser.add_argument(flag, type=int, default=default, help=text)
+def _job(
+    commands: Any, name: str, *sizes: tuple[str, int, str], **parser: Any
+) -> argparse.ArgumentParser:
+    """A job's command: the options every job takes (see _common), then its sizes, each
+    (flag, default, help) an int."""
+    job: argparse.ArgumentParser = commands.add_parser(name, **parser)
+    _common(job)
+    for flag, default, text in sizes:
+        job.add_argument(flag, type=int, default=default, help=text)
+    return job
 
 
 def _run_limits(
@@ -162,25 +168,23 @@ def _latency(text: str) -> Latency:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sluice-local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="upload sample CSVs and drain them end to end")
-    _common(demo)
-    _ints(
-        demo,
+    demo = _job(
+        commands,
+        "demo",
         ("--objects", 50, "CSV objects to upload"),
         ("--rows", 100, "rows per object"),
         ("--failing", 2, "bad objects added (0-2)"),
+        help="upload sample CSVs and drain them end to end",
     )
     _downstream(demo)
     _run_limits(demo, 600, "give up after this many seconds", ".demo/logs", LOG_DIR_HELP)
-    payments = commands.add_parser(
-        "payments", help="publish payment events and run them through the payments pipeline"
-    )
-    _common(payments)
-    _ints(
-        payments,
+    payments = _job(
+        commands,
+        "payments",
         ("--events", 200, "distinct events to publish"),
         ("--invalid", 10, "how many of them are invalid"),
         ("--duplicates", 10, "re-published valid events"),
+        help="publish payment events and run them through the payments pipeline",
     )
     payments.add_argument(
         "--event",
@@ -190,20 +194,19 @@ def main(argv: list[str] | None = None) -> int:
         "e.g. events/payment_event.json",
     )
     _run_limits(payments, 300, "give up after this many s", ".demo/payments-logs", "function logs")
-    stream = commands.add_parser(
-        "stream", help="produce events on the stream and run them through the stream pipeline"
-    )
-    _common(stream)
-    _ints(
-        stream,
+    stream = _job(
+        commands,
+        "stream",
         ("--events", 1000, "events to produce"),
         ("--malformed", 10, "how many of them are broken"),
+        help="produce events on the stream and run them through the stream pipeline",
     )
     stream.add_argument("--rate", type=float, default=500, help="events per second")
     stream.add_argument("--burst", action="store_true", help="ignore --rate: as fast as accepted")
     stream.add_argument("--seed", type=int, default=7)
     _run_limits(stream, 300, "give up after this many s", ".demo/stream-logs", "function logs")
-    up = commands.add_parser(
+    up = _job(
+        commands,
         "up",
         help="deploy into a local AWS endpoint on 127.0.0.1 and keep it running (Ctrl-C stops)",
         description="Deploy the template into the embedded AWS emulator and serve it on "
@@ -216,7 +219,6 @@ def main(argv: list[str] | None = None) -> int:
         "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1; "
         "aws s3 ls",
     )
-    _common(up)
     from sluice_local.jobs import up as up_module
 
     up.add_argument(

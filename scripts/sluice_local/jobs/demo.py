@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sluice_local.emulator.runtime import LocalPipeline
-from sluice_local.jobs.job import job_inputs, job_pipeline, opening, verdict
+from sluice_local.jobs.job import (
+    downstream_api,
+    job_inputs,
+    job_pipeline,
+    opening,
+    time_scale_line,
+    verdict,
+)
 from sluice_local.jobs.report import (
     build_report,
     summary_lines,
@@ -312,14 +319,9 @@ def main(args: Any, out: TextIO | None = None) -> int:
     latency = args.downstream_latency
     if not isinstance(latency, Latency):  # a number, as callers passed before ranges existed
         latency = Latency(float(latency), float(latency), time_scaled=False)
-    # Seeded: the same command draws the same latencies in the same order, run after run.
-    with DownstreamServer(latency=latency, time_scale=args.time_scale, seed=7) as downstream:
-        overrides.setdefault("DownstreamApiUrl", downstream.url)
+    with downstream_api(latency, args.time_scale, overrides) as downstream:
         opening(say, "Sluice local demo", template, overrides)
-        say(
-            f"  time scale {args.time_scale:g}: Wait states, retries, long polls and schedules run"
-            f" {1 / args.time_scale:g}x faster than on AWS"
-        )
+        say(time_scale_line(args.time_scale))
         say(
             f"  downstream API: {downstream.url} (local server, real HTTP),"
             f" {describe_latency(latency.setting(), args.time_scale)}"

@@ -12,6 +12,7 @@ from typing import Any
 
 from sluice_local.emulator.runtime import LocalPipeline
 from sluice_local.jobs.report import default_report_path, refused_calls
+from sluice_local.servers.downstream import DownstreamServer, Latency
 
 Say = Callable[[str], None]
 IAM_REFUSED = (
@@ -33,6 +34,23 @@ def job_inputs(args: Any) -> tuple[Path, dict[str, str], Path]:
 def opening(say: Say, title: str, template: Path, overrides: dict[str, str]) -> None:
     say(f"{title}: {template} deployed into the embedded AWS emulator (moto)")
     say(f"  parameter overrides: {json.dumps(overrides)}")
+
+
+def time_scale_line(
+    scale: float, what: str = "Wait states, retries, long polls and schedules"
+) -> str:
+    return f"  time scale {scale:g}: {what} run {1 / scale:g}x faster than on AWS"
+
+
+@contextmanager
+def downstream_api(
+    latency: Latency, time_scale: float, overrides: dict[str, str]
+) -> Iterator[DownstreamServer]:
+    """The local downstream API, the stack's DownstreamApiUrl unless the overrides name one.
+    Seeded: the same command draws the same latencies in the same order, run after run."""
+    with DownstreamServer(latency=latency, time_scale=time_scale, seed=7) as downstream:
+        overrides.setdefault("DownstreamApiUrl", downstream.url)
+        yield downstream
 
 
 @contextmanager

@@ -30,9 +30,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sluice_local.emulator.runtime import LocalPipeline
-from sluice_local.jobs.job import IAM_REFUSED, job_inputs, job_pipeline, opening
+from sluice_local.jobs.job import (
+    IAM_REFUSED,
+    downstream_api,
+    job_inputs,
+    job_pipeline,
+    opening,
+    time_scale_line,
+)
 from sluice_local.jobs.report import refused_calls, write_report
-from sluice_local.servers.downstream import DownstreamServer, Latency
+from sluice_local.servers.downstream import Latency
 from sluice_local.servers.http import ServedThread
 
 HOST = "127.0.0.1"  # no authentication on the endpoint: loopback only, never an option
@@ -126,13 +133,10 @@ def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO)
     finally:
         sock.close()
     try:
-        with DownstreamServer(latency=latency, time_scale=args.time_scale, seed=7) as downstream:
-            overrides.setdefault("DownstreamApiUrl", downstream.url)
+        with downstream_api(latency, args.time_scale, overrides) as downstream:
             opening(say, "Sluice local", template, overrides)
-            say(
-                f"  time scale {args.time_scale:g}: Wait states, retries, long polls (yours too)"
-                f" and schedules run {1 / args.time_scale:g}x faster than on AWS"
-            )
+            what = "Wait states, retries, long polls (yours too) and schedules"
+            say(time_scale_line(args.time_scale, what))
             local_downstream = overrides["DownstreamApiUrl"] == downstream.url
             if local_downstream:
                 say(
