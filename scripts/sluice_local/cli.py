@@ -68,14 +68,30 @@ def _downstream(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _job(
-    commands: Any, name: str, *sizes: tuple[str, int, str], **parser: Any
-) -> argparse.ArgumentParser:
-    """A job's command: the options every job takes (see _common), then its sizes, each
-    (flag, default, help) an int."""
+# Each job's sizes, after the options every job takes: (flag, default, help), each an int.
+SIZES: dict[str, tuple[tuple[str, int, str], ...]] = {
+    "demo": (
+        ("--objects", 50, "CSV objects to upload"),
+        ("--rows", 100, "rows per object"),
+        ("--failing", 2, "bad objects added (0-2)"),
+    ),
+    "payments": (
+        ("--events", 200, "distinct events to publish"),
+        ("--invalid", 10, "how many of them are invalid"),
+        ("--duplicates", 10, "re-published valid events"),
+    ),
+    "stream": (
+        ("--events", 1000, "events to produce"),
+        ("--malformed", 10, "how many of them are broken"),
+    ),
+}
+
+
+def _job(commands: Any, name: str, **parser: Any) -> argparse.ArgumentParser:
+    """A job's command: the options every job takes (see _common), then its SIZES."""
     job: argparse.ArgumentParser = commands.add_parser(name, **parser)
     _common(job)
-    for flag, default, text in sizes:
+    for flag, default, text in SIZES.get(name, ()):
         job.add_argument(flag, type=int, default=default, help=text)
     return job
 
@@ -168,22 +184,12 @@ def _latency(text: str) -> Latency:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sluice-local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = _job(
-        commands,
-        "demo",
-        ("--objects", 50, "CSV objects to upload"),
-        ("--rows", 100, "rows per object"),
-        ("--failing", 2, "bad objects added (0-2)"),
-        help="upload sample CSVs and drain them end to end",
-    )
+    demo = _job(commands, "demo", help="upload sample CSVs and drain them end to end")
     _downstream(demo)
     _run_limits(demo, 600, "give up after this many seconds", ".demo/logs", LOG_DIR_HELP)
     payments = _job(
         commands,
         "payments",
-        ("--events", 200, "distinct events to publish"),
-        ("--invalid", 10, "how many of them are invalid"),
-        ("--duplicates", 10, "re-published valid events"),
         help="publish payment events and run them through the payments pipeline",
     )
     payments.add_argument(
@@ -197,8 +203,6 @@ def main(argv: list[str] | None = None) -> int:
     stream = _job(
         commands,
         "stream",
-        ("--events", 1000, "events to produce"),
-        ("--malformed", 10, "how many of them are broken"),
         help="produce events on the stream and run them through the stream pipeline",
     )
     stream.add_argument("--rate", type=float, default=500, help="events per second")
