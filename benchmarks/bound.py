@@ -31,10 +31,10 @@ import argparse
 import time
 from pathlib import Path
 
-from sluice_local.demo import deployed, run_job, sample_objects
-from sluice_local.downstream import RecordedRequest
-from sluice_local.faults import lease_always_held
-from sluice_local.report import report_run
+from sluice_local.emulator.faults import lease_always_held
+from sluice_local.jobs.demo import deployed, run_job, sample_objects
+from sluice_local.jobs.report import report_run
+from sluice_local.servers.downstream import RecordedRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 

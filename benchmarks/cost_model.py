@@ -51,7 +51,7 @@ Stream (--pipeline stream): produces --stream-events events (about 1 % malformed
 sluice_ops.stream.sample_events) on EventStream, in a burst, through the shipped template with
 EnableStreamPipeline=true (plus samconfig's local overrides; StreamBatchSize and the rest at their
 defaults), waits until ProcessStreamMapping has caught up and accounts for every event
-(sluice_local.stream_job.run_stream), then counts per produced event: Kinesis PUT payload units
+(sluice_local.jobs.stream_job.run_stream), then counts per produced event: Kinesis PUT payload units
 (every record PutRecords sent, data + partition key, rounded up to 25 KB units: a botocore hook
 on the runtime's Kinesis client); Lambda requests (the dispatcher's invocations of
 ProcessStreamFunction, retries and bisected halves included) and duration (its busy seconds at
@@ -66,8 +66,8 @@ function creates its client at its first invocation, after that. The count of ca
 against the write_calls the function logs. Shard-hours do not scale with events: they are a fixed
 monthly cost, and are also shown per million events at 100 events/s sustained. Fixed monthly
 costs are printed apart; the function's CloudWatch Logs (measured bytes) are listed, not included.
-Kinesis retries are the local StreamMappingRunner's (sluice_local.streams): how many times a batch
-with a malformed record is invoked and rewritten follows that model of Lambda's poller.
+Kinesis retries are the local StreamMappingRunner's (sluice_local.sources.streams): how many times a
+batch with a malformed record is invoked and rewritten follows that model of Lambda's poller.
 
 Prices: us-east-1 list prices, no free tier, checked 2026-11 (except where marked from memory):
 - Step Functions Standard: $0.025 per 1,000 state transitions.
@@ -120,12 +120,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sluice_local.demo import deployed, run_job, sample_objects
-from sluice_local.payments import run_payments, sample_payments, stored_items
-from sluice_local.report import report_run
-from sluice_local.runtime import LocalPipeline
-from sluice_local.stream_job import run_stream
-from sluice_local.template import samconfig_overrides
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.emulator.template import samconfig_overrides
+from sluice_local.jobs.demo import deployed, run_job, sample_objects
+from sluice_local.jobs.payments import run_payments, sample_payments, stored_items
+from sluice_local.jobs.report import report_run
+from sluice_local.jobs.stream_job import run_stream
 from sluice_ops.stream import sample_events
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -840,7 +840,7 @@ def measure_payments(events: int, time_scale: float) -> PaymentRun:
     errors = sum(stats.errors[f] for f in PAYMENT_FUNCTIONS) + failed_puts + pipe.failed_executions
     publish_requests = sum(
         _chunks("".join(sample.bodies[start : start + 10]))
-        for start in range(0, len(sample.bodies), 10)  # as sluice_local.payments.publish sends
+        for start in range(0, len(sample.bodies), 10)  # as sluice_local.jobs.payments.publish sends
     )
     body_chunks = sum(_chunks(b) for b in sample.bodies) / len(sample.bodies)
     counts = PaymentCounts(

@@ -4,7 +4,7 @@
 
 30% of downstream calls answer 429/500/503 and 2% time out, ProcessObject dies mid-object (one
 object in five once, one object every time), poison messages arrive, and objects are deleted
-(every version) before they are processed. Prints the accounting (sluice_local/chaos.py);
+(every version) before they are processed. Prints the accounting (sluice_local/jobs/chaos.py);
 tests/e2e/test_faults.py runs the same scenario small and asserts it. Asserts nothing.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sluice_local.chaos import run_chaos
+from sluice_local.jobs.chaos import run_chaos
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,9 +25,9 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from sluice_local.context import LambdaContext
-from sluice_local.generated import GeneratedBody
+from sluice_local.emulator.context import LambdaContext
 from sluice_local.handlers import load_handler
+from sluice_local.jobs.generated import GeneratedBody
 
 ROOT = Path(__file__).resolve().parents[1]
 

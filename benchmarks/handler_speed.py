@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sluice_local.generated import HEADER, ROW, MemoryS3
+from sluice_local.jobs.generated import HEADER, ROW, MemoryS3
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ import argparse
 import time
 from pathlib import Path
 
-from sluice_local.demo import deployed, run_job, sample_objects
-from sluice_local.report import report_run
+from sluice_local.jobs.demo import deployed, run_job, sample_objects
+from sluice_local.jobs.report import report_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

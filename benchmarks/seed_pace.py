@@ -37,10 +37,10 @@ from pathlib import Path
 
 from bound import utilization
 
-from sluice_local.demo import describe_latency, run_job, sample_objects
-from sluice_local.downstream import DownstreamServer, RecordedRequest, parse_latency
-from sluice_local.report import report_run
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.demo import describe_latency, run_job, sample_objects
+from sluice_local.jobs.report import report_run
+from sluice_local.servers.downstream import DownstreamServer, RecordedRequest, parse_latency
 
 ROOT = Path(__file__).resolve().parents[1]
 

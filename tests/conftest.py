@@ -39,7 +39,7 @@ settings.load_profile(os.environ.get("SLUICE_HYPOTHESIS_PROFILE", "sluice"))
 
 @pytest.fixture
 def lambda_context() -> object:
-    from sluice_local.context import LambdaContext
+    from sluice_local.emulator.context import LambdaContext
 
     return LambdaContext(function_name="test-function", timeout_seconds=30)
 

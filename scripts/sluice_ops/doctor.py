@@ -128,7 +128,7 @@ def load_template(path: Path) -> dict[str, Any]:
 
 
 def planned_overrides(args: argparse.Namespace, template_path: Path) -> dict[str, str]:
-    from sluice_local.template import TemplateError, parse_overrides, samconfig_overrides
+    from sluice_local.emulator.template import TemplateError, parse_overrides, samconfig_overrides
 
     try:
         if args.parameter_overrides is not None:
@@ -147,7 +147,7 @@ def planned_overrides(args: argparse.Namespace, template_path: Path) -> dict[str
 def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
     """Defaults, then the overrides the template declares: what the other checks read even when
     a value breaks a constraint (the ``parameters`` check reports that)."""
-    from sluice_local.template import _text
+    from sluice_local.emulator.template import _text
 
     declared = template.get("Parameters") or {}
     values = {name: _text(spec["Default"]) for name, spec in declared.items() if "Default" in spec}
@@ -156,8 +156,8 @@ def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) 
 
 
 def check_parameters(template: Mapping[str, Any], overrides: Mapping[str, str]) -> Check:
-    from sluice_local.rules import check_rules
-    from sluice_local.template import TemplateError, resolve_parameters
+    from sluice_local.emulator.rules import check_rules
+    from sluice_local.emulator.template import TemplateError, resolve_parameters
 
     try:
         values = resolve_parameters(dict(template), dict(overrides))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice_local.chaos import POISON, run_chaos
+from sluice_local.jobs.chaos import POISON, run_chaos
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sluice_local.demo import deployed, run_job, sample_objects
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.demo import deployed, run_job, sample_objects
 from sluice_local.servers.dynatrace import DynatraceServer
 from sluice_local.servers.hec import HecServer
 from sluice_local.servers.smtp import SmtpServer

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sluice_local.demo import deployed, run_job, sample_objects
-from sluice_local.faults import lease_always_held
+from sluice_local.emulator.faults import lease_always_held
+from sluice_local.jobs.demo import deployed, run_job, sample_objects
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from sluice_local.aws_calls import VPC_ROLE_REFUSED
-from sluice_local.demo import SampleObject, deployed, run_job, sample_objects
-from sluice_local.iam import CreateRefused
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.iam.aws_calls import VPC_ROLE_REFUSED
+from sluice_local.emulator.iam.model import CreateRefused
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.demo import SampleObject, deployed, run_job, sample_objects
 from testkit.template_copy import template_copy
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,7 @@
 """The stream pipeline end to end on the local runtime: template.yaml with EnableStreamPipeline,
-events put on EventStream by the producer, the event source mapping (sluice_local.streams) running
-the real ProcessStreamFunction, items in StreamEventTable, ranges in StreamDeadLetterQueue."""
+events put on EventStream by the producer, the event source mapping (sluice_local.sources.streams)
+running the real ProcessStreamFunction, items in StreamEventTable, ranges in
+StreamDeadLetterQueue."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ from typing import Any
 
 import pytest
 
-from sluice_local.runtime import LocalPipeline
-from sluice_local.stream_job import StreamReport, dead_lettered_data, run_stream, stored_event_ids
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.stream_job import (
+    StreamReport,
+    dead_lettered_data,
+    run_stream,
+    stored_event_ids,
+)
 from sluice_ops.stream import replay, sample_events
 from testkit.pipelines import pipeline_fixture
 

@@ -1,5 +1,5 @@
 """BucketVersioning=false suspends versioning: S3 then gives every write the version id "null"
-(the emulator answers as S3 does, see emulator_fixes._install_null_version_ids). An object
+(the emulator answers as S3 does, see emulator/s3_fixes.py). An object
 overwritten under the same key must still have all its new rows delivered, each once."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice_local.demo import SampleObject, deployed, run_job
+from sluice_local.jobs.demo import SampleObject, deployed, run_job
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e

@@ -18,7 +18,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from sluice_local import emulator_fixes, timescale
+from sluice_local.emulator import fixes as emulator_fixes
+from sluice_local.emulator import timescale
 
 ROLE = "arn:aws:iam::123456789012:role/limits"
 KIB = 1024

@@ -1,4 +1,4 @@
-"""The emulator behaves like SQS where the pipeline relies on it (see emulator_fixes.py)."""
+"""The emulator behaves like SQS where the pipeline relies on it (see emulator/sqs_fixes.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from sluice_local import emulator_fixes
+from sluice_local.emulator import fixes as emulator_fixes
 
 
 def _receive(sqs: Any, url: str, **kwargs: Any) -> list[dict[str, Any]]:

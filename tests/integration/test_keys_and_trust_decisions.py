@@ -1,9 +1,10 @@
 """Issue 17, items 4 and 6: what AWS decides for the deployed stack's keys and trust policies.
 
 The stack is deployed on the local runtime with every optional part on, and each request a
-confused deputy could make is decided by the runtime's policy evaluator (sluice_local.iam,
-the one that enforces every local run), beside the request the pipeline really makes. The
-redrive tool then runs with the operators' managed policy as its only grant.
+confused deputy could make is decided by the runtime's policy evaluator
+(sluice_local.emulator.iam.enforcer, the one that enforces every local run), beside the request the
+pipeline really makes. The redrive tool then runs with the operators' managed policy as its only
+grant.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from sluice_local.iam import CheckedCall, IamModel, Principal, Role
-from sluice_local.iam_policy import parse_policy
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.iam.model import CheckedCall, IamModel, Principal, Role
+from sluice_local.emulator.iam.policy import parse_policy
+from sluice_local.emulator.runtime import LocalPipeline
 from sluice_ops.redrive import copy_redrive, list_dead_letters
 from testkit.pipelines import pipeline_fixture
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from sluice_local.downstream import DownstreamServer
-from sluice_local.invoker import SYNC_REQUEST_LIMIT, SYNC_RESPONSE_LIMIT
-from sluice_local.report import build_report, summary_lines, write_report
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.lambda_service import SYNC_REQUEST_LIMIT, SYNC_RESPONSE_LIMIT
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.report import build_report, summary_lines, write_report
+from sluice_local.servers.downstream import DownstreamServer
 
 TEMPLATE = Path(__file__).parent / "lambda_limits" / "template.yaml"
 

@@ -1,7 +1,7 @@
-"""The local EventBridge Pipes runner (sluice_local.pipes) against moto's SQS, with a scripted
-Step Functions target: what it deletes and what comes back follows the partial batch failure
-contract of AWS's "Amazon EventBridge Pipes batching and concurrency" page, so the payment e2e
-tests mean what they say.
+"""The local EventBridge Pipes runner (sluice_local.sources.pipes) against moto's SQS, with a
+scripted Step Functions target: what it deletes and what comes back follows the partial batch
+failure contract of AWS's "Amazon EventBridge Pipes batching and concurrency" page, so the payment
+e2e tests mean what they say.
 
 - execution SUCCEEDED, output ``{"batchItemFailures": [{"itemIdentifier": <SQS messageId>}]}``:
   only the named messages come back, the others are deleted;
@@ -23,7 +23,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sluice_local.pipes import PipeConfig, PipeRunner
+from sluice_local.sources.pipes import PipeConfig, PipeRunner
 
 Respond = Callable[[list[dict[str, Any]]], tuple[str, Any]]  # records -> (status, output)
 

@@ -1,4 +1,4 @@
-"""The emulator's S3 answers version ids as S3 does (see emulator_fixes._install_null_version_ids):
+"""The emulator's S3 answers version ids as S3 does (see emulator/s3_fixes.py):
 "null" once versioning is suspended, nothing for a never-versioned bucket, real ids when enabled."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sluice_local import emulator_fixes
+from sluice_local.emulator import fixes as emulator_fixes
 
 REGION = "us-east-1"
 

@@ -1,6 +1,6 @@
-"""The local Kinesis event source mapping (sluice_local.streams) against moto's Kinesis, with a
-scripted function: partial batch responses, bisection, retries and the on-failure record behave
-as Lambda documents them, so the e2e tests of the stream pipeline mean what they say."""
+"""The local Kinesis event source mapping (sluice_local.sources.streams) against moto's Kinesis,
+with a scripted function: partial batch responses, bisection, retries and the on-failure record
+behave as Lambda documents them, so the e2e tests of the stream pipeline mean what they say."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sluice_local.streams import StreamMappingConfig, StreamMappingRunner
+from sluice_local.sources.streams import StreamMappingConfig, StreamMappingRunner
 
 Respond = Callable[[list[dict[str, Any]]], tuple[dict[str, Any] | None, bool]]
 

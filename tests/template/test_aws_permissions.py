@@ -21,9 +21,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_optional_parts import ALL_ON, _references, _resolved  # one condition resolver
 
-# One definition each, shared with the local runtime that enforces them (sluice_local.iam).
-from sluice_local.aws_calls import KEY_USE, LOG_DELIVERY_ACTIONS
-from sluice_local.managed_policies import MANAGED_POLICIES
+# One definition each, shared with the local runtime that enforces them
+# (sluice_local.emulator.iam.enforcer).
+from sluice_local.emulator.iam.aws_calls import KEY_USE, LOG_DELIVERY_ACTIONS
+from sluice_local.emulator.iam.managed_policies import MANAGED_POLICIES
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

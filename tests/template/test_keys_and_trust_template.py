@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_optional_parts import ALL_ON, _resolved  # one condition resolver
 from test_template import _branches  # both outcomes of an Fn::If
 
-from sluice_local.template import load_and_translate
+from sluice_local.emulator.template import load_and_translate
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = _resolved(ALL_ON)  # every optional part on, conditions resolved

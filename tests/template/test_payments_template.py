@@ -13,8 +13,8 @@ from samtranslator.yaml_helper import yaml_parse
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_optional_parts import _resolved  # one condition resolver
 
-from sluice_local.aws_calls import LOG_DELIVERY_ACTIONS
-from sluice_local.template import load_and_translate
+from sluice_local.emulator.iam.aws_calls import LOG_DELIVERY_ACTIONS
+from sluice_local.emulator.template import load_and_translate
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())

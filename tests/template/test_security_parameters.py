@@ -22,9 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_aws_permissions import _as_list, _role_of, _role_statements
 from test_optional_parts import ALL_ON, _resolved
 
-from sluice_local.aws_calls import STREAM_MAPPING_ACTIONS, VPC_NETWORK_INTERFACE_ACTIONS
-from sluice_local.rules import RuleFailed, check_rules
-from sluice_local.template import ParameterConstraintError, resolve_parameters
+from sluice_local.emulator.iam.aws_calls import (
+    STREAM_MAPPING_ACTIONS,
+    VPC_NETWORK_INTERFACE_ACTIONS,
+)
+from sluice_local.emulator.rules import RuleFailed, check_rules
+from sluice_local.emulator.template import ParameterConstraintError, resolve_parameters
 
 ROOT = Path(__file__).resolve().parents[2]
 URL_PARAMETERS = ("DownstreamApiUrl", "SplunkHecUrl", "DynatraceApiUrl")
@@ -268,9 +271,10 @@ def test_reads_and_deliveries_filter_the_same_prefix() -> None:
 
 
 def test_the_stream_function_holds_no_kinesis_action_it_never_uses() -> None:
-    """What Lambda's Kinesis mapping uses (sluice_local.aws_calls.STREAM_MAPPING_ACTIONS, plus
-    DescribeStreamSummary of AWS's poller); not SubscribeToShard (enhanced fan-out only) nor
-    ListStreams (cannot be scoped to the stream)."""
+    """What Lambda's Kinesis mapping uses
+    (sluice_local.emulator.iam.aws_calls.STREAM_MAPPING_ACTIONS, plus DescribeStreamSummary of AWS's
+    poller); not SubscribeToShard (enhanced fan-out only) nor ListStreams (cannot be scoped to the
+    stream)."""
     cfn = _resolved(ALL_ON)
     role = _role_of(cfn, "ProcessStreamFunction")
     kinesis = {

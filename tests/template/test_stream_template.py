@@ -7,7 +7,7 @@ from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
 
-from sluice_local.template import load_and_translate
+from sluice_local.emulator.template import load_and_translate
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from csv_rows import FIELD_LIMIT_BYTES, CsvLimits, RowError, read_rows
 from sluice_common.errors import EmptyObject, NotCsv
-from sluice_local.generated import GeneratedBody, Trickle
+from sluice_local.jobs.generated import GeneratedBody, Trickle
 
 
 def rows_of(data: bytes, step: int = 1 << 20) -> list[object]:

@@ -23,8 +23,8 @@ from downstream import (
     RetryPolicy,
     send_with_retry,
 )
-from sluice_local.downstream import DownstreamServer
 from sluice_local.handlers import Handler
+from sluice_local.servers.downstream import DownstreamServer
 
 EVENT = Path(__file__).resolve().parents[3] / "events/process_object_s3_details.json"
 POLICY = RetryPolicy(max_attempts=2, base_s=0.01, cap_s=0.02)

@@ -240,7 +240,7 @@ def deliver_before_upgrade(ref: ObjectRef, etag: str, rows: range) -> None:
         idempotent_function,
     )
 
-    from sluice_local.context import LambdaContext
+    from sluice_local.emulator.context import LambdaContext
 
     config = IdempotencyConfig(
         event_key_jmespath="key",

@@ -17,7 +17,7 @@ import pytest
 
 from csv_rows import CsvLimits, RowError, read_rows
 from sluice_common.errors import NotCsv
-from sluice_local.generated import Trickle
+from sluice_local.jobs.generated import Trickle
 
 # The bound for an untraced run (a Lambda). Under a tracer (make test's coverage), pure
 # Python parsing runs about 3x slower: one blank-line bomb took 2.07 s on a loaded CI machine.

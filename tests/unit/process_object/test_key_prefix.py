@@ -22,8 +22,8 @@ from key_prefix import KeyPrefix
 from object_processor import process_object
 from sluice_common.errors import AccessDenied, ObjectNotFound
 from sluice_common.events import SOURCE_EVENTBRIDGE, ObjectRef
-from sluice_local.downstream import DownstreamServer
 from sluice_local.handlers import Handler
+from sluice_local.servers.downstream import DownstreamServer
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
 BUCKET = "sluice-demo-bucket"

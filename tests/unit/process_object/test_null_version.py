@@ -16,7 +16,7 @@ from downstream import HttpDownstream, RetryPolicy
 from object_processor import process_object
 from object_source import idempotency_key
 from sluice_common.events import ObjectRef, parse_object_ref
-from sluice_local.downstream import DownstreamServer
+from sluice_local.servers.downstream import DownstreamServer
 
 BUCKET = "suspended-bucket"
 POLICY = RetryPolicy(max_attempts=2, base_s=0.01, cap_s=0.02)

@@ -19,7 +19,7 @@ from object_processor import process_object
 from object_source import idempotency_key, revision_digest
 from sluice_common.errors import AccessDenied, ObjectBusy, ObjectNotFound, TransientError
 from sluice_common.events import SOURCE_EVENTBRIDGE, ObjectRef
-from sluice_local.downstream import DownstreamServer
+from sluice_local.servers.downstream import DownstreamServer
 
 BUCKET = "sluice-demo-bucket"
 POLICY = RetryPolicy(max_attempts=3, base_s=0.01, cap_s=0.05)

@@ -25,7 +25,7 @@ from downstream import DownstreamResponse, RetryPolicy
 from object_processor import process_object
 from sluice_common.errors import SluiceError
 from sluice_common.events import ObjectRef, parse_object_ref
-from sluice_local.generated import MemoryS3, Trickle
+from sluice_local.jobs.generated import MemoryS3, Trickle
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

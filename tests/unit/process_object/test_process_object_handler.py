@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from sluice_common.errors import MalformedEvent, NotCsv, ObjectNotFound
-from sluice_local.downstream import DownstreamServer
 from sluice_local.handlers import Handler
+from sluice_local.servers.downstream import DownstreamServer
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
 CSV = b'\xef\xbb\xbfid,amount\n1,9.99\n2,"1,000.00"\n'
@@ -274,7 +274,7 @@ def test_an_invocation_short_of_time_returns_unfinished_and_the_next_one_finishe
     capsys: pytest.CaptureFixture[str],
     logs: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    from sluice_local.context import LambdaContext
+    from sluice_local.emulator.context import LambdaContext
 
     sample = stored_sample
     rows = b"".join(b"%d,%d.00\n" % (n, n) for n in range(1, 21))

@@ -10,7 +10,7 @@ import pytest
 
 from csv_rows import CsvLimits, CsvReader, Resume, Row, RowError, read_rows
 from sluice_common.errors import NotCsv
-from sluice_local.generated import Trickle
+from sluice_local.jobs.generated import Trickle
 
 LABEL = "s3://b/k.csv"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from sluice_local.downstream import DownstreamServer
 from sluice_local.handlers import Handler
+from sluice_local.servers.downstream import DownstreamServer
 
 SAMPLE = Path(__file__).resolve().parents[3] / "events/process_object_s3_details.json"
 CSV = b"id,amount\n1,9.99\n"

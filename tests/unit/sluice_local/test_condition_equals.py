@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sluice_local import emulator_fixes
+from sluice_local.emulator import fixes as emulator_fixes
 
 TEMPLATE = {
     "Parameters": {"Reserve": {"Type": "Number", "Default": 0, "MinValue": 0}},

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from sluice_local.cli import main
-from sluice_local.downstream import DownstreamServer, Latency, parse_latency
+from sluice_local.servers.downstream import DownstreamServer, Latency, parse_latency
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sluice_local.aws_calls import integration_error, requests_for
-from sluice_local.iam_policy import (
+from sluice_local.emulator.iam.aws_calls import integration_error, requests_for
+from sluice_local.emulator.iam.policy import (
     Caller,
     PolicyNotUnderstood,
     Request,

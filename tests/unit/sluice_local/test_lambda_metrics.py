@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from sluice_local.invoker import Dispatcher, FunctionRuntime
+from sluice_local.emulator.invocations import FunctionRuntime
+from sluice_local.emulator.invoker import Dispatcher
 
 HANDLER = """
 def lambda_handler(event, context):

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from sluice_local import emulator_fixes
+from sluice_local.emulator import fixes as emulator_fixes
 
 
 @pytest.fixture

@@ -3,30 +3,20 @@ CloudFormation's ValidationError wording, as CloudFormation refuses the stack op
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
+from shipped_template import KEY_ARN, TEMPLATE
+from shipped_template import shipped_template as _template
 
-from sluice_local.rules import RuleFailed
-from sluice_local.template import (
+from sluice_local.emulator.rules import RuleFailed
+from sluice_local.emulator.template import (
     ParameterConstraintError,
     TemplateError,
     command_overrides,
     load_and_translate,
     resolve_parameters,
 )
-
-ROOT = Path(__file__).resolve().parents[3]
-KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-
-
-@functools.cache
-def _template() -> dict[str, Any]:
-    document: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
-    return document
 
 
 def _declared(name: str) -> dict[str, Any]:
@@ -60,7 +50,7 @@ def test_every_default_satisfies_its_own_constraints() -> None:
 
 def test_samconfigs_local_overrides_pass() -> None:
     """What `make demo`, demo-payments, demo-stream and the benchmarks deploy with."""
-    resolve_parameters(_template(), command_overrides(ROOT / "template.yaml", "local", ""))
+    resolve_parameters(_template(), command_overrides(TEMPLATE, "local", ""))
 
 
 # -- Type: Number -----------------------------------------------------------------------------
@@ -324,7 +314,7 @@ def test_the_constraints_are_checked_before_the_rules_and_the_translation(
 
     monkeypatch.setattr(translator.Translator, "translate", untouched)
     with pytest.raises(ParameterConstraintError) as caught:
-        load_and_translate(ROOT / "template.yaml", {"FunctionTimeout": "2"})
+        load_and_translate(TEMPLATE, {"FunctionTimeout": "2"})
     assert not isinstance(caught.value, RuleFailed)
     assert caught.value.message.startswith("Parameter FunctionTimeout failed to satisfy constraint")
 

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from sluice_local.pipes import PipeConfig, PipeRunner
+from sluice_local.sources.pipes import PipeConfig, PipeRunner
 
 
 class _Queue:

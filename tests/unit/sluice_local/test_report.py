@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice_local.report import refused_calls
+from sluice_local.jobs.report import refused_calls
 
 
 def _report(tmp_path: Path, **iam: object) -> Path:

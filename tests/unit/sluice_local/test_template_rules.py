@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
+from shipped_template import KEY_ARN, TEMPLATE
+from shipped_template import shipped_template as _template
 
-from sluice_local.rules import RuleFailed, RulesFormatError, check_rules
-from sluice_local.template import (
+from sluice_local.emulator.rules import RuleFailed, RulesFormatError, check_rules
+from sluice_local.emulator.template import (
     TemplateError,
     command_overrides,
     load_and_translate,
     resolve_parameters,
 )
-
-ROOT = Path(__file__).resolve().parents[3]
-KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 # RequestFitsFunctionTimeout bands: (rule, lowest and highest DownstreamTimeoutSeconds, least
 # FunctionTimeout), as template.yaml's AssertDescriptions state them.
@@ -28,12 +24,6 @@ BANDS = [
     ("RequestFitsFunctionTimeout16To30", 16, 30, 60),
     ("RequestFitsFunctionTimeout31To60", 31, 60, 120),
 ]
-
-
-@functools.cache
-def _template() -> dict[str, Any]:
-    document: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
-    return document
 
 
 def _check(overrides: dict[str, str]) -> None:
@@ -126,12 +116,12 @@ def test_a_refusal_is_a_template_error() -> None:
 
 def test_the_local_pipeline_refuses_before_translating() -> None:
     with pytest.raises(RuleFailed, match="RequestFitsFunctionTimeout31To60"):
-        load_and_translate(ROOT / "template.yaml", {"FunctionTimeout": "60"})
+        load_and_translate(TEMPLATE, {"FunctionTimeout": "60"})
 
 
 def test_samconfigs_local_overrides_pass() -> None:
     """What `make demo`, demo-payments, demo-stream and the benchmarks deploy with."""
-    _check(command_overrides(ROOT / "template.yaml", "local", ""))
+    _check(command_overrides(TEMPLATE, "local", ""))
 
 
 # -- the evaluator, on small templates -------------------------------------------------------

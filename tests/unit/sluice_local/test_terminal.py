@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluice_local.demo import JobReport
+from sluice_local.jobs.demo import JobReport
 from sluice_local.terminal import printable
 
 ACTING = {"Cc", "Cf", "Cs", "Zl", "Zp"}

@@ -7,9 +7,9 @@ import unicodedata
 
 import pytest
 
-from sluice_local.iam import format_report
-from sluice_local.payments import PaymentReport, print_report
-from sluice_local.runtime import DeadLetter
+from sluice_local.emulator.iam.report import format_report
+from sluice_local.emulator.inspection import DeadLetter
+from sluice_local.jobs.payments import PaymentReport, print_report
 
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x9b31m\rok\b\u202egpj.csv"
 SHOWN = "\\x1b[2J\\x1b]0;pwned\\x07\\x9b31m\\rok\\x08\\u202egpj.csv"

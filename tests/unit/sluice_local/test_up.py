@@ -15,8 +15,8 @@ import pytest
 from moto import mock_aws
 
 from sluice_local.cli import main
-from sluice_local.downstream import DownstreamServer
-from sluice_local.up import HOST, LocalEndpoint, UpError, bind, environment
+from sluice_local.jobs.up import HOST, LocalEndpoint, UpError, bind, environment
+from sluice_local.servers.downstream import DownstreamServer
 
 ROOT = Path(__file__).resolve().parents[3]
 

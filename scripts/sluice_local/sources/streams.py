@@ -31,27 +31,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sluice_local import timescale
+from sluice_local.emulator import timescale
+from sluice_local.sources.batching import BatchingConfig
 
 
 @dataclass(frozen=True)
-class StreamMappingConfig:
+class StreamMappingConfig(BatchingConfig):
     """What the runner needs from an ``AWS::Lambda::EventSourceMapping`` (resolved properties)."""
 
-    logical_id: str
     function_name: str
     function_arn: str
     stream_name: str
     stream_arn: str
-    batch_size: int
-    batching_window_s: float
     starting_position: str
     bisect: bool
     max_retries: int
     max_record_age_s: float
     report_failures: bool
     on_failure_queue_url: str | None
-    region: str
 
     @classmethod
     def from_properties(
@@ -72,8 +69,7 @@ class StreamMappingConfig:
             function_arn=function_arn,
             stream_name=stream_arn.rsplit("/", 1)[-1],
             stream_arn=stream_arn,
-            batch_size=int(props.get("BatchSize", 100)),
-            batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            **cls.batching(props, 100),
             starting_position=str(props.get("StartingPosition", "LATEST")),
             bisect=str(props.get("BisectBatchOnFunctionError", False)).lower() == "true",
             max_retries=int(props.get("MaximumRetryAttempts", -1)),
@@ -187,7 +183,7 @@ class StreamMappingRunner:
             if records and not pending:
                 first_at = time.monotonic()
             pending.extend(records)
-            window = self.config.batching_window_s * timescale.current_scale()
+            window = self.config.window_s()
             due = len(pending) >= self.config.batch_size or (
                 pending and time.monotonic() - first_at >= window
             )

@@ -37,11 +37,11 @@ import time
 from pathlib import Path
 from typing import Any, NotRequired, Protocol, TypedDict
 
-from sluice_local.invoker import (
+from sluice_local.emulator.invoker import Dispatcher
+from sluice_local.emulator.lambda_service import (
     ASYNC_REQUEST_LIMIT,
     SYNC_REQUEST_LIMIT,
     SYNC_RESPONSE_LIMIT,
-    Dispatcher,
 )
 
 # What timescale.py and the runners shorten, and what they leave in real time.

@@ -34,23 +34,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from sluice_local import timescale
+from sluice_local.emulator import timescale
+from sluice_local.sources.batching import BatchingConfig
 
 _RECEIVE_MAX = 10  # SQS ReceiveMessage returns at most 10 messages per call
 
 
 @dataclass(frozen=True)
-class PipeConfig:
+class PipeConfig(BatchingConfig):
     """What the runner needs from an ``AWS::Pipes::Pipe`` (resolved properties)."""
 
-    logical_id: str
     source_queue_url: str
     source_queue_arn: str
     target_arn: str
-    batch_size: int
-    batching_window_s: float
     visibility_timeout_s: float
-    region: str
 
     @classmethod
     def from_properties(
@@ -80,8 +77,7 @@ class PipeConfig:
             source_queue_url=queue_url,
             source_queue_arn=source,
             target_arn=target,
-            batch_size=int(sqs_params.get("BatchSize", 10)),
-            batching_window_s=float(sqs_params.get("MaximumBatchingWindowInSeconds", 0)),
+            **cls.batching(sqs_params, 10),
             visibility_timeout_s=visibility_s,
             region=region,
         )
@@ -186,7 +182,7 @@ class PipeRunner:
 
     def _receive_batch(self) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = []
-        window_ends = time.monotonic() + self.config.batching_window_s * timescale.current_scale()
+        window_ends = time.monotonic() + self.config.window_s()
         while len(batch) < self.config.batch_size:
             # Pipes long-polls (a short poll may miss a few messages, in SQS as here); 1 s,
             # time-scaled, rather than Pipes' 20 s, so that stopping the runner stays quick.

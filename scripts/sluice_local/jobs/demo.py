@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import random
 import sys
 import threading
@@ -22,15 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sluice_local.downstream import DownstreamServer, Latency
-from sluice_local.report import (
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.job import (
+    downstream_api,
+    job_inputs,
+    job_pipeline,
+    opening,
+    time_scale_line,
+    verdict,
+)
+from sluice_local.jobs.report import (
     build_report,
-    default_report_path,
-    refused_calls,
     summary_lines,
     write_report,
 )
-from sluice_local.runtime import LocalPipeline
+from sluice_local.servers.downstream import DownstreamServer, Latency
 from sluice_local.terminal import printable
 
 # Odd but legal keys: spaces, '+', ':', '%', unicode, nested prefixes.
@@ -305,49 +310,28 @@ def describe_latency(setting: dict[str, Any], time_scale: float) -> str:
 
 def main(args: Any, out: TextIO | None = None) -> int:
     out = out or sys.stdout  # looked up now: a default bound at import would miss a redirect
-    from sluice_local.template import command_overrides
 
-    template = Path(args.template)
-    overrides = command_overrides(template, args.config_env, args.parameter_overrides)
+    def say(line: str) -> None:
+        print(line, file=out)
+
+    template, overrides, report_path = job_inputs(args)
     objects = sample_objects(args.objects, args.rows, failing=args.failing)
     latency = args.downstream_latency
     if not isinstance(latency, Latency):  # a number, as callers passed before ranges existed
         latency = Latency(float(latency), float(latency), time_scaled=False)
-    # Seeded: the same command draws the same latencies in the same order, run after run.
-    with DownstreamServer(latency=latency, time_scale=args.time_scale, seed=7) as downstream:
-        overrides.setdefault("DownstreamApiUrl", downstream.url)
-        print(
-            f"Sluice local demo: {template} deployed into the embedded AWS emulator (moto)",
-            file=out,
-        )
-        print(f"  parameter overrides: {json.dumps(overrides)}", file=out)
-        print(
-            f"  time scale {args.time_scale:g}: Wait states, retries, long polls and schedules run"
-            f" {1 / args.time_scale:g}x faster than on AWS",
-            file=out,
-        )
-        print(
+    with downstream_api(latency, args.time_scale, overrides) as downstream:
+        opening(say, "Sluice local demo", template, overrides)
+        say(time_scale_line(args.time_scale))
+        say(
             f"  downstream API: {downstream.url} (local server, real HTTP),"
-            f" {describe_latency(latency.setting(), args.time_scale)}",
-            file=out,
+            f" {describe_latency(latency.setting(), args.time_scale)}"
         )
         log_dir = Path(args.log_dir)
-        print(
-            f"  function logs: {log_dir}/<LogicalId>.log (what CloudWatch Logs would hold)",
-            file=out,
-        )
-        report_path = Path(args.report) if args.report else default_report_path(template.parent)
-        with LocalPipeline(
-            template, overrides, time_scale=args.time_scale, log_dir=log_dir, lenient=args.lenient
-        ) as pipeline:
-            if args.lenient:
-                print("  LENIENT: AWS's limits are measured and reported, not enforced", file=out)
+        say(f"  function logs: {log_dir}/<LogicalId>.log (what CloudWatch Logs would hold)")
+        with job_pipeline(args, template, overrides, say) as pipeline:
             for resource_type, note in sorted(_substituted(pipeline).items()):
-                print(f"  note: {resource_type} {note}", file=out)
-            print(
-                f"  uploading {len(objects)} objects to s3://{pipeline.outputs['BucketName']}",
-                file=out,
-            )
+                say(f"  note: {resource_type} {note}")
+            say(f"  uploading {len(objects)} objects to s3://{pipeline.outputs['BucketName']}")
             report = run_job(
                 pipeline,
                 downstream,
@@ -362,29 +346,22 @@ def main(args: Any, out: TextIO | None = None) -> int:
                 summary=report,
                 downstream_latency=report.downstream_latency,
             )
-    print("\nSummary", file=out)
-    print(report.table(), file=out)
-    print(f"\n  report: {report_path}", file=out)
-    if not report.ok:
-        print(
-            "\nFAILED: some objects are unaccounted for or rows were sent twice other than"
-            " with their Idempotency-Key after a timeout",
-            file=out,
-        )
-        return 1
-    if refused := refused_calls(report_path):
-        print(
-            f"\nFAILED: IAM refused {refused} call(s) that AWS would refuse too;"
-            " `sluice-local iam-report` lists them",
-            file=out,
-        )
-        return 1
-    print("\nOK: every object is processed or dead-lettered with a reason", file=out)
-    return 0
+    say("\nSummary")
+    say(report.table())
+    failure = (
+        "some objects are unaccounted for or rows were sent twice other than with their"
+        " Idempotency-Key after a timeout"
+    )
+    return verdict(
+        say,
+        report_path,
+        None if report.ok else failure,
+        "every object is processed or dead-lettered with a reason",
+    )
 
 
 def _substituted(pipeline: LocalPipeline) -> dict[str, str]:
-    from sluice_local.runtime import SUBSTITUTES
+    from sluice_local.emulator.deploy import SUBSTITUTES
 
     assert pipeline.translated is not None
     types = {r["Type"] for r in pipeline.translated.cloudformation["Resources"].values()}
@@ -425,7 +402,7 @@ def express_limit(pipeline: LocalPipeline, seconds: float) -> Iterator[None]:
     module, loaded with its handler). A drain then hands over to a fresh execution within a
     short run, by its own HoldLease and HandOver as near 5 minutes on AWS; an execution that
     overran the shorter limit would end TIMED_OUT."""
-    from sluice_local import emulator_fixes
+    from sluice_local.emulator import fixes as emulator_fixes
 
     lease: Any = sys.modules["lease"]
     aws = emulator_fixes.EXPRESS_LIMIT_SECONDS, lease.EXPRESS_LIMIT_SECONDS
@@ -446,7 +423,7 @@ def redefine_state_machine(
     """Deploy a new definition of a state machine, as a stack update does (UpdateStateMachine,
     the template's DefinitionSubstitutions resolved): executions started from now on run it;
     running ones keep the definition they started with."""
-    from sluice_local.template import substitute
+    from sluice_local.emulator.template import substitute
 
     values = pipeline._resolved(logical_id, "DefinitionSubstitutions") or {}
     pipeline.client("stepfunctions").update_state_machine(

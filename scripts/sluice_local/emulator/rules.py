@@ -7,7 +7,7 @@ resource is touched: a rule whose ``RuleCondition`` is absent or true must have 
 failed assertion's ``AssertDescription``; a rule whose condition is false is skipped. The local
 runtime refuses the same deploys here, before moto sees the template (moto ignores ``Rules``),
 after it has refused any value that breaks its parameter's Type or constraints
-(:func:`sluice_local.template.check_parameter_constraints`).
+(:func:`sluice_local.emulator.template.check_parameter_constraints`).
 
 The rule functions are those of the "Rule functions" reference (AWS CloudFormation Template
 Reference, intrinsic-function-reference-rules): Fn::And, Fn::Contains, Fn::EachMemberEquals,
@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sluice_local.template import TemplateError
+from sluice_local.emulator.template import TemplateError
 
 # Rule functions CloudFormation accepts in the Rules block, and those the local runtime evaluates.
 RULE_FUNCTIONS = frozenset(

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sluice_local.demo import deployed, run_job, sample_objects
-from sluice_local.faults import crash_mid_object
+from sluice_local.emulator.faults import crash_mid_object
+from sluice_local.jobs.demo import deployed, run_job, sample_objects
 
 POISON = [
     "this is not an event",

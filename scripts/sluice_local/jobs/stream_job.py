@@ -6,21 +6,24 @@ inside a range in StreamDeadLetterQueue; anything else is lost.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sluice_local.report import (
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.job import job_inputs, job_pipeline, opening, verdict
+from sluice_local.jobs.kinesis_producer import (
+    StreamEvent,
+    dead_letter_ranges,
+    produce,
+    read_range,
+    sample_events,
+)
+from sluice_local.jobs.report import (
     build_report,
-    default_report_path,
-    refused_calls,
     summary_lines,
     write_report,
 )
-from sluice_local.runtime import LocalPipeline
-from sluice_ops.stream import StreamEvent, dead_letter_ranges, produce, read_range, sample_events
 
 
 @dataclass
@@ -129,25 +132,12 @@ def print_report(report: StreamReport, mapping_stats: Any) -> None:
 
 def main(args: Any) -> int:
     """`sluice-local stream`: the stream pipeline end to end, locally."""
-    from sluice_local.template import command_overrides
-
-    template = Path(args.template)
-    overrides = command_overrides(template, args.config_env, args.parameter_overrides)
+    template, overrides, report_path = job_inputs(args)
     overrides["EnableStreamPipeline"] = "true"
     events = sample_events(args.events, malformed=args.malformed, seed=args.seed)
-    print(f"Sluice stream: {template} deployed into the embedded AWS emulator (moto)")
-    print(f"  parameter overrides: {json.dumps(overrides)}")
+    opening(print, "Sluice stream", template, overrides)
     print(f"  function logs: {args.log_dir}/<LogicalId>.log")
-    report_path = Path(args.report) if args.report else default_report_path(template.parent)
-    with LocalPipeline(
-        template,
-        overrides,
-        time_scale=args.time_scale,
-        log_dir=Path(args.log_dir),
-        lenient=args.lenient,
-    ) as pipeline:
-        if args.lenient:
-            print("  LENIENT: AWS's limits are measured and reported, not enforced")
+    with job_pipeline(args, template, overrides, print) as pipeline:
         rate = None if args.burst else args.rate
         print(
             f"  producing {len(events)} events on {pipeline.outputs['EventStreamName']}"
@@ -158,15 +148,9 @@ def main(args: Any) -> int:
         write_report(pipeline, report_path, job="stream", summary=report)
     print()
     print_report(report, stats)
-    print(f"\n  report: {report_path}")
-    if report.unaccounted:
-        print("\nFAILED: some events are unaccounted for")
-        return 1
-    if refused := refused_calls(report_path):
-        print(
-            f"\nFAILED: IAM refused {refused} call(s) that AWS would refuse too;"
-            " `sluice-local iam-report` lists them"
-        )
-        return 1
-    print("\nOK: every event is stored once or inside a dead-letter range")
-    return 0
+    return verdict(
+        print,
+        report_path,
+        "some events are unaccounted for" if report.unaccounted else None,
+        "every event is stored once or inside a dead-letter range",
+    )

@@ -64,6 +64,6 @@ def managed_policy(arn: str) -> list[dict[str, Any]]:
     if key not in MANAGED_POLICIES:
         raise UnknownManagedPolicy(
             f"no pinned document for the managed policy {arn}: add it to "
-            "sluice_local/managed_policies.py as AWS publishes it"
+            "sluice_local/emulator/iam/managed_policies.py as AWS publishes it"
         )
     return MANAGED_POLICIES[key]

@@ -285,7 +285,7 @@ def load_and_translate(
 
     Refuses, as CloudFormation would, parameter values that break their constraints
     (:func:`check_parameter_constraints`) or one of the template's Rules
-    (:mod:`sluice_local.rules`), before anything is deployed."""
+    (:mod:`sluice_local.emulator.rules`), before anything is deployed."""
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
@@ -294,7 +294,9 @@ def load_and_translate(
     sam = _load_yaml(template_path)
     parameters = resolve_parameters(sam, overrides or {})
     # CloudFormation checks Rules before it touches a resource (moto ignores them).
-    from sluice_local.rules import check_rules  # here: sluice_local.rules imports this module
+    from sluice_local.emulator.rules import (
+        check_rules,  # here: sluice_local.emulator.rules imports this module
+    )
 
     check_rules(
         sam,

@@ -10,6 +10,7 @@ the table raises :class:`UnmappedCall` naming it: the local runtime refuses to g
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -351,5 +352,19 @@ def requests_for(
         return [(act(operation), "*")]
     raise UnmappedCall(
         f"the local runtime does not know which IAM action and resource {boto_service} "
-        f"{operation} needs: add it to sluice_local/aws_calls.py (Service Authorization Reference)"
+        f"{operation} needs: add it to sluice_local/emulator/iam/aws_calls.py (Service "
+        "Authorization Reference)"
     )
+
+
+def client_error(client: Any, operation: str, denial: Denial, message: str) -> Exception:
+    """The client's own exception for a refused call, as the service would raise it (with the
+    denial kept on it for the run report)."""
+    request_id = str(uuid.uuid4())
+    response = {
+        "Error": {"Code": denial.code, "Message": message, "Type": "Sender"},
+        "ResponseMetadata": {"HTTPStatusCode": denial.status, "RequestId": request_id},
+    }
+    error: Exception = client.exceptions.from_code(denial.code)(response, operation)
+    error.sluice_denial = (denial, message, request_id)  # type: ignore[attr-defined]
+    return error

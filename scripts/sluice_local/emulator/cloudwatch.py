@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sluice_local.invoker import FunctionRuntime
+from sluice_local.emulator.invocations import FunctionRuntime
 
 _MAX_METRIC_DATA = 1000  # PutMetricData takes at most 1,000 metrics per call
 

@@ -21,9 +21,7 @@ There is no authentication either, which is why it never listens beyond the loop
 from __future__ import annotations
 
 import errno
-import json
 import logging
-import re
 import socket
 import sys
 import threading
@@ -31,9 +29,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from sluice_local.downstream import DownstreamServer, Latency
-from sluice_local.report import default_report_path, refused_calls, write_report
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.job import (
+    IAM_REFUSED,
+    downstream_api,
+    job_inputs,
+    job_pipeline,
+    opening,
+    time_scale_line,
+)
+from sluice_local.jobs.report import refused_calls, write_report
+from sluice_local.servers.downstream import Latency
+from sluice_local.servers.http import ServedThread
 
 HOST = "127.0.0.1"  # no authentication on the endpoint: loopback only, never an option
 DEFAULT_PORT = 4566  # the port local AWS endpoints conventionally use
@@ -44,34 +51,10 @@ REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # After Ctrl-C: how long invocations in flight get to return before the emulator goes.
 STOP_GRACE_SECONDS = 10.0
-# CloudFormation: "A stack name can contain only alphanumeric characters (case-sensitive) and
-# hyphens. It must start with an alphabetical character and can't be longer than 128 characters."
-_STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
 
 
 class UpError(Exception):
     """Bad input or an unusable port: `sluice-local up: error: <message>`, exit status 2."""
-
-
-def stack_name(text: str) -> str:
-    """argparse type for --stack-name, with CloudFormation's rule."""
-    if not _STACK_NAME.fullmatch(text):
-        raise ValueError(
-            f"{text!r} is not a valid stack name: letters, digits and hyphens, starting with a "
-            "letter, at most 128 characters"
-        )
-    return text
-
-
-def port_number(text: str) -> int:
-    """argparse type for --port: 0 (any free port) to 65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise ValueError(f"port must be a number from 0 to 65535, got {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be a number from 0 to 65535, got {port}")
-    return port
 
 
 def bind(port: int) -> socket.socket:
@@ -94,8 +77,12 @@ def bind(port: int) -> socket.socket:
     return sock
 
 
-class LocalEndpoint:
+class LocalEndpoint(ServedThread):
     """moto's server application on a bound socket, served from a thread of its own."""
+
+    thread_name = "sluice-endpoint"
+    poll_interval = 0.1
+    stop_timeout = 10.0
 
     def __init__(self, sock: socket.socket) -> None:
         from moto.moto_server.werkzeug_app import (
@@ -106,35 +93,20 @@ class LocalEndpoint:
         from werkzeug.serving import make_server
 
         self.port = int(sock.getsockname()[1])
-        self._server = make_server(
-            HOST,
-            self.port,
-            DomainDispatcherApplication(create_backend_app),
-            threaded=True,  # a long poll must not hold up other callers
-            request_handler=MotoRequestHandler,
-            fd=sock.fileno(),  # werkzeug duplicates it; the caller closes its own
+        super().__init__(
+            make_server(
+                HOST,
+                self.port,
+                DomainDispatcherApplication(create_backend_app),
+                threaded=True,  # a long poll must not hold up other callers
+                request_handler=MotoRequestHandler,
+                fd=sock.fileno(),  # werkzeug duplicates it; the caller closes its own
+            )
         )
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="sluice-endpoint",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._server.server_close()
 
 
 def environment(endpoint_url: str) -> dict[str, str]:
@@ -145,16 +117,13 @@ def environment(endpoint_url: str) -> dict[str, str]:
 def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO) -> int:
     """Deploy, serve until ``stop`` is set, then stop cleanly (``hurry``: without waiting for
     invocations in flight)."""
-    from sluice_local.demo import _substituted, describe_latency
-    from sluice_local.template import command_overrides
+    from sluice_local.jobs.demo import _substituted, describe_latency
 
     def say(line: str = "") -> None:
         print(line, file=out, flush=True)  # a pipe reader waits for `ready` line by line
 
-    template = Path(args.template)
-    overrides = command_overrides(template, args.config_env, args.parameter_overrides)
+    template, overrides, report_path = job_inputs(args)
     latency: Latency = args.downstream_latency
-    report_path = Path(args.report) if args.report else default_report_path(template.parent)
     log_dir = Path(args.log_dir)
     # werkzeug logs every request at INFO: an operator's `sluice monitor` would flood the screen.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -164,14 +133,10 @@ def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO)
     finally:
         sock.close()
     try:
-        with DownstreamServer(latency=latency, time_scale=args.time_scale, seed=7) as downstream:
-            overrides.setdefault("DownstreamApiUrl", downstream.url)
-            say(f"Sluice local: {template} deployed into the embedded AWS emulator (moto)")
-            say(f"  parameter overrides: {json.dumps(overrides)}")
-            say(
-                f"  time scale {args.time_scale:g}: Wait states, retries, long polls (yours too)"
-                f" and schedules run {1 / args.time_scale:g}x faster than on AWS"
-            )
+        with downstream_api(latency, args.time_scale, overrides) as downstream:
+            opening(say, "Sluice local", template, overrides)
+            what = "Wait states, retries, long polls (yours too) and schedules"
+            say(time_scale_line(args.time_scale, what))
             local_downstream = overrides["DownstreamApiUrl"] == downstream.url
             if local_downstream:
                 say(
@@ -180,18 +145,15 @@ def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO)
                     f" its counts: GET {downstream.url.removesuffix('/rows')}/stats"
                 )
             say(f"  function logs: {log_dir}/<LogicalId>.log, and in CloudWatch Logs")
-            with LocalPipeline(
+            with job_pipeline(
+                args,
                 template,
                 overrides,
+                say,
                 stack_name=args.stack_name,
-                time_scale=args.time_scale,
                 region=REGION,
-                log_dir=log_dir,
-                lenient=args.lenient,
                 lambda_metrics=True,  # what `sluice monitor` reads, as on AWS
             ) as pipeline:
-                if args.lenient:
-                    say("  LENIENT: AWS's limits are measured and reported, not enforced")
                 for resource_type, note in sorted(_substituted(pipeline).items()):
                     say(f"  note: {resource_type} {note}")
                 pipeline.start_schedules(fire_now=True)
@@ -225,10 +187,7 @@ def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO)
         endpoint.stop()  # idempotent; a failed deployment never started it
     say(f"  report: {report_path}")
     if refused := refused_calls(report_path):
-        say(
-            f"  IAM refused {refused} call(s) that AWS would refuse too;"
-            " `sluice-local iam-report` lists them"
-        )
+        say(f"  {IAM_REFUSED.format(refused=refused)}")
     say("stopped")
     return 0
 

@@ -20,14 +20,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sluice_local.report import (
+from sluice_local.emulator.inspection import DeadLetter
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.job import job_inputs, job_pipeline, opening, verdict
+from sluice_local.jobs.report import (
     build_report,
-    default_report_path,
-    refused_calls,
     summary_lines,
     write_report,
 )
-from sluice_local.runtime import DeadLetter, LocalPipeline
 from sluice_local.terminal import printable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,43 +204,25 @@ def print_report(report: PaymentReport) -> None:
 
 def main(args: Any) -> int:
     """`sluice-local payments`: the payment events pipeline end to end, locally."""
-    from sluice_local.template import command_overrides
-
-    template = Path(args.template)
-    overrides = command_overrides(template, args.config_env, args.parameter_overrides)
+    template, overrides, report_path = job_inputs(args)
     overrides["EnablePaymentPipeline"] = "true"
     if args.event:
         bodies = [Path(path).read_text() for path in args.event]
         sample = SamplePayments(bodies, {i for b in bodies if (i := _transaction_id(b))}, 0, 0)
     else:
         sample = sample_payments(args.events, invalid=args.invalid, duplicates=args.duplicates)
-    print(f"Sluice payments: {template} deployed into the embedded AWS emulator (moto)")
-    print(f"  parameter overrides: {json.dumps(overrides)}")
+    opening(print, "Sluice payments", template, overrides)
     print(f"  function logs: {args.log_dir}/<LogicalId>.log")
-    report_path = Path(args.report) if args.report else default_report_path(template.parent)
-    with LocalPipeline(
-        template,
-        overrides,
-        time_scale=args.time_scale,
-        log_dir=Path(args.log_dir),
-        lenient=args.lenient,
-    ) as pipeline:
-        if args.lenient:
-            print("  LENIENT: AWS's limits are measured and reported, not enforced")
+    with job_pipeline(args, template, overrides, print) as pipeline:
         print(f"  publishing {len(sample.bodies)} events to {pipeline.outputs['PaymentTopicArn']}")
         report = run_payments(pipeline, sample, timeout=args.timeout)
         write_report(pipeline, report_path, job="payments", summary=report)
     print()
     print_report(report)
-    print(f"\n  report: {report_path}")
-    if report.unaccounted or report.unexpected_records:
-        print("\nFAILED: some events are unaccounted for")
-        return 1
-    if refused := refused_calls(report_path):
-        print(
-            f"\nFAILED: IAM refused {refused} call(s) that AWS would refuse too;"
-            " `sluice-local iam-report` lists them"
-        )
-        return 1
-    print("\nOK: every event is stored once or dead-lettered with a reason")
-    return 0
+    failed = report.unaccounted or report.unexpected_records
+    return verdict(
+        print,
+        report_path,
+        "some events are unaccounted for" if failed else None,
+        "every event is stored once or dead-lettered with a reason",
+    )
