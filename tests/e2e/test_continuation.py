@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from sluice_local.demo import (
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.demo import (
     InvocationStarts,
     account,
     deployed,
@@ -25,7 +26,6 @@ from sluice_local.demo import (
     upload,
     wait_for,
 )
-from sluice_local.runtime import LocalPipeline
 from testkit.drain import stop_drains_when
 
 ROOT = Path(__file__).resolve().parents[2]

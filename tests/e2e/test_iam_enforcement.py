@@ -18,14 +18,17 @@ from typing import Any
 
 import pytest
 
-from sluice_local.aws_calls import LOG_DESTINATION_REFUSED, VPC_NETWORK_INTERFACE_ACTIONS
-from sluice_local.demo import deployed, run_job, sample_objects
-from sluice_local.iam import CheckedCall, CreateRefused, IamModel
-from sluice_local.iam_policy import action_matches
-from sluice_local.payments import run_payments, sample_payments, stored_items
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.iam.aws_calls import (
+    LOG_DESTINATION_REFUSED,
+    VPC_NETWORK_INTERFACE_ACTIONS,
+)
+from sluice_local.emulator.iam.model import CheckedCall, CreateRefused, IamModel
+from sluice_local.emulator.iam.policy import action_matches
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.demo import deployed, run_job, sample_objects
+from sluice_local.jobs.payments import run_payments, sample_payments, stored_items
+from sluice_local.jobs.stream_job import run_stream
 from sluice_local.servers.smtp import SmtpServer
-from sluice_local.stream_job import run_stream
 from sluice_ops.stream import sample_events
 from testkit.observability import fail_one_drain, observability_servers
 from testkit.pipelines import PAYMENTS_ON

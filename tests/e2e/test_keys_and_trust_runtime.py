@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from sluice_local.demo import wait_for
-from sluice_local.iam import CreateRefused
-from sluice_local.payments import publish, sample_payments, stored_items
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.iam.model import CreateRefused
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.demo import wait_for
+from sluice_local.jobs.payments import publish, sample_payments, stored_items
 from testkit.pipelines import PAYMENTS_ON
 from testkit.template_copy import template_copy
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from sluice_local.demo import wait_for
+from sluice_local.jobs.demo import wait_for
 from testkit.local_up import LocalUp, local_up
 
 pytestmark = pytest.mark.e2e

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sluice_local.payments import publish
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.payments import publish
 from testkit.pipelines import PAYMENTS_ON, pipeline_fixture
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from sluice_local import payments
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs import payments
 from testkit.pipelines import PAYMENTS_ON, pipeline_fixture
 
 ROOT = Path(__file__).resolve().parents[2]

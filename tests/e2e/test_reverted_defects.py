@@ -29,12 +29,12 @@ import pytest
 from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
 
-from sluice_local import emulator_fixes
-from sluice_local.demo import deployed, run_job, sample_objects
-from sluice_local.downstream import DownstreamServer
-from sluice_local.invoker import InvocationStats
-from sluice_local.payments import publish, stored_items
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator import fixes as emulator_fixes
+from sluice_local.emulator.invocations import InvocationStats
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.demo import deployed, run_job, sample_objects
+from sluice_local.jobs.payments import publish, stored_items
+from sluice_local.servers.downstream import DownstreamServer
 from testkit import drain as by_hand  # `drain` is a fixture here
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,8 +35,8 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from sluice_local import demo
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs import demo
 from sluice_ops.redrive import copy_redrive
 from testkit.drain import stop_drains_when
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sluice_local.template import load_and_translate
+from sluice_local.emulator.template import load_and_translate
 from testkit.cfn import lint_template
 
 ROOT = Path(__file__).resolve().parents[2]

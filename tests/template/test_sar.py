@@ -21,7 +21,7 @@ from samtranslator.yaml_helper import yaml_parse
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_optional_parts import ALL_ON  # the parts and their parameters, defined once
 
-from sluice_local.template import load_and_translate
+from sluice_local.emulator.template import load_and_translate
 from testkit.cfn import lint_template
 
 ROOT = Path(__file__).resolve().parents[2]

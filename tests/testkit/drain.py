@@ -10,9 +10,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sluice_local.demo import wait_for
-from sluice_local.downstream import DownstreamServer
-from sluice_local.runtime import DeadLetter, LocalPipeline
+from sluice_local.emulator.inspection import DeadLetter
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.demo import wait_for
+from sluice_local.servers.downstream import DownstreamServer
 
 # A deployed stack and the downstream its ProcessObject sends to.
 Stack = tuple[LocalPipeline, DownstreamServer]

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.runtime import LocalPipeline
 from sluice_local.servers.dynatrace import DynatraceServer
 from sluice_local.servers.hec import HecServer
 from sluice_local.servers.smtp import SmtpServer

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.runtime import LocalPipeline
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 

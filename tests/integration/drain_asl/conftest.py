@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sluice_local.demo import deployed
-from sluice_local.invoker import InvocationStats
+from sluice_local.emulator.invocations import InvocationStats
+from sluice_local.jobs.demo import deployed
 from testkit.drain import Stack, empty
 
 ROOT = Path(__file__).resolve().parents[3]

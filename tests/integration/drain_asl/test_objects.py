@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sluice_local.runtime import LocalPipeline
+from sluice_local.emulator.runtime import LocalPipeline
 from testkit import drain
 from testkit.drain import Stack
 

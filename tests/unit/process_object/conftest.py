@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sluice_local.downstream import DownstreamServer
+from sluice_local.servers.downstream import DownstreamServer
 from testkit.fakes import FakeClock, Sleeps
 from testkit.functions import function_under_test
 

@@ -21,7 +21,7 @@ from downstream import (
     send_with_retry,
 )
 from sluice_common.retry import Backoff
-from sluice_local.downstream import DownstreamServer
+from sluice_local.servers.downstream import DownstreamServer
 
 POLICY = RetryPolicy(max_attempts=4, base_s=0.5, cap_s=8)
 BODY = b'{"row": 1}'
