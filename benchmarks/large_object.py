@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cost_model import checkpoint_write_kind  # benchmarks/ is on sys.path when run
+from cost.meters import checkpoint_write_kind  # benchmarks/ is on sys.path when run
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "incoming/large/object.csv"  # the bucket's notification filters on ".csv", gzip or not
