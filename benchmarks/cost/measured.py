@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sluice_local.demo import deployed, run_job
+from sluice_local.report import report_run
 from sluice_local.template import samconfig_overrides
 
+from .meters import CheckpointMeter
 from .prices import GB, MILLION, PRICE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +28,25 @@ def local_overrides(**extra: str) -> dict[str, str]:
     overrides = samconfig_overrides(ROOT / "samconfig.toml", "local")
     overrides.update(extra)
     return overrides
+
+
+@contextmanager
+def object_run(
+    sample: Any, overrides: dict[str, str], time_scale: float, job: str
+) -> Iterator[tuple[Any, CheckpointMeter, Any]]:
+    """Deploys the template with ``overrides`` (a 5 ms downstream) and drains ``sample`` through
+    it, ProcessObject's checkpoint writes and S3 reads metered: (pipeline, meter, report), while
+    the pipeline is still up."""
+    import boto3
+
+    with deployed(
+        ROOT / "template.yaml", overrides, time_scale=time_scale, latency_s=0.005, log_dir=LOG_DIR
+    ) as (pipeline, downstream):
+        meter = CheckpointMeter(pipeline.outputs["CheckpointTableName"])
+        meter.register(boto3._get_default_session().events)
+        report = run_job(pipeline, downstream, sample, timeout=3600)
+        report_run(pipeline, ROOT, job, report)
+        yield pipeline, meter, report
 
 
 class LogTail:

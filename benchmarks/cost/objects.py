@@ -16,11 +16,16 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from sluice_local.demo import deployed, run_job, sample_objects
-from sluice_local.report import report_run
+from sluice_local.demo import sample_objects
 
-from .measured import LOG_DIR, ROOT, local_overrides, print_items, print_measured, print_versus_seed
-from .meters import PROCESSOR, CheckpointMeter
+from .measured import (
+    local_overrides,
+    object_run,
+    print_items,
+    print_measured,
+    print_versus_seed,
+)
+from .meters import PROCESSOR
 from .prices import MILLION, PRICE
 
 
@@ -88,21 +93,10 @@ SEED_DESIGN = Counts(
 
 
 def measure(objects: int, rows: int, time_scale: float) -> tuple[Counts, dict[str, object]]:
-    import boto3
-
     sample = sample_objects(objects, rows, failing=0)
-    with deployed(
-        ROOT / "template.yaml",
-        local_overrides(),
-        time_scale=time_scale,
-        latency_s=0.005,
-        log_dir=LOG_DIR,
-    ) as (pipeline, downstream):
-        # ProcessObject's HeadObject/GetObject calls (its checkpoint writes: --pipeline rows).
-        meter = CheckpointMeter(pipeline.outputs["CheckpointTableName"])
-        meter.register(boto3._get_default_session().events)
-        report = run_job(pipeline, downstream, sample, timeout=3600)
-        report_run(pipeline, ROOT, "bench:cost_model objects", report)
+    # The meter's ProcessObject HeadObject/GetObject calls (its checkpoint writes: --pipeline rows).
+    job = "bench:cost_model objects"
+    with object_run(sample, local_overrides(), time_scale, job) as (pipeline, meter, report):
         history = pipeline.history_counts("DrainStateMachine")
         executions = pipeline.executions("DrainStateMachine")
         stats = pipeline.dispatcher.stats

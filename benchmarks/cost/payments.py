@@ -35,7 +35,7 @@ from .measured import (
     print_measured,
     print_versus_seed,
 )
-from .prices import GB, MILLION, PRICE, per_million
+from .prices import GB, MILLION, PRICE, line_items, priced
 from .units import ITEM_OVERHEAD_BYTES, chunks, index_write_units, item_size
 
 PAYMENT_MACHINE = "PaymentStateMachine"
@@ -49,13 +49,15 @@ ERROR_LOG_RECORD_BYTES = 1024  # a workflow log record at ERROR level, no execut
 # Not documented for Pipes; assumed as for Lambda's SQS event source: 5 pollers, 20 s long polls.
 IDLE_POLLS_PER_MONTH = 5 * 3 * 60 * 24 * 30
 
+TRIGGER_ITEM = "Lambda: trigger function (requests + duration)"
+
 # The line items that depend on the design (how events reach the workflow and how it runs);
 # the others (the steps, the writes, the dead letters) cost the same per event in both.
 DELIVERY_ITEMS = (
     "SQS: SNS -> PaymentQueue SendMessage",
     "SQS: pipe ReceiveMessage + DeleteMessageBatch",
     "EventBridge Pipes requests",
-    "Lambda: trigger function (requests + duration)",
+    TRIGGER_ITEM,
     "Step Functions requests (Express)",
     "Step Functions duration (Express, estimate)",
 )
@@ -65,55 +67,38 @@ DELIVERY_ITEMS = (
 class PaymentCounts:
     """Billable units per published payment event."""
 
-    sns_publish_requests: float
-    sqs_sns_sends: float  # SNS -> PaymentQueue: one SendMessage per event (64 KB chunks)
-    sqs_pipe_requests: float  # PaymentPipe: one ReceiveMessage + one DeleteMessageBatch a batch
-    pipes_requests: float
-    trigger_requests: float  # the seed's trigger function; none in Sluice
-    trigger_gb_seconds: float
-    express_requests: float
-    express_gb_seconds: float
-    step_requests: float  # ValidatePayment, ProcessPayment, EnrichPayment
-    step_gb_seconds: float
-    ddb_write_units: float  # table + GSI
-    dead_letter_sends: float
-    error_log_gb: float
+    sns_publish_requests: float = priced("SNS publish requests", "sns_publish_request")
+    # SNS -> PaymentQueue: one SendMessage per event (64 KB chunks)
+    sqs_sns_sends: float = priced("SQS: SNS -> PaymentQueue SendMessage", "sqs_request")
+    # PaymentPipe: one ReceiveMessage + one DeleteMessageBatch a batch
+    sqs_pipe_requests: float = priced(
+        "SQS: pipe ReceiveMessage + DeleteMessageBatch", "sqs_request"
+    )
+    pipes_requests: float = priced("EventBridge Pipes requests", "pipes_request")
+    # The seed's trigger function; none in Sluice.
+    trigger_requests: float = priced(TRIGGER_ITEM, "lambda_request")
+    trigger_gb_seconds: float = priced(TRIGGER_ITEM, "lambda_gb_second")
+    express_requests: float = priced("Step Functions requests (Express)", "sfn_express_request")
+    express_gb_seconds: float = priced(
+        "Step Functions duration (Express, estimate)", "sfn_express_gb_second"
+    )
+    # ValidatePayment, ProcessPayment, EnrichPayment
+    step_requests: float = priced("Lambda requests (3 payment steps)", "lambda_request")
+    step_gb_seconds: float = priced(
+        "Lambda duration (3 payment steps, arm64, estimate)", "lambda_gb_second"
+    )
+    # table + GSI
+    ddb_write_units: float = priced(
+        "DynamoDB writes (table + GSI, on-demand WRU)", "ddb_write_request_unit"
+    )
+    dead_letter_sends: float = priced(
+        "SQS: dead-letter SendMessage (rejected events)", "sqs_request"
+    )
+    error_log_gb: float = priced("CloudWatch Logs (workflow + pipe at ERROR)", "logs_ingested_gb")
 
     def line_items(self) -> dict[str, float]:
         """$ per million payment events, per line item."""
-        return per_million(
-            {
-                "SNS publish requests": self.sns_publish_requests * PRICE["sns_publish_request"],
-                "SQS: SNS -> PaymentQueue SendMessage": self.sqs_sns_sends * PRICE["sqs_request"],
-                "SQS: pipe ReceiveMessage + DeleteMessageBatch": (
-                    self.sqs_pipe_requests * PRICE["sqs_request"]
-                ),
-                "EventBridge Pipes requests": self.pipes_requests * PRICE["pipes_request"],
-                "Lambda: trigger function (requests + duration)": (
-                    self.trigger_requests * PRICE["lambda_request"]
-                    + self.trigger_gb_seconds * PRICE["lambda_gb_second"]
-                ),
-                "Step Functions requests (Express)": (
-                    self.express_requests * PRICE["sfn_express_request"]
-                ),
-                "Step Functions duration (Express, estimate)": (
-                    self.express_gb_seconds * PRICE["sfn_express_gb_second"]
-                ),
-                "Lambda requests (3 payment steps)": self.step_requests * PRICE["lambda_request"],
-                "Lambda duration (3 payment steps, arm64, estimate)": (
-                    self.step_gb_seconds * PRICE["lambda_gb_second"]
-                ),
-                "DynamoDB writes (table + GSI, on-demand WRU)": (
-                    self.ddb_write_units * PRICE["ddb_write_request_unit"]
-                ),
-                "SQS: dead-letter SendMessage (rejected events)": (
-                    self.dead_letter_sends * PRICE["sqs_request"]
-                ),
-                "CloudWatch Logs (workflow + pipe at ERROR)": (
-                    self.error_log_gb * PRICE["logs_ingested_gb"]
-                ),
-            }
-        )
+        return line_items(self)
 
 
 def seed_payments(measured: PaymentCounts) -> PaymentCounts:

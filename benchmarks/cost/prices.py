@@ -38,6 +38,9 @@
 
 from __future__ import annotations
 
+from dataclasses import field, fields
+from typing import Any
+
 MILLION = 1_000_000
 GB = 1024**3
 
@@ -67,3 +70,18 @@ PRICE = {
 def per_million(per_unit: dict[str, float]) -> dict[str, float]:
     """$ per unit (an object, an event), per line item, as $ per million units."""
     return {item: value * MILLION for item, value in per_unit.items()}
+
+
+def priced(item: str, price: str) -> Any:
+    """A billable count of a model's dataclass (units per event): billed at ``PRICE[price]``
+    under line item ``item``. Counts of one line item add up."""
+    return field(metadata={"item": item, "price": price})
+
+
+def line_items(counts: Any) -> dict[str, float]:
+    """$ per million units, per line item (in field order), of a dataclass of priced() counts."""
+    items: dict[str, float] = {}
+    for count in fields(counts):
+        item, price = count.metadata["item"], count.metadata["price"]
+        items[item] = items.get(item, 0.0) + getattr(counts, count.name) * PRICE[price]
+    return per_million(items)

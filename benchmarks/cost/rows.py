@@ -23,11 +23,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sluice_local.demo import deployed, run_job, sample_objects
-from sluice_local.report import report_run
+from sluice_local.demo import sample_objects
 
-from .measured import LOG_DIR, ROOT, local_overrides
-from .meters import PROCESSOR, CheckpointMeter
+from .measured import local_overrides, object_run
+from .meters import PROCESSOR
 from .prices import GB, MILLION, PRICE
 from .units import ITEM_OVERHEAD_BYTES, item_size
 
@@ -92,21 +91,10 @@ class RowRun:
 
 
 def measure_rows(objects: int, rows: int, time_scale: float, checkpoint_rows: int) -> RowRun:
-    import boto3
-
     sample = sample_objects(objects, rows, failing=0)
-    with deployed(
-        ROOT / "template.yaml",
-        local_overrides(CheckpointRows=str(checkpoint_rows)),
-        time_scale=time_scale,
-        latency_s=0.005,
-        log_dir=LOG_DIR,
-    ) as (pipeline, downstream):
-        meter = CheckpointMeter(pipeline.outputs["CheckpointTableName"])
-        meter.register(boto3._get_default_session().events)
-        report = run_job(pipeline, downstream, sample, timeout=3600)
-        job = f"bench:cost_model rows CheckpointRows={checkpoint_rows}"
-        report_run(pipeline, ROOT, job, report)
+    overrides = local_overrides(CheckpointRows=str(checkpoint_rows))
+    job = f"bench:cost_model rows CheckpointRows={checkpoint_rows}"
+    with object_run(sample, overrides, time_scale, job) as (pipeline, meter, report):
         stats = pipeline.dispatcher.stats
         results = [i.result for i in stats.results(PROCESSOR) if not i.errored]
         items: list[dict[str, Any]] = []

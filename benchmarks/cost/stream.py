@@ -43,7 +43,7 @@ from .measured import (
     print_measured,
 )
 from .meters import BatchWriteMeter, PutRecordsMeter
-from .prices import GB, MILLION, PRICE, per_million
+from .prices import GB, MILLION, PRICE, line_items, priced
 from .units import ITEM_OVERHEAD_BYTES
 
 STREAM_FUNCTION = "ProcessStreamFunction"
@@ -59,37 +59,32 @@ BATCH_WRITE_ITEMS = 25  # BatchWriteItem's limit: at best one call per 25 record
 class StreamCounts:
     """Billable units per produced stream event (malformed ones included)."""
 
-    put_payload_units: float
-    lambda_requests: float  # ProcessStreamFunction invocations: retries and bisections included
-    lambda_gb_seconds: float
-    ddb_table_write_units: float  # every item write, rewrites included
-    ddb_index_write_units: float  # the same writes in ByUserTime and ByTypeTime
-    dead_letter_sends: float  # on-failure records, one per dead-lettered range
+    put_payload_units: float = priced(
+        "Kinesis PUT payload units (25 KB each)", "kinesis_put_payload_unit"
+    )
+    # ProcessStreamFunction invocations: retries and bisections included
+    lambda_requests: float = priced(
+        "Lambda requests (ProcessStream, retries included)", "lambda_request"
+    )
+    lambda_gb_seconds: float = priced(
+        "Lambda duration (ProcessStream, 512 MB arm64, estimate)", "lambda_gb_second"
+    )
+    # every item write, rewrites included
+    ddb_table_write_units: float = priced(
+        "DynamoDB writes: table (on-demand WRU, rewrites incl.)", "ddb_write_request_unit"
+    )
+    # the same writes in ByUserTime and ByTypeTime
+    ddb_index_write_units: float = priced(
+        "DynamoDB writes: 2 GSIs, ALL projection (WRU)", "ddb_write_request_unit"
+    )
+    # on-failure records, one per dead-lettered range
+    dead_letter_sends: float = priced(
+        "SQS: on-failure SendMessage (dead-lettered ranges)", "sqs_request"
+    )
 
     def line_items(self) -> dict[str, float]:
         """$ per million stream events, per line item (shard-hours apart: not per event)."""
-        return per_million(
-            {
-                "Kinesis PUT payload units (25 KB each)": (
-                    self.put_payload_units * PRICE["kinesis_put_payload_unit"]
-                ),
-                "Lambda requests (ProcessStream, retries included)": (
-                    self.lambda_requests * PRICE["lambda_request"]
-                ),
-                "Lambda duration (ProcessStream, 512 MB arm64, estimate)": (
-                    self.lambda_gb_seconds * PRICE["lambda_gb_second"]
-                ),
-                "DynamoDB writes: table (on-demand WRU, rewrites incl.)": (
-                    self.ddb_table_write_units * PRICE["ddb_write_request_unit"]
-                ),
-                "DynamoDB writes: 2 GSIs, ALL projection (WRU)": (
-                    self.ddb_index_write_units * PRICE["ddb_write_request_unit"]
-                ),
-                "SQS: on-failure SendMessage (dead-lettered ranges)": (
-                    self.dead_letter_sends * PRICE["sqs_request"]
-                ),
-            }
-        )
+        return line_items(self)
 
 
 @dataclass(frozen=True)
