@@ -22,14 +22,13 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 from typing import Any
+
+from local_runs import ROOT  # benchmarks/ is on sys.path when run
 
 from sluice_local.context import LambdaContext
 from sluice_local.generated import GeneratedBody
 from sluice_local.handlers import load_handler
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class StreamingS3:

@@ -4,9 +4,7 @@ issue's 1 GB."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 KEY = "incoming/large/object.csv"  # the bucket's notification filters on ".csv", gzip or not
 HEADER = b"id,customer,amount,note\n"
 ROW_BYTES = 100  # so that 10 M rows is the issue's 1 GB

@@ -14,7 +14,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from large_csv import HEADER, ROOT, ROW_BYTES  # benchmarks/ is on sys.path when run
+from large_csv import HEADER, ROW_BYTES  # benchmarks/ is on sys.path when run
+from local_runs import ROOT
 
 # Each size runs in a fresh process of large_object.py --memory-one, like a cold container.
 ENTRY = Path(__file__).with_name("large_object.py")

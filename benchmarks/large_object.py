@@ -54,13 +54,13 @@ from cost.meters import checkpoint_write_kind
 from large_csv import (  # benchmarks/ is on sys.path when run
     HEADER,
     KEY,
-    ROOT,
     ROW_BYTES,
     TARGET_BYTES,
     TARGET_ROWS,
     make_csv,
 )
 from large_memory import memory_one, run_memory
+from local_runs import LOG_DIR, ROOT  # benchmarks/ is on sys.path when run
 
 # -- the pipeline run ---------------------------------------------------------------------------
 
@@ -204,7 +204,7 @@ def run_pipeline(args: argparse.Namespace) -> None:
             ROOT / "template.yaml",
             {"DownstreamApiUrl": downstream.url, **overrides},
             time_scale=args.time_scale,
-            log_dir=ROOT / ".demo" / "bench-logs",
+            log_dir=LOG_DIR,
         ) as pipeline,
     ):
         instruments.install()

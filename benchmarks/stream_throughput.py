@@ -30,21 +30,17 @@ replaces that session when it starts). Prints figures; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
-import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from local_runs import ROOT, local_pipeline, throughput_args
+
 from sluice_local.report import report_run
-from sluice_local.runtime import LocalPipeline
 from sluice_local.stream_job import StreamReport, run_stream
 from sluice_local.streams import StreamStats
-from sluice_local.template import samconfig_overrides
 from sluice_ops.stream import StreamEvent, sample_events
 
-ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZES = (25, 100, 500)
 MALFORMED_RUN_BATCH_SIZE = 100
 MALFORMED_SHARE = 0.01
@@ -88,14 +84,9 @@ class Result:
 def run(batch_size: int, sample: list[StreamEvent], time_scale: float) -> Result:
     import boto3
 
-    overrides = samconfig_overrides(ROOT / "samconfig.toml", "local")
-    overrides.update({"EnableStreamPipeline": "true", "StreamBatchSize": str(batch_size)})
     writes = WriteCalls()
-    with LocalPipeline(
-        ROOT / "template.yaml",
-        overrides,
-        time_scale=time_scale,
-        log_dir=ROOT / ".demo" / "bench-logs",
+    with local_pipeline(
+        time_scale, EnableStreamPipeline="true", StreamBatchSize=str(batch_size)
     ) as pipeline:
         # The function's boto3.client("dynamodb") is created from this session at its first
         # invocation (mock_aws replaced the default session when the pipeline started).
@@ -112,15 +103,7 @@ def run(batch_size: int, sample: list[StreamEvent], time_scale: float) -> Result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--events", type=int, default=3000, help="events put per run")
-    parser.add_argument("--time-scale", type=float, default=0.02)
-    args = parser.parse_args()
-    # Each deployment translates the template anew; the SAM translator's metrics object of the
-    # previous one warns when collected ("There are unpublished metrics"): noise here.
-    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
+    args = throughput_args(__doc__, 3000, "events put per run", 0.02)
 
     clean = sample_events(args.events, seed=7)
     malformed = max(1, round(args.events * MALFORMED_SHARE))

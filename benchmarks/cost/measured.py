@@ -1,33 +1,23 @@
-"""What the pipeline models share: the deployment they run (samconfig's local overrides), what
-the functions logged during a run, the fixed monthly costs an optional pipeline adds, and the
+"""What the pipeline models share: the objects pipeline's metered run, what the functions logged
+during a run, the fixed monthly costs an optional pipeline adds, and the
 printing of a model's figures."""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
+
+from local_runs import LOG_DIR, ROOT
 
 from sluice_local.demo import deployed, run_job
 from sluice_local.report import report_run
-from sluice_local.template import samconfig_overrides
 
 from .meters import CheckpointMeter
 from .prices import GB, MILLION, PRICE
 
-ROOT = Path(__file__).resolve().parents[2]
-LOG_DIR = ROOT / ".demo" / "bench-logs"
 PLATFORM_LOG_BYTES = 350  # Lambda's START, END and REPORT lines of one invocation (assumed)
-
-
-def local_overrides(**extra: str) -> dict[str, str]:
-    """samconfig.toml's local overrides (what `make demo` deploys with), then ``extra``."""
-    overrides = samconfig_overrides(ROOT / "samconfig.toml", "local")
-    overrides.update(extra)
-    return overrides
 
 
 @contextmanager
@@ -87,11 +77,6 @@ def emf_metrics(lines: list[str]) -> set[tuple[str, str, tuple[tuple[str, str], 
                 for metric in directive.get("Metrics", []):
                     metrics.add((directive["Namespace"], metric["Name"], dimensions))
     return metrics
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)] if ordered else 0.0
 
 
 def function_logs(

@@ -16,10 +16,11 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+from local_runs import local_overrides
+
 from sluice_local.demo import sample_objects
 
 from .measured import (
-    local_overrides,
     object_run,
     print_items,
     print_measured,

@@ -18,18 +18,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from local_runs import ROOT, local_pipeline, percentile
+
 from sluice_local.payments import run_payments, sample_payments, stored_items
 from sluice_local.report import report_run
-from sluice_local.runtime import LocalPipeline
 
 from .measured import (
-    LOG_DIR,
     PLATFORM_LOG_BYTES,
-    ROOT,
     LogTail,
     function_logs,
-    local_overrides,
-    percentile,
     pipeline_fixed_costs,
     print_items,
     print_measured,
@@ -131,12 +128,7 @@ def measure_payments(events: int, time_scale: float) -> PaymentRun:
     share = max(1, round(events * 0.02))  # ~2 % invalid, ~2 % duplicates
     sample = sample_payments(events - share, invalid=share, duplicates=share)
     logs = LogTail(PAYMENT_FUNCTIONS)
-    with LocalPipeline(
-        ROOT / "template.yaml",
-        local_overrides(EnablePaymentPipeline="true"),
-        time_scale=time_scale,
-        log_dir=LOG_DIR,
-    ) as pipeline:
+    with local_pipeline(time_scale, EnablePaymentPipeline="true") as pipeline:
         report = run_payments(pipeline, sample, timeout=3600)
         report_run(pipeline, ROOT, "bench:cost_model payments", report)
         pipe = pipeline.pipes[PAYMENT_PIPE].stats

@@ -23,9 +23,11 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from local_runs import local_overrides
+
 from sluice_local.demo import sample_objects
 
-from .measured import local_overrides, object_run
+from .measured import object_run
 from .meters import PROCESSOR
 from .prices import GB, MILLION, PRICE
 from .units import ITEM_OVERHEAD_BYTES, item_size

@@ -26,18 +26,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from local_runs import ROOT, local_pipeline
+
 from sluice_local.report import report_run
-from sluice_local.runtime import LocalPipeline
 from sluice_local.stream_job import run_stream
 from sluice_ops.stream import sample_events
 
 from .measured import (
-    LOG_DIR,
     PLATFORM_LOG_BYTES,
-    ROOT,
     LogTail,
     function_logs,
-    local_overrides,
     pipeline_fixed_costs,
     print_items,
     print_measured,
@@ -122,12 +120,7 @@ def measure_stream(events: int, time_scale: float) -> StreamRun:
     malformed = max(1, round(events * STREAM_MALFORMED_SHARE))
     sample = sample_events(events, malformed=malformed, seed=7)
     logs = LogTail([STREAM_FUNCTION])
-    with LocalPipeline(
-        ROOT / "template.yaml",
-        local_overrides(EnableStreamPipeline="true"),
-        time_scale=time_scale,
-        log_dir=LOG_DIR,
-    ) as pipeline:
+    with local_pipeline(time_scale, EnableStreamPipeline="true") as pipeline:
         assert pipeline.translated is not None
         resources = pipeline.translated.cloudformation["Resources"]
         parameters = dict(pipeline.translated.parameters)
