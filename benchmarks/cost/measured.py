@@ -61,16 +61,24 @@ class LogTail:
         return log_bytes, lines
 
 
-def emf_metrics(lines: list[str]) -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
-    """Custom metrics (namespace, name, dimensions) the functions' EMF log lines create."""
-    metrics = set()
+def json_records(lines: list[str], marker: str) -> Iterator[dict[str, Any]]:
+    """The JSON objects among the log lines that contain ``marker`` (any other line is passed
+    over: Lambda's own lines, a handler's plain text)."""
     for line in lines:
-        if '"_aws"' not in line:
+        if marker not in line:
             continue
         try:
             record = json.loads(line)
         except ValueError:
             continue
+        if isinstance(record, dict):
+            yield record
+
+
+def emf_metrics(lines: list[str]) -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """Custom metrics (namespace, name, dimensions) the functions' EMF log lines create."""
+    metrics = set()
+    for record in json_records(lines, '"_aws"'):
         for directive in record["_aws"].get("CloudWatchMetrics", []):
             for dimension_set in directive.get("Dimensions", []) or [[]]:
                 dimensions = tuple((d, str(record.get(d))) for d in dimension_set)

@@ -23,7 +23,6 @@ with a malformed record is invoked and rewritten follows that model of Lambda's 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from local_runs import ROOT, local_pipeline
@@ -36,6 +35,7 @@ from .measured import (
     PLATFORM_LOG_BYTES,
     LogTail,
     function_logs,
+    json_records,
     pipeline_fixed_costs,
     print_items,
     print_measured,
@@ -101,17 +101,7 @@ class StreamRun:
 
 def _logged_write_calls(lines: list[str]) -> int:
     """The sum of write_calls the function logged ("stream batch processed", one per batch)."""
-    total = 0
-    for line in lines:
-        if '"write_calls"' not in line:
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            total += int(record.get("write_calls", 0))
-    return total
+    return sum(int(record.get("write_calls", 0)) for record in json_records(lines, '"write_calls"'))
 
 
 def measure_stream(events: int, time_scale: float) -> StreamRun:
