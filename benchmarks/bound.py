@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
+
+from local_runs import LOG_DIR, ROOT  # benchmarks/ is on sys.path when run
 
 from sluice_local.emulator.faults import lease_always_held
 from sluice_local.jobs.demo import deployed, run_job, sample_objects
 from sluice_local.jobs.report import report_run
 from sluice_local.servers.downstream import RecordedRequest
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def utilization(requests: list[RecordedRequest], limit: int) -> tuple[float, float]:
@@ -88,7 +87,7 @@ def main() -> None:
         overrides,
         time_scale=args.time_scale,
         latency_s=args.latency_ms / 1000,
-        log_dir=ROOT / ".demo" / "bench-logs",
+        log_dir=LOG_DIR,
     ) as (pipeline, downstream):
         if args.lease_broken:
             pipeline.dispatcher.result_hook = lease_always_held

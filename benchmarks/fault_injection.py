@@ -11,11 +11,10 @@ tests/e2e/test_faults.py runs the same scenario small and asserts it. Asserts no
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from local_runs import ROOT  # benchmarks/ is on sys.path when run
 
 from sluice_local.jobs.chaos import run_chaos
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

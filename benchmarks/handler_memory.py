@@ -22,14 +22,13 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 from typing import Any
 
-from sluice_local.emulator.context import LambdaContext
-from sluice_local.handlers import load_handler
-from sluice_local.jobs.generated import GeneratedBody
+from local_runs import ROOT  # benchmarks/ is on sys.path when run
 
-ROOT = Path(__file__).resolve().parents[1]
+from sluice_local.context import LambdaContext
+from sluice_local.generated import GeneratedBody
+from sluice_local.handlers import load_handler
 
 
 class StreamingS3:

@@ -32,9 +32,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sluice_local.jobs.generated import HEADER, ROW, MemoryS3
+from local_runs import ROOT  # benchmarks/ is on sys.path when run
 
-ROOT = Path(__file__).resolve().parents[1]
+from sluice_local.generated import HEADER, ROW, MemoryS3
 
 
 class AcceptAll:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
+
+from local_runs import LOG_DIR, ROOT  # benchmarks/ is on sys.path when run
 
 from sluice_local.jobs.demo import deployed, run_job, sample_objects
 from sluice_local.jobs.report import report_run
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -40,7 +39,7 @@ def main() -> None:
         overrides,
         time_scale=args.time_scale,
         latency_s=0.001,
-        log_dir=ROOT / ".demo" / "bench-logs",
+        log_dir=LOG_DIR,
     ) as (pipeline, downstream):
         deployed_in = time.monotonic() - started
         report = run_job(pipeline, downstream, objects, timeout=3600)

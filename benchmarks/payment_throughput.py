@@ -5,7 +5,7 @@
 For each batch size: deploys the shipped template with EnablePaymentPipeline=true and that
 PaymentBatchSize (plus samconfig's local overrides), publishes the same sample to PaymentTopic
 (about 2 % invalid and 2 % duplicates, from sample_payments), waits until PaymentPipe has drained
-PaymentQueue and accounts for every event (sluice_local.jobs.payments.run_payments). Prints events/s
+PaymentQueue and accounts for every event (sluice_local.payments.run_payments). Prints events/s
 (publish to drained; deployment excluded), its ratio to batch size 1, executions, failed
 executions, events unaccounted for, and the p50/p95 of the executions' wall times.
 
@@ -20,18 +20,13 @@ spreads over its events. Prints figures; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
-import logging
-import math
 from dataclasses import dataclass
-from pathlib import Path
 
-from sluice_local.emulator.runtime import LocalPipeline
-from sluice_local.emulator.template import samconfig_overrides
-from sluice_local.jobs.payments import PaymentReport, SamplePayments, run_payments, sample_payments
-from sluice_local.jobs.report import report_run
+from local_runs import ROOT, local_pipeline, percentile, throughput_args
 
-ROOT = Path(__file__).resolve().parents[1]
+from sluice_local.payments import PaymentReport, SamplePayments, run_payments, sample_payments
+from sluice_local.report import report_run
+
 BATCH_SIZES = (1, 5, 10)
 
 
@@ -42,20 +37,9 @@ class Result:
     execution_seconds: list[float]
 
 
-def percentile(values: list[float], share: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)] if ordered else 0.0
-
-
 def run(batch_size: int, sample: SamplePayments, time_scale: float) -> Result:
-    overrides = samconfig_overrides(ROOT / "samconfig.toml", "local")
-    overrides.update({"EnablePaymentPipeline": "true", "PaymentBatchSize": str(batch_size)})
-    with LocalPipeline(
-        ROOT / "template.yaml",
-        overrides,
-        time_scale=time_scale,
-        log_dir=ROOT / ".demo" / "bench-logs",
+    with local_pipeline(
+        time_scale, EnablePaymentPipeline="true", PaymentBatchSize=str(batch_size)
     ) as pipeline:
         report = run_payments(pipeline, sample, timeout=3600)
         executions = pipeline.executions("PaymentStateMachine")
@@ -67,15 +51,7 @@ def run(batch_size: int, sample: SamplePayments, time_scale: float) -> Result:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--events", type=int, default=300, help="events published per run")
-    parser.add_argument("--time-scale", type=float, default=0.05)
-    args = parser.parse_args()
-    # Each deployment translates the template anew; the SAM translator's metrics object of the
-    # previous one warns when collected ("There are unpublished metrics"): noise here.
-    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
+    args = throughput_args(__doc__, 300, "events published per run", 0.05)
 
     share = max(1, round(args.events * 0.02))  # ~2 % invalid, ~2 % duplicates
     sample = sample_payments(args.events - share, invalid=share, duplicates=share)

@@ -33,16 +33,14 @@ import statistics
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 from bound import utilization
+from local_runs import LOG_DIR, ROOT  # benchmarks/ is on sys.path when run
 
 from sluice_local.emulator.runtime import LocalPipeline
 from sluice_local.jobs.demo import describe_latency, run_job, sample_objects
 from sluice_local.jobs.report import report_run
 from sluice_local.servers.downstream import DownstreamServer, RecordedRequest, parse_latency
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def execution_outcomes(pipeline: LocalPipeline) -> Counter[str]:
@@ -189,7 +187,7 @@ def main() -> None:
             ROOT / "template.yaml",
             {"DownstreamApiUrl": downstream.url, **overrides},
             time_scale=scale,
-            log_dir=ROOT / ".demo" / "bench-logs",
+            log_dir=LOG_DIR,
         ) as pipeline,
     ):
         deployed_in = time.monotonic() - started

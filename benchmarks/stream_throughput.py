@@ -7,7 +7,7 @@ For each batch size: deploys the shipped template with EnableStreamPipeline=true
 StreamBatchSize (plus samconfig's local overrides; one shard, the 1 s batching window
 time-scaled), puts the same sample of valid events on EventStream in one burst (PutRecords, 500
 a call), waits until ProcessStreamMapping has caught up and accounts for every event
-(sluice_local.jobs.stream_job.run_stream). Then once more at batch size 100 with about 1 % of the
+(sluice_local.stream_job.run_stream). Then once more at batch size 100 with about 1 % of the
 events malformed, to show what the retries of a batch with a bad record cost. Prints records/s
 (first put to caught up; deployment excluded), its ratio to batch size 25, function invocations,
 the mean batch, BatchWriteItem calls and calls per record (and whether that meets the goal of at
@@ -15,8 +15,8 @@ most 1 call per 25 records), retries, bisections, records dead-lettered and reco
 for.
 
 What the figures measure: local records/s is the pipeline's overhead in one emulator process on
-2 cores: moto's Kinesis and DynamoDB, the local event source mapping (sluice_local.sources.streams:
-one reader thread per shard, one batch at a time per shard, ParallelizationFactor not emulated) and
+2 cores: moto's Kinesis and DynamoDB, the local event source mapping (sluice_local.streams: one
+reader thread per shard, one batch at a time per shard, ParallelizationFactor not emulated) and
 ProcessStreamFunction's handler share one Python process. It is not AWS throughput, where a shard
 takes 1,000 records/s in, Lambda polls each shard once a second (or at once when the batch is
 full) and each invocation runs in a sandbox of its own, and where larger batches mostly trade
@@ -30,21 +30,17 @@ replaces that session when it starts). Prints figures; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
-import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sluice_local.emulator.runtime import LocalPipeline
-from sluice_local.emulator.template import samconfig_overrides
-from sluice_local.jobs.report import report_run
-from sluice_local.jobs.stream_job import StreamReport, run_stream
-from sluice_local.sources.streams import StreamStats
+from local_runs import ROOT, local_pipeline, throughput_args
+
+from sluice_local.report import report_run
+from sluice_local.stream_job import StreamReport, run_stream
+from sluice_local.streams import StreamStats
 from sluice_ops.stream import StreamEvent, sample_events
 
-ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZES = (25, 100, 500)
 MALFORMED_RUN_BATCH_SIZE = 100
 MALFORMED_SHARE = 0.01
@@ -88,14 +84,9 @@ class Result:
 def run(batch_size: int, sample: list[StreamEvent], time_scale: float) -> Result:
     import boto3
 
-    overrides = samconfig_overrides(ROOT / "samconfig.toml", "local")
-    overrides.update({"EnableStreamPipeline": "true", "StreamBatchSize": str(batch_size)})
     writes = WriteCalls()
-    with LocalPipeline(
-        ROOT / "template.yaml",
-        overrides,
-        time_scale=time_scale,
-        log_dir=ROOT / ".demo" / "bench-logs",
+    with local_pipeline(
+        time_scale, EnableStreamPipeline="true", StreamBatchSize=str(batch_size)
     ) as pipeline:
         # The function's boto3.client("dynamodb") is created from this session at its first
         # invocation (mock_aws replaced the default session when the pipeline started).
@@ -112,15 +103,7 @@ def run(batch_size: int, sample: list[StreamEvent], time_scale: float) -> Result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--events", type=int, default=3000, help="events put per run")
-    parser.add_argument("--time-scale", type=float, default=0.02)
-    args = parser.parse_args()
-    # Each deployment translates the template anew; the SAM translator's metrics object of the
-    # previous one warns when collected ("There are unpublished metrics"): noise here.
-    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
+    args = throughput_args(__doc__, 3000, "events put per run", 0.02)
 
     clean = sample_events(args.events, seed=7)
     malformed = max(1, round(args.events * MALFORMED_SHARE))

@@ -29,6 +29,15 @@ class SluiceCliError(Exception):
     exit status 2."""
 
 
+class StackNotFoundError(SluiceCliError):
+    """The session opened but the stack does not exist there: ``context`` is ready to use for a
+    command that can work without the stack (``sluice doctor`` before a first deploy)."""
+
+    def __init__(self, message: str, context: StackContext) -> None:
+        super().__init__(message)
+        self.context = context
+
+
 def add_aws_options(parser: argparse.ArgumentParser) -> None:
     """The options every subcommand shares, named as in the AWS CLI and SAM CLI."""
     group = parser.add_argument_group("deployment (as the AWS CLI finds it)")
@@ -143,9 +152,10 @@ def resolve(args: argparse.Namespace, *, config: Any = None) -> StackContext:
         error = exc.response.get("Error", {})
         code, message = str(error.get("Code", "")), str(error.get("Message", ""))
         if code == "ValidationError" and "does not exist" in message:
-            raise SluiceCliError(
+            raise StackNotFoundError(
                 f"stack {stack_name!r} not found at {where}: check --stack-name "
-                "(and --region / --endpoint-url)"
+                "(and --region / --endpoint-url)",
+                ctx,
             ) from None
         who = f"profile {profile!r}" if profile else "the current credentials"
         raise SluiceCliError(
@@ -154,7 +164,7 @@ def resolve(args: argparse.Namespace, *, config: Any = None) -> StackContext:
     except BotoCoreError as exc:  # a malformed endpoint URL, a TLS failure, a read timeout
         raise SluiceCliError(f"cannot talk to {where}: {exc}") from None
     if not stacks:
-        raise SluiceCliError(f"stack {stack_name!r} not found at {where}")
+        raise StackNotFoundError(f"stack {stack_name!r} not found at {where}", ctx)
     stack = stacks[0]
     ctx.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
     ctx.parameters = {

@@ -69,18 +69,37 @@ StreamDeadLetterQueueUrl).
 """
 
 
+# Each handler's docstring is its subcommand's help (the first line) and description (the rest).
+
+
 def _run_simulate(args: argparse.Namespace) -> int:
+    """upload many CSV objects in parallel (a load), or delete a run's objects
+
+    Upload --objects CSV objects in parallel under <ObjectKeyPrefix>sluice-simulate/<run-id>/,
+    with shares of odd keys, broken objects and priority objects; print the run id.
+    """
     if not args.cleanup:
         simulate.plan_from_args(args)  # bad numbers fail before any AWS call
     return simulate.run(args, resolve(args))
 
 
 def _run_monitor(args: argparse.Namespace) -> int:
+    """a live view of queues, dead letters, lease, drains, ProcessObject, rows/s, alarms
+
+    Queue depth and oldest age, dead letters by reason, the drain lease, drain executions,
+    ProcessObject concurrency/throttles/errors, rows/s, downstream latency and failure rate,
+    alarms in ALARM; refreshed every --interval seconds.
+    """
     monitor.check_args(args)
     return monitor.run(args, resolve(args))
 
 
 def _run_redrive(args: argparse.Namespace) -> int:
+    """list the dead-letter queue with reasons, and redrive it
+
+    List dead letters with their reasons (sluice-error, sluice-reason) and send them back to
+    ObjectQueue (or PaymentQueue) once the cause is fixed.
+    """
     ctx = resolve(args)
     if not (args.dlq_url and args.source_url):
         _require(ctx, args.pipeline)
@@ -109,12 +128,17 @@ def _require(ctx: StackContext, pipeline: str) -> None:
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
+    """write a Dynatrace dashboard (JSON) for the stack"""  # described by dashboard.py's docstring
     ctx = resolve(args)
     dashboard.emit(args, dashboard.run(args, ctx.client("cloudformation")))
     return 0
 
 
 def _run_stream(args: argparse.Namespace) -> int:
+    """put sample events on the stream pipeline, or replay its dead-lettered ranges
+
+    Produce sample events on EventStream, or put dead-lettered ranges on it again.
+    """
     ctx = resolve(args)
     if not args.stream_name and "EventStreamName" not in ctx.outputs:
         raise SluiceCliError(
@@ -125,21 +149,43 @@ def _run_stream(args: argparse.Namespace) -> int:
     return stream.run(args, ctx.client)
 
 
+def _run_doctor(args: argparse.Namespace) -> int:
+    """check what a deploy or a run needs: concurrency, bucket, downstream, secrets, quotas
+
+    Check a deployed stack (--stack-name) or, before a deploy, a parameter set
+    (--parameter-overrides, --config-env): the account's Lambda concurrency against the
+    reservations, an existing bucket's EventBridge notifications and key, the downstream (DNS, TLS
+    handshake), each secret, Step Functions and Pipes quotas, the template's parameter
+    constraints and Rules. Each check prints OK or what to do.
+    """
+    return doctor.run(args)
+
+
 def _run_missing_perf(args: argparse.Namespace) -> int:
+    """measure the pipeline under a load (not installed)"""
     raise SluiceCliError("sluice perf is not part of this installation (sluice_ops.perf missing)")
 
 
+Handler = Callable[[argparse.Namespace], int]
+
+
 def _subparser(
-    commands: Any, name: str, help: str, description: str, epilog: str
+    commands: Any, name: str, handler: Handler, epilog: str, description: str | None = None
 ) -> argparse.ArgumentParser:
+    """The subcommand ``name`` run by ``handler``, its help and description from the handler's
+    docstring (``description`` instead of the docstring's, if given)."""
+    help, _, details = (handler.__doc__ or "").partition("\n")
     parser: argparse.ArgumentParser = commands.add_parser(
         name,
         help=help,
-        description=textwrap.fill(description, 100),
+        description=textwrap.fill(
+            " ".join((details if description is None else description).split()), 100
+        ),
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_aws_options(parser)
+    parser.set_defaults(handler=handler)
     return parser
 
 
@@ -151,31 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="subcommand", metavar="<subcommand>", required=True)
-
-    sim = _subparser(
-        commands,
-        "simulate",
-        "upload many CSV objects in parallel (a load), or delete a run's objects",
-        "Upload --objects CSV objects in parallel under "
-        "<ObjectKeyPrefix>sluice-simulate/<run-id>/, with shares of odd keys, broken objects "
-        "and priority objects; print the run id.",
-        simulate.EPILOG,
-    )
-    simulate.add_arguments(sim)
-    sim.set_defaults(handler=_run_simulate)
-
-    mon = _subparser(
-        commands,
-        "monitor",
-        "a live view of queues, dead letters, lease, drains, ProcessObject, rows/s, alarms",
-        "Queue depth and oldest age, dead letters by reason, the drain lease, drain executions, "
-        "ProcessObject concurrency/throttles/errors, rows/s, downstream latency and failure "
-        "rate, alarms in ALARM; refreshed every --interval seconds.",
-        monitor.EPILOG,
-    )
-    monitor.add_arguments(mon)
-    mon.set_defaults(handler=_run_monitor)
-
+    simulate.add_arguments(_subparser(commands, "simulate", _run_simulate, simulate.EPILOG))
+    monitor.add_arguments(_subparser(commands, "monitor", _run_monitor, monitor.EPILOG))
     if perf is not None:
         perf.add_parser(commands)
         perf_parser = commands.choices["perf"]
@@ -183,55 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
             add_aws_options(perf_parser)
         perf_parser.set_defaults(handler=perf.run)
     else:
-        missing = _subparser(
-            commands, "perf", "measure the pipeline under a load (not installed)", "", ""
-        )
-        missing.set_defaults(handler=_run_missing_perf)
-
-    red = _subparser(
-        commands,
-        "redrive",
-        "list the dead-letter queue with reasons, and redrive it",
-        "List dead letters with their reasons (sluice-error, sluice-reason) and send them "
-        "back to ObjectQueue (or PaymentQueue) once the cause is fixed.",
-        REDRIVE_EPILOG,
-    )
-    redrive_cli.add_commands(red)
-    red.set_defaults(handler=_run_redrive)
-
-    dash = _subparser(
-        commands,
-        "dashboard",
-        "write a Dynatrace dashboard (JSON) for the stack",
-        (dashboard.__doc__ or "").split("\n")[0].split(": ", 1)[-1],
-        DASHBOARD_EPILOG,
-    )
+        _subparser(commands, "perf", _run_missing_perf, "")
+    redrive_cli.add_commands(_subparser(commands, "redrive", _run_redrive, REDRIVE_EPILOG))
+    dashboard_words = (dashboard.__doc__ or "").split("\n")[0].split(": ", 1)[-1]
+    dash = _subparser(commands, "dashboard", _run_dashboard, DASHBOARD_EPILOG, dashboard_words)
     dashboard.add_arguments(dash)
-    dash.set_defaults(handler=_run_dashboard)
-
-    stm = _subparser(
-        commands,
-        "stream",
-        "put sample events on the stream pipeline, or replay its dead-lettered ranges",
-        "Produce sample events on EventStream, or put dead-lettered ranges on it again.",
-        STREAM_EPILOG,
-    )
-    stream.add_commands(stm)
-    stm.set_defaults(handler=_run_stream)
-
-    doc = _subparser(
-        commands,
-        "doctor",
-        "check what a deploy or a run needs: concurrency, bucket, downstream, secrets, quotas",
-        "Check a deployed stack (--stack-name) or, before a deploy, a parameter set "
-        "(--parameter-overrides, --config-env): the account's Lambda concurrency against the "
-        "reservations, an existing bucket's EventBridge notifications and key, the downstream "
-        "(DNS, TLS handshake), each secret, Step Functions and Pipes quotas, the template's "
-        "parameter constraints and Rules. Each check prints OK or what to do.",
-        doctor.EPILOG,
-    )
-    doctor.add_arguments(doc)
-    doc.set_defaults(handler=doctor.run)
+    stream.add_commands(_subparser(commands, "stream", _run_stream, STREAM_EPILOG))
+    doctor.add_arguments(_subparser(commands, "doctor", _run_doctor, doctor.EPILOG))
     return parser
 
 

@@ -58,28 +58,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sluice_local.terminal import printable
 from sluice_ops.context import SluiceCliError, StackContext
-from sluice_ops.redrive import DeadLetter
+from sluice_ops.monitor_metrics import NEVER_PUBLISHED, PERIOD_S, Metrics, from_metrics, queries
+from sluice_ops.monitor_resources import (
+    QUEUES,
+    alarms,
+    concurrency_limit,
+    dead_letters,
+    iso,
+    lease,
+    read_queues,
+    why,
+)
 
 WINDOW_S = 300
-PERIOD_S = 60  # CloudWatch's standard resolution
 DEAD_LETTER_SAMPLE = 100
-# How long a peeked dead letter stays invisible if the release never comes (a killed process):
-# short, so a redrive or a listing soon sees it again.
-PEEK_HOLD_S = 30
-# ListMetrics answers "never published" for at most this long before it is asked again.
-MISSING_METRIC_TTL_S = 60
-QUEUES = {"ObjectQueue": "ObjectQueueUrl", "PriorityQueue": "PriorityQueueUrl"}
 REQUIRED_OUTPUTS = (
     "ObjectQueueUrl",
     "PriorityQueueUrl",
@@ -88,123 +87,6 @@ REQUIRED_OUTPUTS = (
     "DrainStateMachineArn",
     "ProcessObjectFunctionName",
 )
-LEASE_KEY = "drain"  # functions/drain_lease/lease.py LEASE_KEY
-NEVER_PUBLISHED = (
-    "never published to CloudWatch here (AWS publishes it once the resource is used; an "
-    "emulator may publish only some metrics)"
-)
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class _Query:
-    id: str
-    namespace: str
-    name: str
-    dimensions: tuple[tuple[str, str], ...]
-    stat: str
-
-    def metric(self) -> dict[str, Any]:
-        return {
-            "Namespace": self.namespace,
-            "MetricName": self.name,
-            "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions],
-        }
-
-    def label(self) -> str:
-        dims = ", ".join(f"{k}={v}" for k, v in self.dimensions)
-        return f"{self.namespace} {self.name} ({dims})"
-
-
-class _Metrics:
-    """One GetMetricData call for every figure, and ListMetrics to tell "no data yet" (the
-    metric exists: zero or not yet published) from "never published here"."""
-
-    def __init__(
-        self,
-        cloudwatch: Any,
-        queries: list[_Query],
-        window_s: int,
-        now: float,
-        seen: dict[Any, Any] | None = None,
-    ):
-        self.cloudwatch, self.now = cloudwatch, now
-        self.seen = {} if seen is None else seen  # (label, stat) -> (exists, when asked)
-        self.queries = {q.id: q for q in queries}
-        start = math.floor((now - window_s) / PERIOD_S) * PERIOD_S
-        self.values: dict[str, list[tuple[float, float]]] = {q.id: [] for q in queries}
-        kwargs: dict[str, Any] = {
-            "MetricDataQueries": [
-                {
-                    "Id": q.id,
-                    "MetricStat": {"Metric": q.metric(), "Period": PERIOD_S, "Stat": q.stat},
-                    "ReturnData": True,
-                }
-                for q in queries
-            ],
-            "StartTime": datetime.fromtimestamp(start, UTC),
-            "EndTime": datetime.fromtimestamp(now + PERIOD_S, UTC),
-            "ScanBy": "TimestampDescending",
-        }
-        while True:
-            response = cloudwatch.get_metric_data(**kwargs)
-            for result in response.get("MetricDataResults", []):
-                self.values[result["Id"]] += [
-                    (t.timestamp(), float(v))
-                    for t, v in zip(
-                        result.get("Timestamps", []), result.get("Values", []), strict=True
-                    )
-                ]
-            if not response.get("NextToken"):
-                break
-            kwargs["NextToken"] = response["NextToken"]
-        for points in self.values.values():
-            points.sort(reverse=True)  # newest first
-        self._exists: dict[str, bool] = {}
-
-    def exists(self, query_id: str) -> bool:
-        if query_id in self._exists:
-            return self._exists[query_id]
-        q = self.queries[query_id]
-        # Across readings: a metric once seen stays; "never published" is asked again later.
-        key = ("metric", q.label(), q.stat)
-        seen, at = self.seen.get(key, (False, None))
-        if not seen and (at is None or time.monotonic() - at > MISSING_METRIC_TTL_S):
-            seen = bool(self.cloudwatch.list_metrics(**q.metric()).get("Metrics"))
-            self.seen[key] = (seen, time.monotonic())
-        self._exists[query_id] = seen
-        return seen
-
-    def missing(self, query_id: str) -> str:
-        return f"{self.queries[query_id].label()}: {NEVER_PUBLISHED}"
-
-    def total(self, query_id: str) -> float | None:
-        """Sum over the window: 0 if the metric exists without data, None if it never did."""
-        points = self.values[query_id]
-        if points:
-            return sum(v for _, v in points)
-        return 0.0 if self.exists(query_id) else None
-
-    def peak(self, query_id: str) -> float | None:
-        points = self.values[query_id]
-        if points:
-            return max(v for _, v in points)
-        return 0.0 if self.exists(query_id) else None
-
-    def latest(self, query_id: str) -> float | None:
-        points = self.values[query_id]
-        return points[0][1] if points else None
-
-    def rate(self, query_id: str) -> float | None:
-        """Per second over the current minute and the one before (a 60-120 s average)."""
-        since = (math.floor(self.now / PERIOD_S) - 1) * PERIOD_S
-        recent = [v for t, v in self.values[query_id] if t >= since]
-        if not recent and not self.exists(query_id):
-            return None
-        return sum(recent) / max(self.now - since, 1.0)
 
 
 def snapshot(
@@ -217,7 +99,7 @@ def snapshot(
     """One reading of every figure (schema in the module docstring)."""
     now = time.time() if now is None else now
     snap: dict[str, Any] = {
-        "time": _iso(now),
+        "time": iso(now),
         "stack": ctx.stack_name,
         "window_s": window_s,
         "queues": {name: _nulls("visible", "in_flight", "oldest_age_s") for name in QUEUES},
@@ -246,28 +128,28 @@ def snapshot(
         except SluiceCliError as exc:
             gaps[path] = str(exc)
         except Exception as exc:  # one figure failing must not hide the others
-            gaps[path] = _why(exc)
+            gaps[path] = why(exc)
 
-    metrics: _Metrics | None = None
+    metrics: Metrics | None = None
 
     def read_metrics() -> None:
         nonlocal metrics
         cloudwatch = ctx.client("cloudwatch")
-        metrics = _Metrics(cloudwatch, _queries(ctx), window_s, now, ctx.memo)
+        metrics = Metrics(cloudwatch, queries(ctx), window_s, now, ctx.memo)
 
     # Independent reads, side by side: a reading takes as long as its slowest part.
     with ThreadPoolExecutor(max_workers=6) as pool:
         for path, read in (
-            ("queues", lambda: _queues(ctx, snap, gaps)),
-            ("dead_letters", lambda: _dead_letters(ctx, snap, dead_letter_sample)),
-            ("lease", lambda: _lease(ctx, snap, now)),
-            ("alarms_in_alarm", lambda: _alarms(ctx, snap, gaps)),
-            ("process_object.limit", lambda: _concurrency_limit(ctx, snap)),
+            ("queues", lambda: read_queues(ctx, snap, gaps)),
+            ("dead_letters", lambda: dead_letters(ctx, snap, dead_letter_sample)),
+            ("lease", lambda: lease(ctx, snap, now)),
+            ("alarms_in_alarm", lambda: alarms(ctx, snap, gaps)),
+            ("process_object.limit", lambda: concurrency_limit(ctx, snap)),
             ("metrics", read_metrics),
         ):
             pool.submit(guarded, path, read)
     if metrics is not None:
-        guarded("metrics", lambda: _from_metrics(ctx, snap, gaps, metrics, now, window_s))
+        guarded("metrics", lambda: from_metrics(ctx, snap, gaps, metrics, now, window_s))
     elif "metrics" in gaps:
         reason = gaps.pop("metrics")
         for path in (
@@ -287,260 +169,6 @@ def snapshot(
 
 def _nulls(*names: str) -> dict[str, Any]:
     return dict.fromkeys(names)
-
-
-def _why(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict) and "Error" in response:
-        error = response["Error"]
-        return f"{error.get('Code')}: {error.get('Message')}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _queue_name(url: str) -> str:
-    return url.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _queues(ctx: StackContext, snap: dict[str, Any], gaps: dict[str, str]) -> None:
-    sqs = ctx.client("sqs")
-    for name, output in QUEUES.items():
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=ctx.output(output),
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        snap["queues"][name]["visible"] = int(attributes["ApproximateNumberOfMessages"])
-        snap["queues"][name]["in_flight"] = int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-
-def _dead_letters(ctx: StackContext, snap: dict[str, Any], sample: int) -> None:
-    sqs, url = ctx.client("sqs"), ctx.output("ObjectDeadLetterQueueUrl")
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    total = int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
-    snap["dead_letters"]["total"] = total
-    visible = int(attributes["ApproximateNumberOfMessages"])
-    if sample > 0 and visible:
-        letters = _peek(sqs, url, min(sample, visible))
-        snap["dead_letters"]["by_error"] = dict(Counter(d.error for d in letters).most_common())
-        snap["dead_letters"]["sampled"] = len(letters)
-
-
-def _peek(sqs: Any, url: str, limit: int) -> list[DeadLetter]:
-    """Up to ``limit`` dead letters, each once, then visible again (whatever happens between)."""
-    letters: list[DeadLetter] = []
-    held: list[str] = []  # receipt handles, kept before anything else can fail
-    try:
-        while len(held) < limit:
-            batch = sqs.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=min(10, limit - len(held)),
-                WaitTimeSeconds=1,  # a short poll may miss messages the queue holds
-                VisibilityTimeout=PEEK_HOLD_S,
-                MessageAttributeNames=["All"],
-                AttributeNames=["ApproximateReceiveCount"],
-            ).get("Messages")
-            if not batch:
-                break
-            held += [m["ReceiptHandle"] for m in batch]
-            letters += [DeadLetter.from_message(m) for m in batch]
-    finally:
-        for start in range(0, len(held), 10):
-            sqs.change_message_visibility_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                    for n, handle in enumerate(held[start : start + 10])
-                ],
-            )
-    return letters
-
-
-def _lease(ctx: StackContext, snap: dict[str, Any], now: float) -> None:
-    item = (
-        ctx.client("dynamodb")
-        .get_item(
-            TableName=ctx.output("LeaseTableName"),
-            Key={"lease": {"S": LEASE_KEY}},
-            ConsistentRead=True,
-        )
-        .get("Item")
-    )
-    if not item:
-        snap["lease"].update(held=False, holder=None, until=None)
-        return
-    expires = float(item.get("expiresAt", {}).get("N", "0"))
-    snap["lease"].update(
-        held=expires > now, holder=item.get("holder", {}).get("S"), until=_iso(expires)
-    )
-
-
-def _alarms(ctx: StackContext, snap: dict[str, Any], gaps: dict[str, str]) -> None:
-    cloudwatch = ctx.client("cloudwatch")
-    topic = ctx.outputs.get("AlarmTopicArn")
-    prefix = f"{ctx.stack_name}-"
-
-    def ours(alarm: dict[str, Any]) -> bool:
-        return alarm["AlarmName"].startswith(prefix) or (
-            bool(topic) and topic in alarm.get("AlarmActions", [])
-        )
-
-    firing, defined = [], 0
-    paginator = cloudwatch.get_paginator("describe_alarms")
-    for page in paginator.paginate(AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
-        for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
-            if ours(alarm):
-                defined += 1
-                if alarm.get("StateValue") == "ALARM":
-                    firing.append(alarm["AlarmName"])
-    snap["alarms_in_alarm"] = sorted(firing)
-    if not defined:
-        gaps["alarms_in_alarm"] = (
-            f"no CloudWatch alarm named {prefix}* or notifying AlarmTopic here "
-            "(the template defines them; the local emulator creates none)"
-        )
-
-
-def _concurrency_limit(ctx: StackContext, snap: dict[str, Any]) -> None:
-    response = ctx.client("lambda").get_function_concurrency(
-        FunctionName=ctx.output("ProcessObjectFunctionName")
-    )
-    limit = response.get("ReservedConcurrentExecutions")
-    snap["process_object"]["limit"] = None if limit is None else int(limit)
-
-
-def _queries(ctx: StackContext) -> list[_Query]:
-    function = ctx.output("ProcessObjectFunctionName")
-    machine = ctx.output("DrainStateMachineArn")
-    service = (("service", "sluice"),)
-    queries = [
-        _Query(f"age{n}", "AWS/SQS", "ApproximateAgeOfOldestMessage",
-               (("QueueName", _queue_name(ctx.output(output))),), "Maximum")
-        for n, output in enumerate(QUEUES.values())
-    ]  # fmt: skip
-    drain, fn = (("StateMachineArn", machine),), (("FunctionName", function),)
-    queries += [
-        _Query("started", "AWS/States", "ExecutionsStarted", drain, "Sum"),
-        _Query("failed", "AWS/States", "ExecutionsFailed", drain, "Sum"),
-        _Query("timedout", "AWS/States", "ExecutionsTimedOut", drain, "Sum"),
-        _Query("concurrency", "AWS/Lambda", "ConcurrentExecutions", fn, "Maximum"),
-        _Query("throttles", "AWS/Lambda", "Throttles", fn, "Sum"),
-        _Query("errors", "AWS/Lambda", "Errors", fn, "Sum"),
-        _Query("invocations", "AWS/Lambda", "Invocations", fn, "Sum"),
-        _Query("rowssent", "Sluice", "RowsSent", service, "Sum"),
-        _Query("rowsfailed", "Sluice", "RowsFailed", service, "Sum"),
-        _Query("latencysum", "Sluice", "DownstreamLatency", service, "Sum"),
-        _Query("latencycount", "Sluice", "DownstreamLatency", service, "SampleCount"),
-    ]
-    return queries
-
-
-def _from_metrics(
-    ctx: StackContext,
-    snap: dict[str, Any],
-    gaps: dict[str, str],
-    m: _Metrics,
-    now: float,
-    window_s: int,
-) -> None:
-    for n, name in enumerate(QUEUES):
-        queue = snap["queues"][name]
-        age = m.latest(f"age{n}")
-        if age is not None:
-            queue["oldest_age_s"] = age
-        elif queue["visible"] == 0 and queue["in_flight"] == 0:
-            queue["oldest_age_s"] = 0.0  # empty: SQS publishes no age for an idle queue
-        elif m.exists(f"age{n}"):
-            gaps[f"queues.{name}.oldest_age_s"] = (
-                f"no datapoint in the last {window_s} s yet (SQS publishes it once a minute)"
-            )
-        else:
-            gaps[f"queues.{name}.oldest_age_s"] = m.missing(f"age{n}")
-    _drains(ctx, snap, gaps, m, now, window_s)
-    po = snap["process_object"]
-    for key, query, read in (
-        ("concurrency", "concurrency", m.latest),
-        ("peak_concurrency", "concurrency", m.peak),
-        ("throttles", "throttles", m.total),
-        ("errors", "errors", m.total),
-    ):
-        value = read(query)
-        if value is None and key == "concurrency" and m.exists(query):
-            value = 0.0  # no invocation in the window
-        if value is None and key in ("throttles", "errors") and m.exists("invocations"):
-            # Invoked, yet CloudWatch never had a Throttles (Errors) datapoint for it: there
-            # were none, whether or not Lambda publishes zeros.
-            value = 0.0
-        if value is None:
-            gaps[f"process_object.{key}"] = m.missing(query)
-        else:
-            po[key] = int(value)
-    rate = m.rate("rowssent")
-    if rate is None:
-        gaps["rows_per_s"] = m.missing("rowssent")
-    else:
-        snap["rows_per_s"] = round(rate, 3)
-    sent, failed = m.total("rowssent"), m.total("rowsfailed")
-    if sent is None and failed is None:
-        gaps["downstream.failure_rate"] = m.missing("rowssent")
-    elif not (sent or 0) + (failed or 0):
-        gaps["downstream.failure_rate"] = f"no rows sent or failed in the last {window_s} s"
-    else:
-        snap["downstream"]["failure_rate"] = round((failed or 0) / ((sent or 0) + (failed or 0)), 4)
-    total, count = m.total("latencysum"), m.total("latencycount")
-    if total is None:
-        gaps["downstream.latency_ms"] = m.missing("latencysum")
-    elif not count:
-        gaps["downstream.latency_ms"] = f"no downstream call in the last {window_s} s"
-    else:
-        snap["downstream"]["latency_ms"] = round(total / count, 1)
-
-
-def _drains(
-    ctx: StackContext,
-    snap: dict[str, Any],
-    gaps: dict[str, str],
-    m: _Metrics,
-    now: float,
-    window_s: int,
-) -> None:
-    drains = snap["drains"]
-    names = {"started": "started", "failed": "failed", "timed_out": "timedout"}
-    counts = {key: m.total(query) for key, query in names.items()}
-    if any(v is not None for v in counts.values()):
-        drains.update({k: int(v or 0) for k, v in counts.items()}, source="cloudwatch")
-        return
-    # CloudWatch has no drain metrics: an emulator, or a drain that never ran. ListExecutions
-    # lists Standard executions only (AWS refuses it for Express), so this is a fallback.
-    sfn = ctx.client("stepfunctions")
-    since = datetime.fromtimestamp(now - window_s, UTC)
-    found: Counter[str] = Counter()
-    try:
-        pages = sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=ctx.output("DrainStateMachineArn"),
-            PaginationConfig={"MaxItems": 1000},
-        )
-        for page in pages:
-            for execution in page.get("executions", []):
-                if execution["startDate"] >= since:
-                    found["started"] += 1
-                    found[execution["status"]] += 1
-    except Exception as exc:
-        gaps["drains"] = (
-            f"CloudWatch has no AWS/States metrics for the drain yet (has it run?), and "
-            f"ListExecutions failed ({_why(exc)}; Step Functions does not list Express "
-            "executions)"
-        )
-        return
-    drains.update(
-        started=found["started"],
-        failed=found["FAILED"],
-        timed_out=found["TIMED_OUT"],
-        source="list_executions",
-    )
 
 
 # -- the command ---------------------------------------------------------------------------------

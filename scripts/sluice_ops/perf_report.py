@@ -1,5 +1,6 @@
-"""`sluice perf`'s figures: samples to CSV rows, object timings to percentiles, figures to goals
-and report.md. Pure functions over plain data, so each is tested without AWS.
+"""`sluice perf`'s figures and goals, and report.md. Pure functions over plain data, so each is
+tested without AWS (the run's objects: :mod:`sluice_ops.perf_run`; the samples and samples.csv:
+:mod:`sluice_ops.perf_samples`).
 
 A *sample* is one ``sluice_ops.monitor.snapshot(ctx)`` taken at a known time, with how many
 objects of the run had ended by then. An object *ends* when ProcessObject logs "object processed"
@@ -10,267 +11,32 @@ letter wins over a processed line (an object whose rows kept failing is both).
 from __future__ import annotations
 
 import itertools
-import math
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
-QUEUE_NAMES = ("ObjectQueue", "PriorityQueue")
-RUNNING_SOURCE = "ProcessObject invocations running, from its log lines"
-UNAVAILABLE = "unavailable"  # the monitor's map of null figures to the reason
+from sluice_ops.perf_run import (
+    RUNNING_SOURCE,
+    Accounting,
+    Sample,
+    percentile,
+    running,
+    running_shares,
+)
+from sluice_ops.perf_samples import (
+    QUEUE_NAMES,
+    UNAVAILABLE,
+    dig,
+    in_flight,
+    in_flight_source,
+    iso,
+    number,
+    queue_depth,
+)
+
 # README "Measured": the concurrency bound (benchmarks/bound.py) and the seed's pace both aim at
 # a downstream kept busy 95% of the time while a backlog waits.
 UTILIZATION_GOAL = 0.95
-
-
-@dataclass(frozen=True)
-class RunObject:
-    """One object of the run, as uploaded (simulate) or found under the prefix."""
-
-    key: str
-    uploaded_at: float  # epoch seconds
-    rows: int | None = None  # None: not known (an object found under --prefix)
-    broken: bool | None = None  # None: not known
-
-
-@dataclass(frozen=True)
-class Ending:
-    key: str
-    outcome: Literal["processed", "dead-lettered"]
-    ended_at: float | None  # epoch seconds; None when not known (a dead letter's time)
-    reason: str | None = None  # the dead letter's sluice-error
-    rows: int | None = None  # rows the object held, from ProcessObject's log line
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One ProcessObject invocation that logged its end: "object processed" (finished) or
-    "object unfinished" (it carries on in a later invocation)."""
-
-    key: str
-    finished: bool
-    ended_at: float  # epoch seconds of the log line
-    seconds: float | None  # how long it processed the object (sluice.duration_ms)
-    rows: int | None = None  # rows the object held, when finished (next_row - 1)
-
-
-@dataclass(frozen=True)
-class Sample:
-    at: float  # epoch seconds, when the snapshot was taken
-    snapshot: Mapping[str, Any]
-    objects_ended: int = 0
-
-
-@dataclass
-class Accounting:
-    """Where each object of the run ended; processed + dead-lettered + unaccounted = uploaded."""
-
-    objects: list[RunObject]
-    endings: dict[str, Ending] = field(default_factory=dict)
-    # (start, end) of each ProcessObject invocation on the run's objects, from its log lines
-    invocations: list[tuple[float, float]] = field(default_factory=list)
-
-    def record_invocation(self, invocation: Invocation) -> None:
-        if invocation.seconds is not None:
-            start = invocation.ended_at - invocation.seconds
-            self.invocations.append((start, invocation.ended_at))
-        if invocation.finished:
-            self.record(
-                Ending(invocation.key, "processed", invocation.ended_at, rows=invocation.rows)
-            )
-
-    def record(self, ending: Ending) -> None:
-        """Keep the first processed time; a dead letter replaces a processed line."""
-        known = self.endings.get(ending.key)
-        if known is None or (ending.outcome == "dead-lettered" and known.outcome == "processed"):
-            self.endings[ending.key] = ending
-
-    @property
-    def keys(self) -> set[str]:
-        return {o.key for o in self.objects}
-
-    def ended(self, outcome: str | None = None) -> list[RunObject]:
-        return [
-            o
-            for o in self.objects
-            if o.key in self.endings and outcome in (None, self.endings[o.key].outcome)
-        ]
-
-    @property
-    def unaccounted(self) -> list[RunObject]:
-        return [o for o in self.objects if o.key not in self.endings]
-
-    @property
-    def complete(self) -> bool:
-        return not self.unaccounted
-
-    def seconds_to_processed(self) -> list[float]:
-        """Upload to "object processed", per processed object."""
-        out = []
-        for o in self.ended("processed"):
-            at = self.endings[o.key].ended_at
-            if at is not None:
-                out.append(max(0.0, at - o.uploaded_at))
-        return out
-
-    def rows_ended(self) -> list[tuple[float, int]]:
-        """(when, rows) of each processed object whose rows are known."""
-        out = []
-        for o in self.ended("processed"):
-            ending = self.endings[o.key]
-            rows = o.rows if o.rows is not None else ending.rows
-            if ending.ended_at is not None and rows is not None:
-                out.append((ending.ended_at, rows))
-        return out
-
-    def dead_letters_by_reason(self) -> Counter[str]:
-        return Counter(self.endings[o.key].reason or "unknown" for o in self.ended("dead-lettered"))
-
-
-def running(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, int]]:
-    """How many intervals are open from each change on: [(time, count from then)]. An interval
-    that ends when another starts is not counted twice (ends sort first)."""
-    changes = sorted(
-        [(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals],
-        key=lambda change: (change[0], change[1]),
-    )
-    steps: list[tuple[float, int]] = []
-    count = 0
-    for at, delta in changes:
-        count += delta
-        if steps and steps[-1][0] == at:
-            steps[-1] = (at, count)
-        else:
-            steps.append((at, count))
-    return steps
-
-
-def _running_shares(
-    steps: Sequence[tuple[float, int]], limit: int | None
-) -> tuple[float | None, float | None]:
-    """(share of the processing time at the limit, mean running / limit), over the time from
-    the first invocation's start to the last one's end."""
-    if not steps or not limit:
-        return None, None
-    total = steps[-1][0] - steps[0][0]
-    if total <= 0:
-        return None, None
-    at_limit = busy = 0.0
-    for (at, count), (following, _) in itertools.pairwise(steps):
-        at_limit += following - at if count >= limit else 0.0
-        busy += (following - at) * min(count, limit)
-    return at_limit / total, busy / limit / total
-
-
-def rate_per_bin(
-    events: Iterable[tuple[float, int]], started_at: float, width_s: float
-) -> list[tuple[float, float]]:
-    """(bin start in seconds since ``started_at``, amount per second) for consecutive bins of
-    ``width_s`` up to the last event; empty bins included (a rate of 0 is a figure too)."""
-    events = list(events)
-    if not events or width_s <= 0:
-        return []
-    totals: Counter[int] = Counter()
-    for at, amount in events:
-        totals[max(0, int((at - started_at) // width_s))] += amount
-    return [(n * width_s, totals[n] / width_s) for n in range(max(totals) + 1)]
-
-
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """Nearest-rank percentile (a value that occurred); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-# -- samples ---------------------------------------------------------------------------------
-
-
-def dig(snapshot: Mapping[str, Any], *path: str) -> Any:
-    """snapshot[path[0]][path[1]]..., or None where a level is missing."""
-    value: Any = snapshot
-    for part in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def queue_depth(snapshot: Mapping[str, Any]) -> float | None:
-    """Messages waiting or in flight in ObjectQueue and PriorityQueue; None if not reported."""
-    values = [
-        number(dig(snapshot, "queues", name, part))
-        for name in QUEUE_NAMES
-        for part in ("visible", "in_flight")
-    ]
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
-
-
-def in_flight(snapshot: Mapping[str, Any]) -> float | None:
-    """Downstream calls in flight. The monitor's own figure when it has one, else ProcessObject's
-    concurrency: each instance makes one downstream call at a time (docs/rate-control.md)."""
-    direct = number(dig(snapshot, "downstream", "in_flight"))
-    return direct if direct is not None else number(dig(snapshot, "process_object", "concurrency"))
-
-
-def in_flight_source(samples: Sequence[Sample]) -> str:
-    if any(number(dig(s.snapshot, "downstream", "in_flight")) is not None for s in samples):
-        return "downstream calls in flight"
-    return "ProcessObject concurrency (one downstream call per instance)"
-
-
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(value, Mapping):
-        for key, inner in value.items():
-            _flatten(inner, f"{prefix}.{key}" if prefix else str(key), out)
-    elif isinstance(value, list | tuple):
-        out[prefix] = ";".join(str(v) for v in value)
-    else:
-        out[prefix] = value
-
-
-def flatten(snapshot: Mapping[str, Any]) -> dict[str, Any]:
-    """One flat row: nested keys joined with '.', lists joined with ';'."""
-    out: dict[str, Any] = {}
-    _flatten(snapshot, "", out)
-    return out
-
-
-def csv_rows(samples: Sequence[Sample], started_at: float) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of samples.csv: perf's own columns, then every snapshot field (the union
-    over samples, in the order first seen, so a field a later sample adds gets a column)."""
-    own = ["sampled_at", "elapsed_s", "objects_ended"]
-    # Why a figure is null is prose, not a series: report.md lists it once.
-    flat = [flatten({k: v for k, v in s.snapshot.items() if k != UNAVAILABLE}) for s in samples]
-    columns: dict[str, None] = {}
-    for row in flat:
-        columns.update(dict.fromkeys(k for k in row if k not in own))
-    header = own + list(columns)
-    rows = []
-    for sample, row in zip(samples, flat, strict=True):
-        values: list[Any] = [
-            iso(sample.at),
-            round(sample.at - started_at, 3),
-            sample.objects_ended,
-        ]
-        values += ["" if row.get(c) is None else row[c] for c in columns]
-        rows.append(values)
-    return header, rows
-
-
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _weights(samples: Sequence[Sample]) -> list[float]:
@@ -403,7 +169,7 @@ def build_figures(info: RunInfo, samples: Sequence[Sample], accounting: Accounti
     # is a per-minute CloudWatch maximum, used when no line says how long an invocation took.
     steps = running(accounting.invocations)
     if steps:
-        share, utilization = _running_shares(steps, limit)
+        share, utilization = running_shares(steps, limit)
         peaks = [float(count) for _, count in steps]
         source = RUNNING_SOURCE
     else:
@@ -521,28 +287,24 @@ def goals(figures: Figures, parameters: Mapping[str, str]) -> list[Goal]:
             "docs/rate-control.md (0 throttles with the lease working)",
         )
     )
-    alarm_rate = _param(parameters, "AlarmDownstreamFailureRate")
-    if alarm_rate is not None:
-        out.append(
-            Goal(
-                "downstream failure rate",
-                f"< {alarm_rate:g} (AlarmDownstreamFailureRate)",
-                _fmt(f.max_failure_rate, 3) + " (highest in any sample)",
-                None if f.max_failure_rate is None else f.max_failure_rate < alarm_rate,
-                "parameter AlarmDownstreamFailureRate",
+    below_alarms = (
+        ("downstream failure rate", "AlarmDownstreamFailureRate", "", f.max_failure_rate,
+         _fmt(f.max_failure_rate, 3) + " (highest in any sample)"),
+        ("oldest message age", "AlarmOldestMessageAgeSeconds", " s", f.max_oldest_age_s,
+         _fmt(f.max_oldest_age_s, 0, "s")),
+    )  # fmt: skip
+    for name, parameter, unit, highest, measured in below_alarms:
+        threshold = _param(parameters, parameter)
+        if threshold is not None:  # a goal only where the stack sets the alarm's threshold
+            out.append(
+                Goal(
+                    name,
+                    f"< {threshold:g}{unit} ({parameter})",
+                    measured,
+                    None if highest is None else highest < threshold,
+                    f"parameter {parameter}",
+                )
             )
-        )
-    alarm_age = _param(parameters, "AlarmOldestMessageAgeSeconds")
-    if alarm_age is not None:
-        out.append(
-            Goal(
-                "oldest message age",
-                f"< {alarm_age:g} s (AlarmOldestMessageAgeSeconds)",
-                _fmt(f.max_oldest_age_s, 0, "s"),
-                None if f.max_oldest_age_s is None else f.max_oldest_age_s < alarm_age,
-                "parameter AlarmOldestMessageAgeSeconds",
-            )
-        )
     return out
 
 

@@ -15,19 +15,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from sluice_ops.perf_report import (
-    QUEUE_NAMES,
+from sluice_ops.perf_run import (
     RUNNING_SOURCE,
     Accounting,
     Sample,
-    dig,
-    in_flight,
-    in_flight_source,
-    number,
     percentile,
     rate_per_bin,
     running,
 )
+from sluice_ops.perf_samples import QUEUE_NAMES, dig, in_flight, in_flight_source, number
 
 SIZE_INCHES = (9.0, 4.8)
 DPI = 110

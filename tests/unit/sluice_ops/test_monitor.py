@@ -295,16 +295,16 @@ def test_bad_monitor_options_are_refused(
 def test_peeked_dead_letters_are_released_even_when_the_reading_fails_midway(
     sluice_stack: FakeStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sluice_ops import monitor
+    from sluice_ops import monitor_resources
 
     _send(sluice_stack, "ObjectDeadLetterQueueUrl", 3, **{"sluice-error": "NotCsv"})
 
     def broken(message: dict[str, Any]) -> Any:
         raise KeyboardInterrupt  # as Ctrl-C between receive and release
 
-    monkeypatch.setattr(monitor.DeadLetter, "from_message", broken)
+    monkeypatch.setattr(monitor_resources.DeadLetter, "from_message", broken)
     with pytest.raises(KeyboardInterrupt):
-        monitor._peek(
+        monitor_resources.peek(
             sluice_stack.client("sqs"), sluice_stack.outputs["ObjectDeadLetterQueueUrl"], 10
         )
     attributes = sluice_stack.client("sqs").get_queue_attributes(

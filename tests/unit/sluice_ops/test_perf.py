@@ -16,9 +16,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sluice_ops import monitor, perf
+from sluice_ops import monitor, perf, perf_sources
 from sluice_ops.context import SluiceCliError, StackContext
-from sluice_ops.perf_report import Invocation, RunObject
+from sluice_ops.perf_run import Invocation, RunObject
 
 REGION = "us-east-1"
 STACK = "sluice"
@@ -47,7 +47,7 @@ def ctx() -> Iterator[StackContext]:
             TemplateBody=json.dumps(
                 {
                     "Resources": {
-                        perf.PROCESS_LOG_GROUP: {
+                        perf_sources.PROCESS_LOG_GROUP: {
                             "Type": "AWS::Logs::LogGroup",
                             "Properties": {"LogGroupName": LOG_GROUP},
                         }
@@ -240,7 +240,7 @@ def test_the_log_group_comes_from_the_stack_else_from_the_templates_name(
         TemplateBody=json.dumps(
             {
                 "Resources": {
-                    perf.PROCESS_LOG_GROUP: {
+                    perf_sources.PROCESS_LOG_GROUP: {
                         "Type": "AWS::Logs::LogGroup",
                         "Properties": {"LogGroupName": "/custom/group"},
                     }
@@ -249,10 +249,10 @@ def test_the_log_group_comes_from_the_stack_else_from_the_templates_name(
         ),
     )
     renamed = StackContext(ctx.session, "renamed", REGION, None, outputs=ctx.outputs)
-    assert perf.process_log_group(renamed) == "/custom/group"
+    assert perf_sources.process_log_group(renamed) == "/custom/group"
     # No such stack resource to read (or no permission): the name template.yaml gives it.
     other = StackContext(ctx.session, "other-stack", REGION, None, outputs=ctx.outputs)
-    assert perf.process_log_group(other) == "/aws/lambda/other-stack-ProcessObject"
+    assert perf_sources.process_log_group(other) == "/aws/lambda/other-stack-ProcessObject"
 
 
 def test_processed_log_reads_each_event_once_and_ignores_other_lines(ctx: StackContext) -> None:
@@ -285,7 +285,7 @@ def test_processed_log_reads_each_event_once_and_ignores_other_lines(ctx: StackC
     put(unfinished, now_ms)
     put({"message": "object not processed", "s3_key": "x.csv"}, now_ms)
     put("START RequestId: 1 object processed", now_ms)  # not JSON: not ProcessObject's line
-    reader = perf.ProcessedLog(logs, LOG_GROUP, since=now_ms / 1000 - 10)
+    reader = perf_sources.ProcessedLog(logs, LOG_GROUP, since=now_ms / 1000 - 10)
     first = sorted(reader.poll(), key=lambda i: i.key)
     assert [(i.key, i.finished, i.rows, i.seconds) for i in first] == [
         ("a b+c:d.csv", True, 2, 0.5),
@@ -299,7 +299,7 @@ def test_processed_log_reads_each_event_once_and_ignores_other_lines(ctx: StackC
 
 
 def test_processed_log_before_the_group_exists_reads_nothing(ctx: StackContext) -> None:
-    assert perf.ProcessedLog(ctx.client("logs"), "/aws/lambda/none", since=0).poll() == []
+    assert perf_sources.ProcessedLog(ctx.client("logs"), "/aws/lambda/none", since=0).poll() == []
 
 
 def test_dead_letters_of_the_run_are_found_and_left_in_the_queue(ctx: StackContext) -> None:
@@ -316,7 +316,7 @@ def test_dead_letters_of_the_run_are_found_and_left_in_the_queue(ctx: StackConte
             MessageAttributes={"sluice-error": {"DataType": "String", "StringValue": "NotCsv"}},
         )
     sqs.send_message(QueueUrl=url, MessageBody="not json")
-    found = perf.dead_letter_endings(sqs, url, {"run/a.csv", "run/b.csv"})
+    found = perf_sources.dead_letter_endings(sqs, url, {"run/a.csv", "run/b.csv"})
     assert sorted((e.key, e.reason) for e in found) == [
         ("run/a.csv", "NotCsv"),
         ("run/b.csv", "NotCsv"),
@@ -354,10 +354,10 @@ def test_measure_waits_for_the_queues_to_empty_even_when_every_object_ended(
 
 
 def test_key_of_message_reads_both_message_shapes() -> None:
-    assert perf.key_of_message('{"s3_details": {"key": "a.csv"}}') == "a.csv"
-    assert perf.key_of_message('{"detail": {"object": {"key": "b c.csv"}}}') == "b c.csv"
-    assert perf.key_of_message("[1, 2]") is None
-    assert perf.key_of_message("{") is None
+    assert perf_sources.key_of_message('{"s3_details": {"key": "a.csv"}}') == "a.csv"
+    assert perf_sources.key_of_message('{"detail": {"object": {"key": "b c.csv"}}}') == "b c.csv"
+    assert perf_sources.key_of_message("[1, 2]") is None
+    assert perf_sources.key_of_message("{") is None
 
 
 def test_rows_bars_are_round_and_about_forty() -> None:

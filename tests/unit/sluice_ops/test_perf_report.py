@@ -12,23 +12,18 @@ import pytest
 from PIL import Image
 
 from sluice_ops import plots
-from sluice_ops.perf_report import (
+from sluice_ops.perf_report import RunInfo, build_figures, goals, render_report
+from sluice_ops.perf_run import (
     Accounting,
     Ending,
     Invocation,
-    RunInfo,
     RunObject,
     Sample,
-    build_figures,
-    csv_rows,
-    flatten,
-    goals,
-    in_flight,
     percentile,
     rate_per_bin,
-    render_report,
     running,
 )
+from sluice_ops.perf_samples import csv_rows, flatten, in_flight
 
 T0 = 1_764_558_000.0  # 2025-12-01T03:00:00Z
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

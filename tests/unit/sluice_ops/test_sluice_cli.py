@@ -340,20 +340,20 @@ def test_redrive_lists_the_stacks_dead_letters(
     assert "1 dead letter(s)" in out and "EmptyObject" in out
 
 
-def test_redrive_of_a_stack_without_the_payment_pipeline_says_how_to_enable_it(
-    capsys: pytest.CaptureFixture[str], sluice_stack: FakeStack
+@pytest.mark.parametrize(
+    ("argv", "enable"),
+    [
+        (("redrive", "--pipeline", "payments", "list"), "EnablePaymentPipeline=true"),
+        (("stream", "produce", "--events", "1"), "EnableStreamPipeline=true"),
+    ],
+    ids=["redrive-payments", "stream"],
+)
+def test_a_command_on_a_stack_without_its_optional_pipeline_says_how_to_enable_it(
+    capsys: pytest.CaptureFixture[str], sluice_stack: FakeStack, argv: tuple[str, ...], enable: str
 ) -> None:
-    status, _, err = run_sluice(capsys, "redrive", "--pipeline", "payments", "list")
+    status, _, err = run_sluice(capsys, *argv)
     assert status == 2
-    assert "EnablePaymentPipeline=true" in err
-
-
-def test_stream_of_a_stack_without_the_stream_pipeline_says_how_to_enable_it(
-    capsys: pytest.CaptureFixture[str], sluice_stack: FakeStack
-) -> None:
-    status, _, err = run_sluice(capsys, "stream", "produce", "--events", "1")
-    assert status == 2
-    assert "EnableStreamPipeline=true" in err
+    assert enable in err
 
 
 def test_dashboard_writes_the_stacks_dashboard(
