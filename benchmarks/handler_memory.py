@@ -26,9 +26,9 @@ from typing import Any
 
 from local_runs import ROOT  # benchmarks/ is on sys.path when run
 
-from sluice_local.context import LambdaContext
-from sluice_local.generated import GeneratedBody
+from sluice_local.emulator.context import LambdaContext
 from sluice_local.handlers import load_handler
+from sluice_local.jobs.generated import GeneratedBody
 
 
 class StreamingS3:

@@ -34,7 +34,7 @@ from typing import Any
 
 from local_runs import ROOT  # benchmarks/ is on sys.path when run
 
-from sluice_local.generated import HEADER, ROW, MemoryS3
+from sluice_local.jobs.generated import HEADER, ROW, MemoryS3
 
 
 class AcceptAll:

@@ -98,7 +98,7 @@ def memory_one(size_mb: int, timeout_s: float, checkpoint_rows: int, trace: bool
     import boto3
     from moto import mock_aws
 
-    from sluice_local.context import LambdaContext
+    from sluice_local.emulator.context import LambdaContext
     from sluice_local.handlers import load_handler
 
     with mock_aws():

@@ -103,7 +103,7 @@ class Instruments:
     local: threading.local = field(default_factory=threading.local)
 
     def install(self) -> Any:
-        from sluice_local.faults import SimulatedCrash
+        from sluice_local.emulator.faults import SimulatedCrash
 
         checkpoint = sys.modules["checkpoint"]
         downstream = sys.modules["downstream"]
@@ -163,10 +163,10 @@ class Instruments:
 
 
 def run_pipeline(args: argparse.Namespace) -> None:
-    from sluice_local.demo import SampleObject, run_job
-    from sluice_local.downstream import DownstreamServer
-    from sluice_local.report import report_run
-    from sluice_local.runtime import LocalPipeline
+    from sluice_local.emulator.runtime import LocalPipeline
+    from sluice_local.jobs.demo import SampleObject, run_job
+    from sluice_local.jobs.report import report_run
+    from sluice_local.servers.downstream import DownstreamServer
 
     data = make_csv(args.rows, args.seed)
     body = gzip.compress(data, compresslevel=6, mtime=0) if args.gzip else data

@@ -9,8 +9,8 @@ import logging
 import math
 from pathlib import Path
 
-from sluice_local.runtime import LocalPipeline
-from sluice_local.template import samconfig_overrides
+from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.emulator.template import samconfig_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / ".demo" / "bench-logs"

@@ -5,7 +5,7 @@
 For each batch size: deploys the shipped template with EnablePaymentPipeline=true and that
 PaymentBatchSize (plus samconfig's local overrides), publishes the same sample to PaymentTopic
 (about 2 % invalid and 2 % duplicates, from sample_payments), waits until PaymentPipe has drained
-PaymentQueue and accounts for every event (sluice_local.payments.run_payments). Prints events/s
+PaymentQueue and accounts for every event (sluice_local.jobs.payments.run_payments). Prints events/s
 (publish to drained; deployment excluded), its ratio to batch size 1, executions, failed
 executions, events unaccounted for, and the p50/p95 of the executions' wall times.
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from local_runs import ROOT, local_pipeline, percentile, throughput_args
 
-from sluice_local.payments import PaymentReport, SamplePayments, run_payments, sample_payments
-from sluice_local.report import report_run
+from sluice_local.jobs.payments import PaymentReport, SamplePayments, run_payments, sample_payments
+from sluice_local.jobs.report import report_run
 
 BATCH_SIZES = (1, 5, 10)
 

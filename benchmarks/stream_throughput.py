@@ -7,7 +7,7 @@ For each batch size: deploys the shipped template with EnableStreamPipeline=true
 StreamBatchSize (plus samconfig's local overrides; one shard, the 1 s batching window
 time-scaled), puts the same sample of valid events on EventStream in one burst (PutRecords, 500
 a call), waits until ProcessStreamMapping has caught up and accounts for every event
-(sluice_local.stream_job.run_stream). Then once more at batch size 100 with about 1 % of the
+(sluice_local.jobs.stream_job.run_stream). Then once more at batch size 100 with about 1 % of the
 events malformed, to show what the retries of a batch with a bad record cost. Prints records/s
 (first put to caught up; deployment excluded), its ratio to batch size 25, function invocations,
 the mean batch, BatchWriteItem calls and calls per record (and whether that meets the goal of at
@@ -15,8 +15,8 @@ most 1 call per 25 records), retries, bisections, records dead-lettered and reco
 for.
 
 What the figures measure: local records/s is the pipeline's overhead in one emulator process on
-2 cores: moto's Kinesis and DynamoDB, the local event source mapping (sluice_local.streams: one
-reader thread per shard, one batch at a time per shard, ParallelizationFactor not emulated) and
+2 cores: moto's Kinesis and DynamoDB, the local event source mapping (sluice_local.sources.streams:
+one reader thread per shard, one batch at a time per shard, ParallelizationFactor not emulated) and
 ProcessStreamFunction's handler share one Python process. It is not AWS throughput, where a shard
 takes 1,000 records/s in, Lambda polls each shard once a second (or at once when the batch is
 full) and each invocation runs in a sandbox of its own, and where larger batches mostly trade
@@ -36,9 +36,9 @@ from typing import Any
 
 from local_runs import ROOT, local_pipeline, throughput_args
 
-from sluice_local.report import report_run
-from sluice_local.stream_job import StreamReport, run_stream
-from sluice_local.streams import StreamStats
+from sluice_local.jobs.report import report_run
+from sluice_local.jobs.stream_job import StreamReport, run_stream
+from sluice_local.sources.streams import StreamStats
 from sluice_ops.stream import StreamEvent, sample_events
 
 BATCH_SIZES = (25, 100, 500)

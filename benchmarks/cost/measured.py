@@ -11,8 +11,8 @@ from typing import Any
 
 from local_runs import LOG_DIR, ROOT
 
-from sluice_local.demo import deployed, run_job
-from sluice_local.report import report_run
+from sluice_local.jobs.demo import deployed, run_job
+from sluice_local.jobs.report import report_run
 
 from .meters import CheckpointMeter
 from .prices import GB, MILLION, PRICE

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from local_runs import local_overrides
 
-from sluice_local.demo import sample_objects
+from sluice_local.jobs.demo import sample_objects
 
 from .measured import (
     object_run,

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 
 from local_runs import ROOT, local_pipeline, percentile
 
-from sluice_local.payments import run_payments, sample_payments, stored_items
-from sluice_local.report import report_run
+from sluice_local.jobs.payments import run_payments, sample_payments, stored_items
+from sluice_local.jobs.report import report_run
 
 from .measured import (
     PLATFORM_LOG_BYTES,
@@ -163,7 +163,7 @@ def measure_payments(events: int, time_scale: float) -> PaymentRun:
     errors = sum(stats.errors[f] for f in PAYMENT_FUNCTIONS) + failed_puts + pipe.failed_executions
     publish_requests = sum(
         chunks("".join(sample.bodies[start : start + 10]))
-        for start in range(0, len(sample.bodies), 10)  # as sluice_local.payments.publish sends
+        for start in range(0, len(sample.bodies), 10)  # as sluice_local.jobs.payments.publish sends
     )
     body_chunks = sum(chunks(b) for b in sample.bodies) / len(sample.bodies)
     counts = PaymentCounts(

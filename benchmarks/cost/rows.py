@@ -25,7 +25,7 @@ from typing import Any
 
 from local_runs import local_overrides
 
-from sluice_local.demo import sample_objects
+from sluice_local.jobs.demo import sample_objects
 
 from .measured import object_run
 from .meters import PROCESSOR

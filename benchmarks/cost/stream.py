@@ -2,7 +2,7 @@
 sluice_ops.stream.sample_events) on EventStream, in a burst, through the shipped template with
 EnableStreamPipeline=true (plus samconfig's local overrides; StreamBatchSize and the rest at their
 defaults), waits until ProcessStreamMapping has caught up and accounts for every event
-(sluice_local.stream_job.run_stream), then counts per produced event: Kinesis PUT payload units
+(sluice_local.jobs.stream_job.run_stream), then counts per produced event: Kinesis PUT payload units
 (every record PutRecords sent, data + partition key, rounded up to 25 KB units: a botocore hook
 on the runtime's Kinesis client); Lambda requests (the dispatcher's invocations of
 ProcessStreamFunction, retries and bisected halves included) and duration (its busy seconds at
@@ -17,8 +17,8 @@ function creates its client at its first invocation, after that. The count of ca
 against the write_calls the function logs. Shard-hours do not scale with events: they are a fixed
 monthly cost, and are also shown per million events at 100 events/s sustained. Fixed monthly
 costs are printed apart; the function's CloudWatch Logs (measured bytes) are listed, not included.
-Kinesis retries are the local StreamMappingRunner's (sluice_local.streams): how many times a batch
-with a malformed record is invoked and rewritten follows that model of Lambda's poller.
+Kinesis retries are the local StreamMappingRunner's (sluice_local.sources.streams): how many times a
+batch with a malformed record is invoked and rewritten follows that model of Lambda's poller.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from local_runs import ROOT, local_pipeline
 
-from sluice_local.report import report_run
-from sluice_local.stream_job import run_stream
+from sluice_local.jobs.report import report_run
+from sluice_local.jobs.stream_job import run_stream
 from sluice_ops.stream import sample_events
 
 from .measured import (

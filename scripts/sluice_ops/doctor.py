@@ -107,12 +107,10 @@ def planned_overrides(args: argparse.Namespace, template_path: Path) -> dict[str
 def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
     """Defaults, then the overrides the template declares: what the other checks read even when
     a value breaks a constraint (the ``parameters`` check reports that)."""
-    from sluice_local.emulator.template import _text
+    from sluice_local.emulator.template import parameter_defaults
 
     declared = template.get("Parameters") or {}
-    values = {name: _text(spec["Default"]) for name, spec in declared.items() if "Default" in spec}
-    values.update({k: v for k, v in overrides.items() if k in declared})
-    return values
+    return {**parameter_defaults(template), **{k: v for k, v in overrides.items() if k in declared}}
 
 
 def check_parameters(template: Mapping[str, Any], overrides: Mapping[str, str]) -> Check:

@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -266,16 +267,19 @@ def resolve_parameters(template: dict[str, Any], overrides: dict[str, str]) -> d
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
         raise TemplateError(f"parameter override(s) {unknown} are not declared in the template")
-    values: dict[str, str] = {}
-    for name, spec in declared.items():
-        if name in overrides:
-            values[name] = overrides[name]
-        elif "Default" in spec:
-            values[name] = _text(spec["Default"])
-        else:
-            raise TemplateError(f"parameter {name} has no default and no override")
+    values = {**parameter_defaults(template), **overrides}
+    missing = [name for name in declared if name not in values]
+    if missing:
+        raise TemplateError(f"parameter {missing[0]} has no default and no override")
+    values = {name: values[name] for name in declared}  # the template's order
     check_parameter_constraints(declared, values)
     return values
+
+
+def parameter_defaults(template: Mapping[str, Any]) -> dict[str, str]:
+    """Each declared parameter's Default, as CloudFormation reads it."""
+    declared = template.get("Parameters") or {}
+    return {name: _text(spec["Default"]) for name, spec in declared.items() if "Default" in spec}
 
 
 def load_and_translate(
