@@ -32,11 +32,15 @@ from sluice_local.jobs.generated import GeneratedBody
 
 
 class StreamingS3:
-    """get_object only: serves a generated body of the requested size."""
+    """HeadObject and GetObject of one generated object of the requested size."""
 
     def __init__(self, total_bytes: int) -> None:
         self.total_bytes = total_bytes
         self.body: GeneratedBody | None = None
+
+    def head_object(self, **_: Any) -> dict[str, Any]:
+        # The revision ProcessObject pins its reads and checkpoint to (ETag when unversioned).
+        return {"ETag": '"bench"', "ContentLength": self.total_bytes}
 
     def get_object(self, **_: Any) -> dict[str, Any]:
         self.body = GeneratedBody(self.total_bytes)
