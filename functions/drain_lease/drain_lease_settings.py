@@ -9,20 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lease import LeaseSettings
+from sluice_common import shared_settings as shared
 from sluice_common.settings import setting
 
 
 @dataclass(frozen=True)
 class DrainLeaseSettings(LeaseSettings):
     table: str = setting("LEASE_TABLE")  # the template's LeaseTable
-    # ProcessObject's timeout: how long one object can hold a worker past the round.
-    function_timeout_s: float = setting(
-        "PROCESS_FUNCTION_TIMEOUT_SECONDS", 120, parameter="FunctionTimeout", minimum=3, maximum=180
-    )
-    max_stagger_s: float = setting(
-        "MAX_STAGGER_SECONDS", 30, parameter="MaxStaggerSeconds", minimum=0, maximum=45
-    )
-    # A round's length: PlanBatch re-plans concurrency this often (the same variable there).
-    round_s: float = setting(
-        "SCALE_COOLDOWN_SECONDS", 30, parameter="ScaleCooldownSeconds", minimum=0
-    )
+    function_timeout_s: float = shared.process_function_timeout()
+    max_stagger_s: float = shared.max_stagger()
+    round_s: float = shared.scale_cooldown()

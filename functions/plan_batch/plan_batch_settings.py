@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from batch_planner import StaggerSettings
 from scaler import ScalerSettings
+from sluice_common import shared_settings as shared
 from sluice_common.settings import setting
 
 
@@ -20,26 +21,17 @@ class PlanBatchSettings(StaggerSettings, ScalerSettings):
     stagger_seconds: float = setting(
         "STAGGER_SECONDS", 1, parameter="StaggerSeconds", minimum=0, maximum=300
     )
-    max_stagger_seconds: int = setting(
-        "MAX_STAGGER_SECONDS", 30, parameter="MaxStaggerSeconds", minimum=0, maximum=45
-    )
+    max_stagger_seconds: int = shared.max_stagger()
     batch_size: int = setting(
         "RECEIVE_BATCH_SIZE", 10, parameter="ReceiveBatchSize", minimum=1, maximum=10
     )
     min_concurrency: int = setting(
         "MIN_CONCURRENCY", 1, parameter="MinConcurrency", minimum=1, maximum=40
     )
-    max_concurrency: int = setting(
-        "MAX_CONCURRENCY", 5, parameter="MaxConcurrency", minimum=1, maximum=40
-    )
-    # A round's length (DrainLease reads the same variable for the lease).
-    cooldown_s: float = setting(
-        "SCALE_COOLDOWN_SECONDS", 30, parameter="ScaleCooldownSeconds", minimum=0
-    )
-    # ProcessObject's timeout: a batch holds no more objects than fit in one.
-    process_function_timeout_s: float = setting(
-        "PROCESS_FUNCTION_TIMEOUT_SECONDS", 120, parameter="FunctionTimeout", minimum=3, maximum=180
-    )
+    max_concurrency: int = shared.max_concurrency()
+    cooldown_s: float = shared.scale_cooldown()
+    # A batch holds no more objects than fit in one ProcessObject timeout.
+    process_function_timeout_s: float = shared.process_function_timeout()
     # The queues' RedrivePolicy maxReceiveCount: a message's last receive is marked.
     max_receive_count: int = setting(
         "MAX_RECEIVE_COUNT", 5, parameter="MaxReceiveCount", minimum=1, maximum=1000

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sluice_common import shared_settings as shared
 from sluice_common.settings import setting
 
 
@@ -55,9 +56,7 @@ class ProcessObjectSettings:
         "SIMULATED_FAILURE_RATE", 0.0, parameter="SimulatedFailureRate", minimum=0, maximum=1
     )
     # This instance's share of the rate limit is the limit / MaxConcurrency.
-    max_concurrency: int = setting(
-        "MAX_CONCURRENCY", 5, parameter="MaxConcurrency", minimum=1, maximum=40
-    )
+    max_concurrency: int = shared.max_concurrency()
     # The template always passes its CheckpointTable; unset (a bare local run, a benchmark) the
     # whole object is sent in one go with nothing remembered.
     checkpoint_table: str = setting("CHECKPOINT_TABLE", "")

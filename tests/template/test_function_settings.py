@@ -130,3 +130,23 @@ def _sample(spec: Setting) -> str:
     if spec.choices:
         return spec.choices[0]
     return str(spec.minimum if spec.minimum is not None else 1)
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "field", "spec"), _parameter_cases(), ids=lambda v: getattr(v, "env", v)
+)
+def test_declared_bounds_refuse_nothing_the_template_accepts(
+    logical_id: str, field: str, spec: Setting
+) -> None:
+    parameter = TEMPLATE["Parameters"][spec.parameter]
+    if parameter["Type"] != "Number":
+        return  # a String's AllowedPattern or AllowedValues bound it (cfn-lint checks those)
+    low, high = parameter.get("MinValue"), parameter.get("MaxValue")
+    if spec.minimum is not None:
+        assert low is not None and spec.minimum <= float(low), (
+            f"{spec.env} refuses below {spec.minimum}; {spec.parameter} allows {low}"
+        )
+    if spec.maximum is not None:
+        assert high is not None and spec.maximum >= float(high), (
+            f"{spec.env} refuses above {spec.maximum}; {spec.parameter} allows {high}"
+        )
