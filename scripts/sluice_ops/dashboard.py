@@ -21,15 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sluice_local.handlers import layer_python_dir
-
-# The layer is deployed apart from the operator tools: import it from this checkout, from the
-# folder Lambda mounts as /opt/python (as the local runtime does).
-LAYER = Path(__file__).resolve().parents[2] / "layers/common"
-if str(layer_python_dir(LAYER)) not in sys.path:
-    sys.path.append(str(layer_python_dir(LAYER)))
-
-from sluice_common import metric_catalogue as catalogue  # noqa: E402
+from sluice_ops.catalogue import metric_catalogue as catalogue
 
 QUEUES = {
     "ObjectQueue": "object",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sluice_ops.catalogue import metric_catalogue as catalogue
 from sluice_ops.context import StackContext
 from sluice_ops.monitor_resources import QUEUES, queue_name, why
 
@@ -31,6 +32,11 @@ class Query:
     name: str
     dimensions: tuple[tuple[str, str], ...]
     stat: str
+
+    def __post_init__(self) -> None:
+        # Every metric read here is one the catalogue lists (MetricNotCatalogued otherwise).
+        own = self.namespace == catalogue.PIPELINE_NAMESPACE
+        catalogue.metric(self.name, None if own else self.namespace)
 
     def metric(self) -> dict[str, Any]:
         return {
@@ -142,6 +148,7 @@ def queries(ctx: StackContext) -> list[Query]:
         for n, output in enumerate(QUEUES.values())
     ]  # fmt: skip
     drain, fn = (("StateMachineArn", machine),), (("FunctionName", function),)
+    own = catalogue.PIPELINE_NAMESPACE
     queries += [
         Query("started", "AWS/States", "ExecutionsStarted", drain, "Sum"),
         Query("failed", "AWS/States", "ExecutionsFailed", drain, "Sum"),
@@ -150,10 +157,10 @@ def queries(ctx: StackContext) -> list[Query]:
         Query("throttles", "AWS/Lambda", "Throttles", fn, "Sum"),
         Query("errors", "AWS/Lambda", "Errors", fn, "Sum"),
         Query("invocations", "AWS/Lambda", "Invocations", fn, "Sum"),
-        Query("rowssent", "Sluice", "RowsSent", service, "Sum"),
-        Query("rowsfailed", "Sluice", "RowsFailed", service, "Sum"),
-        Query("latencysum", "Sluice", "DownstreamLatency", service, "Sum"),
-        Query("latencycount", "Sluice", "DownstreamLatency", service, "SampleCount"),
+        Query("rowssent", own, "RowsSent", service, "Sum"),
+        Query("rowsfailed", own, "RowsFailed", service, "Sum"),
+        Query("latencysum", own, "DownstreamLatency", service, "Sum"),
+        Query("latencycount", own, "DownstreamLatency", service, "SampleCount"),
     ]
     return queries
 
