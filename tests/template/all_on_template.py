@@ -14,6 +14,8 @@ from pathlib import Path
 
 from samtranslator.yaml_helper import yaml_parse
 
+# As pytest runs it: tests/ (for testkit) and this folder importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_optional_parts import ALL_ON  # the parts and their parameters, defined once
 
