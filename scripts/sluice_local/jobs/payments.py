@@ -30,7 +30,7 @@ from sluice_local.jobs.report import (
 )
 from sluice_local.terminal import printable
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # scripts/sluice_local/jobs/ -> the checkout
 MERCHANTS = ROOT / "functions/enrich_payment/reference/merchants.json"
 
 # Each kind of bad event the sample mixes in, with the field ValidatePayment must name.

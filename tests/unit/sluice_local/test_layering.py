@@ -81,3 +81,23 @@ def test_the_check_catches_an_operator_import(tmp_path: Path) -> None:
     module = tmp_path / "lazy.py"
     module.write_text("def run():\n    from sluice_ops.stream import replay\n    return replay\n")
     assert "sluice_ops.stream" in _imports(module)
+
+
+def test_every_checkout_path_a_module_names_exists() -> None:
+    """A module moved into a subpackage keeps finding the files it reads (functions/, events/):
+    every module-level Path into the checkout exists."""
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    import sluice_local
+
+    root = Path(sluice_local.__file__).resolve().parents[2]
+    missing = []
+    for info in pkgutil.walk_packages(sluice_local.__path__, "sluice_local."):
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            into_checkout = isinstance(value, Path) and value.is_relative_to(root)
+            if into_checkout and not value.is_relative_to(root / ".aws-sam") and not value.exists():
+                missing.append(f"{info.name}.{name} = {value}")
+    assert missing == []
