@@ -45,25 +45,26 @@ def test_objects_longer_than_one_invocation_finish_within_each_timeout(
     code, printed, report = run_demo(
         tmp_path,
         capsys,
-        # 0.1 s a row against the 1 s DownstreamTimeoutSeconds: ten times the latency, so a
-        # request slowed by the other test worker on two cores is not abandoned and resent (a
-        # same-key duplicate, which this test counts). 0.2 s left too little room.
-        "--objects 4 --rows 120 --downstream-latency 0.1 --timeout 180"
-        " --parameter-overrides 'FunctionTimeout=5 DownstreamTimeoutSeconds=1'",
+        # 0.1 s a row against a 2 s DownstreamTimeoutSeconds (FunctionTimeout 10, the least the
+        # template's rules allow with it): twenty times the latency, so a request the other test
+        # worker slows on two cores is not abandoned and resent with its key, which this test
+        # counts as a duplicate (CI runs saw that at 0.2 s and at 0.1 s against 1 s).
+        "--objects 2 --rows 240 --downstream-latency 0.1 --timeout 180"
+        " --parameter-overrides 'FunctionTimeout=10 DownstreamTimeoutSeconds=2'",
     )
     assert code == 0, printed
     summary = report["summary"]
-    assert (summary["processed"], summary["dead_lettered"], summary["unaccounted"]) == (4, {}, [])
+    assert (summary["processed"], summary["dead_lettered"], summary["unaccounted"]) == (2, {}, [])
     assert (summary["rows_received"], summary["rows_expected"]) == (480, 480)
     assert summary["duplicate_rows"] == 0
     process = report["functions"]["ProcessObjectFunction"]
     # The runtime stops an invocation at its Timeout as Lambda does; none needed stopping.
-    assert process["timeout_s"] == 5 and process["timed_out"] == 0
-    assert 0 < process["max_duration_s"] <= 5
-    # 12 s of rows an object cannot fit one 5 s invocation: each took several.
-    assert process["invocations"] >= 4 * 3
+    assert process["timeout_s"] == 10 and process["timed_out"] == 0
+    assert 0 < process["max_duration_s"] <= 10
+    # 24 s of rows an object cannot fit one 10 s invocation: each took several.
+    assert process["invocations"] >= 2 * 3
     assert report["lenient"] is False
-    # One value keeps its meaning: 0.1 real seconds a row against the real 5 s Timeout.
+    # One value keeps its meaning: 0.1 real seconds a row against the real 10 s Timeout.
     assert report["downstream_latency"] == {"seconds": 0.1, "time_scaled": False}
     assert any("downstream API latency" in item for item in report["real_time"])
     assert not any("downstream" in item for item in report["time_scaled"])
