@@ -32,13 +32,13 @@ if TYPE_CHECKING:
 # Resource types moto's CloudFormation skips, and what stands in for them locally.
 SUBSTITUTES: dict[str, str] = {
     "AWS::S3::BucketPolicy": "not created by moto; enforced by the runtime's IAM checks "
-    "(sluice_local.emulator.iam.enforcer reads it from the template as deployed)",
+    "(sluice_local.emulator.iam.model reads it from the template as deployed)",
     "AWS::SQS::QueuePolicy": "not created by moto; enforced by the runtime's IAM checks "
-    "(sluice_local.emulator.iam.enforcer reads it from the template as deployed)",
+    "(sluice_local.emulator.iam.model reads it from the template as deployed)",
     "AWS::CloudWatch::Alarm": "not created: moto's CloudFormation has no alarms "
     "(tests/template checks that each component has one and every alarm has its actions)",
     "AWS::SNS::TopicPolicy": "not created by moto; enforced by the runtime's IAM checks "
-    "(sluice_local.emulator.iam.enforcer reads it from the template as deployed)",
+    "(sluice_local.emulator.iam.model reads it from the template as deployed)",
     "AWS::SNS::Subscription": "applied through the SNS API after deployment",
     "AWS::Logs::SubscriptionFilter": "applied through the CloudWatch Logs API after deployment; "
     "moto delivers every log event whatever the filter pattern, so subscribed functions "

@@ -10,9 +10,10 @@ from typing import Any
 
 _installed = False
 
-# Strict mode: the local runtime refuses what AWS refuses where moto does not (the _install_*
-# fixes below that say "strict"). Each reads these at call time, so set_strict(False) (the
-# runtime's lenient mode) turns them all off at once, in a running pipeline too.
+# Strict mode: the local runtime refuses what AWS refuses where moto does not (the install_*
+# fixes in sqs_fixes and sfn_limits that say "strict"). Each reads these at call time, so
+# set_strict(False) (the runtime's lenient mode) turns them all off at once, in a running
+# pipeline too.
 STRICT = True
 # An Express execution's limit, in wall-clock seconds: not time-scaled, because the execution's
 # own clock ($$.Execution.StartTime, the handlers' datetime.now()) is not; the drain budgets its

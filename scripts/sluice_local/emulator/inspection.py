@@ -83,7 +83,8 @@ class Inspection:
         handles: list[str] = []
         while True:
             # A long poll: a short one may answer empty while a few messages wait, in SQS as
-            # here (emulator_fixes, strict); this one waits 1 s (time-scaled) at the end.
+            # here (sqs_fixes.install_short_polls, strict); this one waits 1 s (time-scaled) at
+            # the end.
             batch = sqs.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=10,

@@ -119,7 +119,7 @@ class LocalPipeline(Deployment, Schedules, Inspection):
 
         from moto import mock_aws
 
-        # moto warns for each skipped type; SUBSTITUTES above says what stands in for each.
+        # moto warns for each skipped type; deploy.SUBSTITUTES says what stands in for each.
         warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
         logging.getLogger("moto").addFilter(_skip_unsupported_type_warnings)
         # A handler that adds no metric on some path (a postponed object, a control message)

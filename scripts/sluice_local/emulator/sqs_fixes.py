@@ -110,7 +110,8 @@ def install_sqs_message_size() -> None:
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        # What SNS was delivering, should the queue refuse it (see _install_delivery_failures).
+        # What SNS was delivering, should the queue refuse it (see
+        # delivery_fixes.install_delivery_failures).
         last_send.message = (message_body, message_attributes or {})
         if fixes.STRICT:
             check(self.get_queue(queue_name), message_body, message_attributes)

@@ -90,12 +90,6 @@ class IamSummary(TypedDict):
     enforced: NotRequired[bool]  # False under --lenient: refusals recorded, not applied
 
 
-class IamEngine(Protocol):
-    """What the report reads from ``pipeline.iam`` (the IAM enforcement engine)."""
-
-    def summary(self) -> IamSummary: ...
-
-
 class _Pipeline(Protocol):
     """The parts of LocalPipeline the report reads."""
 

@@ -220,7 +220,7 @@ def load_model(model: IamModel, pipeline: LocalPipeline) -> None:
         model.resource_policies.setdefault(arn, []).extend(statements)
 
     # Resource policies: moto's CloudFormation skips queue, topic and bucket policies
-    # (runtime.SUBSTITUTES), so they are read from the template, resolved as deployed.
+    # (deploy.SUBSTITUTES), so they are read from the template, resolved as deployed.
     for logical_id, resource in resources.items():
         kind = resource["Type"]
         if kind not in (
