@@ -27,6 +27,7 @@ from sluice_local.jobs.job import (
     job_inputs,
     job_pipeline,
     opening,
+    substitution_notes,
     time_scale_line,
     verdict,
 )
@@ -329,8 +330,7 @@ def main(args: Any, out: TextIO | None = None) -> int:
         log_dir = Path(args.log_dir)
         say(f"  function logs: {log_dir}/<LogicalId>.log (what CloudWatch Logs would hold)")
         with job_pipeline(args, template, overrides, say) as pipeline:
-            for resource_type, note in sorted(_substituted(pipeline).items()):
-                say(f"  note: {resource_type} {note}")
+            substitution_notes(say, pipeline)
             say(f"  uploading {len(objects)} objects to s3://{pipeline.outputs['BucketName']}")
             report = run_job(
                 pipeline,
@@ -358,14 +358,6 @@ def main(args: Any, out: TextIO | None = None) -> int:
         None if report.ok else failure,
         "every object is processed or dead-lettered with a reason",
     )
-
-
-def _substituted(pipeline: LocalPipeline) -> dict[str, str]:
-    from sluice_local.emulator.deploy import SUBSTITUTES
-
-    assert pipeline.translated is not None
-    types = {r["Type"] for r in pipeline.translated.cloudformation["Resources"].values()}
-    return {t: note for t, note in SUBSTITUTES.items() if t in types}
 
 
 @contextmanager

@@ -36,6 +36,18 @@ def opening(say: Say, title: str, template: Path, overrides: dict[str, str]) -> 
     say(f"  parameter overrides: {json.dumps(overrides)}")
 
 
+def substitution_notes(say: Say, pipeline: LocalPipeline) -> None:
+    """One line for each resource type of the stack that moto does not deploy, saying what
+    stands in for it (deploy.SUBSTITUTES)."""
+    from sluice_local.emulator.deploy import SUBSTITUTES
+
+    assert pipeline.translated is not None
+    types = {r["Type"] for r in pipeline.translated.cloudformation["Resources"].values()}
+    for resource_type, note in sorted(SUBSTITUTES.items()):
+        if resource_type in types:
+            say(f"  note: {resource_type} {note}")
+
+
 def time_scale_line(
     scale: float, what: str = "Wait states, retries, long polls and schedules"
 ) -> str:

@@ -36,6 +36,7 @@ from sluice_local.jobs.job import (
     job_inputs,
     job_pipeline,
     opening,
+    substitution_notes,
     time_scale_line,
 )
 from sluice_local.jobs.report import refused_calls, write_report
@@ -117,7 +118,7 @@ def environment(endpoint_url: str) -> dict[str, str]:
 def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO) -> int:
     """Deploy, serve until ``stop`` is set, then stop cleanly (``hurry``: without waiting for
     invocations in flight)."""
-    from sluice_local.jobs.demo import _substituted, describe_latency
+    from sluice_local.jobs.demo import describe_latency
 
     def say(line: str = "") -> None:
         print(line, file=out, flush=True)  # a pipe reader waits for `ready` line by line
@@ -154,8 +155,7 @@ def serve(args: Any, stop: threading.Event, hurry: threading.Event, out: TextIO)
                 region=REGION,
                 lambda_metrics=True,  # what `sluice monitor` reads, as on AWS
             ) as pipeline:
-                for resource_type, note in sorted(_substituted(pipeline).items()):
-                    say(f"  note: {resource_type} {note}")
+                substitution_notes(say, pipeline)
                 pipeline.start_schedules(fire_now=True)
                 endpoint.start()
                 try:
