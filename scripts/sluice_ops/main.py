@@ -13,19 +13,11 @@ import argparse
 import sys
 import textwrap
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 from sluice_ops import cli as redrive_cli
-from sluice_ops import dashboard, doctor, monitor, simulate, stream
+from sluice_ops import dashboard, doctor, monitor, perf, simulate, stream
 from sluice_ops.context import SluiceCliError, StackContext, add_aws_options, resolve
-
-try:  # sluice perf lands separately; until then the other subcommands work without it
-    from sluice_ops import perf as _perf
-
-    perf: ModuleType | None = _perf
-except ImportError:
-    perf = None
 
 EPILOG = """examples:
   sluice doctor --config-env default               # before a deploy: what it needs
@@ -161,11 +153,6 @@ def _run_doctor(args: argparse.Namespace) -> int:
     return doctor.run(args)
 
 
-def _run_missing_perf(args: argparse.Namespace) -> int:
-    """measure the pipeline under a load (not installed)"""
-    raise SluiceCliError("sluice perf is not part of this installation (sluice_ops.perf missing)")
-
-
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -199,14 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="subcommand", metavar="<subcommand>", required=True)
     simulate.add_arguments(_subparser(commands, "simulate", _run_simulate, simulate.EPILOG))
     monitor.add_arguments(_subparser(commands, "monitor", _run_monitor, monitor.EPILOG))
-    if perf is not None:
-        perf.add_parser(commands)
-        perf_parser = commands.choices["perf"]
-        if "--stack-name" not in perf_parser._option_string_actions:
-            add_aws_options(perf_parser)
-        perf_parser.set_defaults(handler=perf.run)
-    else:
-        _subparser(commands, "perf", _run_missing_perf, "")
+    perf.add_parser(commands).set_defaults(handler=perf.run)  # its own AWS options
     redrive_cli.add_commands(_subparser(commands, "redrive", _run_redrive, REDRIVE_EPILOG))
     dashboard_words = (dashboard.__doc__ or "").split("\n")[0].split(": ", 1)[-1]
     dash = _subparser(commands, "dashboard", _run_dashboard, DASHBOARD_EPILOG, dashboard_words)

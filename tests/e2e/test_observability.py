@@ -7,7 +7,6 @@ ObservabilityDeadLetterQueue."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from sluice_local.emulator.runtime import LocalPipeline
-from sluice_local.jobs.demo import deployed, run_job, sample_objects
+from sluice_local.jobs.demo import deployed, run_job, sample_objects, wait_for
 from sluice_local.servers.dynatrace import DynatraceServer
 from sluice_local.servers.hec import HecServer
 from sluice_local.servers.smtp import SmtpServer
@@ -34,10 +33,7 @@ class Observed:
         self.report: Any = None
 
     def wait_for(self, condition: Any, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.05)
+        wait_for(condition, timeout, "the observed outcome")
 
     def emails(self) -> list[tuple[str, str]]:
         return [

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 
 from sluice_local.emulator.runtime import LocalPipeline
 from sluice_local.jobs import payments
+from sluice_local.jobs.demo import wait_for
 from testkit.pipelines import PAYMENTS_ON, pipeline_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,13 +193,6 @@ def _execution(pipeline: LocalPipeline, name: str) -> dict[str, Any]:
     return pipeline.client("stepfunctions").describe_execution(executionArn=arns[name])
 
 
-def _until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
-
-
 def test_a_misconfigured_step_sends_back_only_its_event_and_the_batch_is_handled_once(
     pipeline: LocalPipeline, report: payments.PaymentReport
 ) -> None:
@@ -235,14 +227,15 @@ def test_a_misconfigured_step_sends_back_only_its_event_and_the_batch_is_handled
         payments.publish(pipeline, [bodies["gate"]])
         assert gate_entered.wait(30), "the gate event never reached ValidatePayment"
         payments.publish(pipeline, [bodies[n] for n in ("a", "b", "invalid", "fee")])
-        _until(lambda: pipeline.queue_counts("PaymentQueueUrl")[0] == 4, "the batch is queued")
+        wait_for(lambda: pipeline.queue_counts("PaymentQueueUrl")[0] == 4, 60, "the batch to queue")
         release.set()  # the pipe receives the four events as one batch
-        _until(
+        wait_for(
             lambda: (
                 runner.stats.partially_failed_executions + runner.stats.failed_executions
                 > partial_before + failed_before
             ),
-            "the batch's execution ended",
+            60,
+            "the batch's execution to end",
         )
         assert runner.stats.failed_executions == failed_before  # the execution succeeded
         _, batch = runner.stats.execution_names[names_before : names_before + 2]
@@ -258,9 +251,10 @@ def test_a_misconfigured_step_sends_back_only_its_event_and_the_batch_is_handled
         assert _item(pipeline, "pay-partial-b") is not None
         assert _item(pipeline, "pay-partial-fee") is None
         # The fee event comes back (visibility timeout, time-scaled) and, still broken, alone.
-        _until(
+        wait_for(
             lambda: runner.stats.partially_failed_executions >= partial_before + 2,
-            "the fee event came back",
+            60,
+            "the fee event to come back",
         )
         broken["on"] = False
         pipeline.wait_for_pipes(60)

@@ -35,10 +35,9 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from sluice_local.emulator.runtime import LocalPipeline
 from sluice_local.jobs import demo
 from sluice_ops.redrive import copy_redrive
-from testkit.drain import stop_drains_when
+from testkit.drain import states_entered, stop_drains_when
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -96,17 +95,6 @@ def _current_asl() -> dict[str, Any]:
     return definition
 
 
-def _states(pipeline: LocalPipeline, execution_arn: str) -> Counter[str]:
-    """How often the execution entered each state."""
-    sfn = pipeline.client("stepfunctions")
-    counts: Counter[str] = Counter()
-    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-        for event in page["events"]:
-            if event["type"].endswith("StateEntered"):
-                counts[event["stateEnteredEventDetails"]["name"]] += 1
-    return counts
-
-
 def test_a_drain_started_before_an_upgrade_finishes_after_it(tmp_path: Path) -> None:
     # The previous drain returns an unfinished object's message: one receive per invocation.
     # Enough receives for the invocations it makes before it hands over (4 to 6), and the first
@@ -159,11 +147,11 @@ def test_a_drain_started_before_an_upgrade_finishes_after_it(tmp_path: Path) -> 
         results = demo.process_results(pipeline, key)
         executions = {e.get("name"): e for e in pipeline.executions("DrainStateMachine")}
         first = executions[results[0][0]["correlation"]["execution"]]
-        before = _states(pipeline, first["executionArn"])
+        before = Counter(states_entered(pipeline, first["executionArn"]))
         after = Counter[str]()
         for execution in executions.values():
             if execution["startDate"] > upgraded_on:
-                after += _states(pipeline, execution["executionArn"])
+                after += Counter(states_entered(pipeline, execution["executionArn"]))
     print(report.table())
     names = [event["correlation"]["execution"] for event, _ in results]
     print(f"invocations by execution: {names}")

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from sluice_local.emulator.lambda_service import SYNC_REQUEST_LIMIT, SYNC_RESPONSE_LIMIT
 from sluice_local.emulator.runtime import LocalPipeline
+from sluice_local.jobs.demo import wait_for
 from sluice_local.jobs.report import build_report, summary_lines, write_report
 from sluice_local.servers.downstream import DownstreamServer
 
@@ -47,13 +48,6 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         yield Deployed(pipeline, target, logs)
 
 
-def _wait_until(condition: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-
-
 def test_a_handler_past_its_timeout_is_stopped_at_the_deadline_and_reaches_nothing(
     deployed: Deployed,
 ) -> None:
@@ -75,7 +69,7 @@ def test_a_handler_past_its_timeout_is_stopped_at_the_deadline_and_reaches_nothi
     assert 1800 <= json.loads(second["Payload"].read())["remaining_ms_at_start"] <= 2000
 
     # When the abandoned thread wakes, its HTTP request and its S3 call are refused.
-    _wait_until(lambda: stats.refused_after_timeout["OverrunFunction"] == 2, timeout=3)
+    wait_for(lambda: stats.refused_after_timeout["OverrunFunction"] == 2, 3, "two late refusals")
     assert deployed.target.requests == []
     listing = deployed.pipeline.client("s3").list_objects_v2(
         Bucket=deployed.pipeline.resources["Bucket"]

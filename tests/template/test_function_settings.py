@@ -150,3 +150,17 @@ def test_declared_bounds_refuse_nothing_the_template_accepts(
         assert high is not None and spec.maximum >= float(high), (
             f"{spec.env} refuses above {spec.maximum}; {spec.parameter} allows {high}"
         )
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_a_value_the_template_writes_itself_is_the_declared_default(logical_id: str) -> None:
+    # Tuning without a parameter (SPLUNK_*, SMTP_TIMEOUT_SECONDS, SYNC_DELAY_SECONDS, ...) is
+    # written twice, in the template and as the default: they must not drift apart.
+    cls = _settings_class(FUNCTIONS[logical_id])
+    env = _template_env(logical_id)
+    defaults = load(cls, _every_required(cls, {}))
+    for field, spec in declared(cls).items():
+        written = env.get(spec.env)
+        if isinstance(written, str) and spec.default is not REQUIRED:
+            loaded = load(cls, _every_required(cls, {spec.env: written}))
+            assert getattr(loaded, field) == getattr(defaults, field), spec.env

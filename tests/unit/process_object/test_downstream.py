@@ -22,6 +22,7 @@ from downstream import (
 )
 from sluice_common.retry import Backoff
 from sluice_local.servers.downstream import DownstreamServer
+from testkit.fakes import FakeClock
 
 POLICY = RetryPolicy(max_attempts=4, base_s=0.5, cap_s=8)
 BODY = b'{"row": 1}'
@@ -134,17 +135,6 @@ def test_simulated_downstream_fails_at_its_configured_rate(sleeps: Any) -> None:
     assert all(0.02 <= s <= 0.06 for s in sleeps)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 class Accept:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
@@ -156,9 +146,9 @@ class Accept:
 
 
 def test_paced_downstream_spaces_requests_and_keeps_no_idle_credit() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     inner = Accept(clock)
-    paced = PacedDownstream(inner, per_second=4, clock=clock, sleep=clock.sleep)
+    paced = PacedDownstream(inner, per_second=4, clock=clock, sleep=clock.advance)
     for _ in range(5):
         paced.post(BODY, HEADERS)
     assert [t - 100 for t in inner.times] == [0, 0.25, 0.5, 0.75, 1.0]
@@ -169,7 +159,7 @@ def test_paced_downstream_spaces_requests_and_keeps_no_idle_credit() -> None:
 
 
 def test_retries_count_against_the_rate() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     inner = Accept(clock)
     failing = SimulatedDownstream(0, 1.0, rng=random.Random(1), sleep=lambda s: None)
 
@@ -178,8 +168,8 @@ def test_retries_count_against_the_rate() -> None:
             inner.post(body, headers)
             return failing.post(body, headers)
 
-    paced = PacedDownstream(Recorder(), per_second=2, clock=clock, sleep=clock.sleep)
-    send_with_retry(paced, BODY, HEADERS, RetryPolicy(3, 0.0, 0.0), sleep=clock.sleep)
+    paced = PacedDownstream(Recorder(), per_second=2, clock=clock, sleep=clock.advance)
+    send_with_retry(paced, BODY, HEADERS, RetryPolicy(3, 0.0, 0.0), sleep=clock.advance)
     assert [t - 100 for t in inner.times] == [0, 0.5, 1.0]
 
 
