@@ -26,15 +26,12 @@ from alert_smtp import (
 from sluice_common.errors import MalformedEvent
 from sluice_common.observability import logger, metrics
 from sluice_common.secrets import json_fields, read_secret
-from sluice_common.settings import SettingsError, load
+from sluice_common.settings import load
 
 
 def checked_settings(env: Mapping[str, str] | None = None) -> AlertNotifierSettings:
     """The settings (default: os.environ), complete; :class:`SmtpMisconfigured` otherwise."""
-    try:
-        config = load(AlertNotifierSettings, env)
-    except SettingsError as exc:
-        raise SmtpMisconfigured(str(exc)) from None  # the function's own error, as before
+    config = load(AlertNotifierSettings, env, error=SmtpMisconfigured)  # its own error name
     missing = [
         name
         for name, value in (

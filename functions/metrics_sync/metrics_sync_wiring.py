@@ -16,7 +16,7 @@ from dynatrace_ingest import ingest_url
 from metrics_sync_settings import MetricsSyncSettings
 from sluice_common.observability import powertools
 from sluice_common.secrets import read_secret, token_from
-from sluice_common.settings import SettingsError, load
+from sluice_common.settings import load
 
 WHAT = "the Dynatrace API token"  # names the secret in errors
 
@@ -53,11 +53,8 @@ def configure(settings: MetricsSyncSettings) -> SyncConfig:
 
 
 def load_config() -> SyncConfig:
-    try:
-        loaded = load(MetricsSyncSettings)
-    except SettingsError as exc:  # the sync's own error name, as before the settings reader
-        raise DynatraceConfigError(str(exc)) from None
-    return configure(loaded)
+    # The sync's own error name, as before the settings reader.
+    return configure(load(MetricsSyncSettings, error=DynatraceConfigError))
 
 
 def cloudwatch_client() -> Any:

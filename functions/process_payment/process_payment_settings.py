@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from payment_processing import FeeConfigurationError
 from sluice_common.payments import MAX_FEE_BASIS_POINTS
-from sluice_common.settings import SettingsError, load, setting
+from sluice_common.settings import load, setting
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,4 @@ def read_settings(env: Mapping[str, str] | None = None) -> ProcessPaymentSetting
     A bad value is :class:`~payment_processing.FeeConfigurationError`, not SettingsError: the
     workflow's Catch matches that name to keep the event for redelivery once the rate is fixed.
     """
-    try:
-        return load(ProcessPaymentSettings, env)
-    except SettingsError as exc:
-        raise FeeConfigurationError(str(exc)) from None
+    return load(ProcessPaymentSettings, env, error=FeeConfigurationError)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sluice_common.settings import SettingsError, load, setting
+from sluice_common.settings import load, setting
 
 
 class StreamConfigurationError(Exception):
@@ -26,7 +26,4 @@ def read_settings(env: Mapping[str, str] | None = None) -> ProcessStreamSettings
 
     A bad value is :class:`StreamConfigurationError` naming every variable to fix: the error
     name this function has always failed with, which its runbooks and log searches use."""
-    try:
-        return load(ProcessStreamSettings, env)
-    except SettingsError as exc:
-        raise StreamConfigurationError(str(exc)) from None
+    return load(ProcessStreamSettings, env, error=StreamConfigurationError)

@@ -22,7 +22,7 @@ from hec import (
 )
 from sluice_common.observability import dt_metrics, logger, metrics
 from sluice_common.secrets import read_secret
-from sluice_common.settings import SettingsError, load
+from sluice_common.settings import load
 from splunk_forwarder_settings import SplunkForwarderSettings
 
 # What a forward reports, each metric named once: EMF metric, Dynatrace log metric, summary field.
@@ -41,10 +41,7 @@ class ForwarderConfig:
 
 def forwarder_config(env: Mapping[str, str] | None = None) -> ForwarderConfig:
     """The checked settings (default: os.environ); :class:`InvalidSetting` names what to fix."""
-    try:
-        found = load(SplunkForwarderSettings, env)
-    except SettingsError as exc:
-        raise InvalidSetting(str(exc)) from None  # the function's own error, as before
+    found = load(SplunkForwarderSettings, env, error=InvalidSetting)  # its own error, as before
     if not found.hec_url:
         raise InvalidSetting("SPLUNK_HEC_URL is not set: give the Splunk HEC URL (https)")
     if not found.token_secret:

@@ -130,3 +130,29 @@ def test_an_unsupported_type_is_a_programming_error() -> None:
 
     with pytest.raises(TypeError, match="unsupported setting type"):
         load(Odd, {"ITEMS": "a"})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "problem"),
+    [
+        ("MAX_ATTEMPTS", "1_0", "is not a whole number"),
+        ("MAX_ATTEMPTS", "+5", "is not a whole number"),
+        ("MAX_ATTEMPTS", "\u0665", "is not a whole number"),  # an Arabic-Indic 5
+        ("TIMEOUT_SECONDS", "1_0.5", "is not a number"),
+        ("TIMEOUT_SECONDS", "\u0661\u0660", "is not a number"),
+    ],
+)
+def test_numbers_are_plain_ascii_as_cloudformation_writes_them(
+    name: str, raw: str, problem: str
+) -> None:
+    # Python's int() and float() take these; a template parameter never passes them.
+    with pytest.raises(SettingsError, match=problem):
+        load(Example, {"TABLE": "t", name: raw})
+
+
+def test_a_function_passes_its_own_error_name() -> None:
+    class FeeConfigurationError(Exception):
+        pass
+
+    with pytest.raises(FeeConfigurationError, match="MAX_ATTEMPTS='0' is below the minimum 1"):
+        load(Example, {"TABLE": "t", "MAX_ATTEMPTS": "0"}, error=FeeConfigurationError)

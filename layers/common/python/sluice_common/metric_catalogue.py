@@ -68,8 +68,6 @@ CLOUDWATCH_DIMENSION = {
 }
 STACK_DIMENSION = "stack"  # the Dynatrace dimension every synced data point carries
 GAUGE_STATS = ("Minimum", "Maximum", "Sum", "SampleCount")
-# CloudWatch unit -> the unit shown with a Dynatrace chart.
-_SHOWN_UNIT = {"Milliseconds": "ms", "Seconds": "s", "Percent": "%"}
 
 
 @dataclass(frozen=True)
@@ -94,11 +92,6 @@ class Metric:
         """The CloudWatch statistics one minute is read as."""
         return ("Sum",) if self.kind is Kind.COUNT else GAUGE_STATS
 
-    @property
-    def shown_unit(self) -> str:
-        """The unit of the Dynatrace values, for people and charts."""
-        return "count" if self.kind is Kind.COUNT else _SHOWN_UNIT.get(self.unit, "")
-
 
 @dataclass(frozen=True)
 class LogMetric:
@@ -108,10 +101,6 @@ class LogMetric:
     unit: str
     kind: Kind  # COUNT: summed over lines; GAUGE: a value per line
     description: str
-
-    @property
-    def key(self) -> str:
-        return DYNATRACE_PREFIX + self.name
 
 
 def _load(path: Path) -> tuple[tuple[Metric, ...], tuple[LogMetric, ...]]:
@@ -167,10 +156,10 @@ def metric(name: str, namespace: str | None = None) -> Metric:
 
 def spec_for(name: str, namespace: str | None = None) -> Metric:
     """The entry of a metric the sync sends to Dynatrace."""
-    for spec in SYNCED:
-        if spec.name == name and spec.namespace == namespace:
-            return spec
-    raise KeyError(f"{namespace or 'pipeline'}/{name} is not synced to Dynatrace")
+    found = _BY_NAME.get((namespace, name))
+    if found is None or not found.dynatrace_key:
+        raise KeyError(f"{namespace or 'pipeline'}/{name} is not synced to Dynatrace")
+    return found
 
 
 def check_emitted(name: str, unit: str) -> Metric:
@@ -187,7 +176,7 @@ def check_emitted(name: str, unit: str) -> Metric:
 
 def check_log_metrics(names: Iterable[str]) -> None:
     """Refuse ``dt_metrics`` keys the catalogue lacks."""
-    unknown = sorted(set(names) - set(_LOG_BY_NAME))
+    unknown = sorted(name for name in names if name not in _LOG_BY_NAME)
     if unknown:
         raise MetricNotCatalogued(
             f"log metric key(s) {', '.join(unknown)} not in the metric catalogue's LOG_METRICS: "

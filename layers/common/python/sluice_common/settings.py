@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from sluice_common.errors import SluiceError
 
 T = TypeVar("T")
 
+_WHOLE = re.compile(r"-?[0-9]+")
 REQUIRED: Any = object()  # no default: the template always sets it
 _META = "sluice_setting"
 
@@ -135,12 +137,14 @@ def _parse(raw: str, kind: Any) -> Any:
             raise ValueError("is not true or false")
         return lowered == "true"
     if kind is int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError("is not a whole number") from None
+        # Plain ASCII digits only: int() would also take "1_40", "+140" and non-ASCII digits.
+        if not _WHOLE.fullmatch(raw):
+            raise ValueError("is not a whole number")
+        return int(raw)
     if kind is float:
         try:
+            if "_" in raw or not raw.isascii():
+                raise ValueError
             number = float(raw)
         except ValueError:
             raise ValueError("is not a number") from None
